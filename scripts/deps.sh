@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that `make serve` or `make test` need, only
+# when something is missing, so a second run costs nothing.
+#   scripts/deps.sh serve   what `rosti serve` drives
+#   scripts/deps.sh test    that plus the real clients and servers the tests use
+set -euo pipefail
+
+serve_pkgs=(containerd runc containernetworking-plugins iptables ca-certificates)
+test_pkgs=("${serve_pkgs[@]}" busybox-static openssh-client rsync git)
+
+case "${1:-}" in
+serve) pkgs=("${serve_pkgs[@]}") ;;
+test) pkgs=("${test_pkgs[@]}") ;;
+*) echo "usage: $0 serve|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "missing packages: ${missing[*]}; run as root or install them" >&2
+	exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
