@@ -1,0 +1,24 @@
+// Package store owns rosti's persistent state: one bbolt file holding the
+// domain model as JSON values, with index buckets for unique names. It knows
+// nothing of HTTP, containers or SSH, imports none of rosti's other packages,
+// and never lets a bbolt error escape: callers see ErrNotFound, ErrConflict
+// or ErrInvalid, wrapped with %w.
+//
+// Bucket tree (schema version 1):
+//
+//	meta                 "schema" -> version (decimal string)
+//	users                id(8)   -> User
+//	users_by_name        name    -> id(8)
+//	tokens               sha256  -> Token
+//	companies            id(8)   -> Company
+//	memberships          user id(8) ++ company id(8) -> Role
+//	plans                id(8)   -> Plan
+//	runtimes             id(8)   -> Runtime
+//	apps                 id(8)   -> App
+//	apps_by_name         name    -> id(8)
+//	company_apps         company id(8) ++ app id(8) -> empty
+//	domains              host name -> app id(8)
+//
+// Ids come from each bucket's sequence and are never reused, so an app's uid
+// (derived from its id) never passes to another app.
+package store

@@ -1,0 +1,109 @@
+package store
+
+import "time"
+
+// User is an account. The password is kept only as a hash.
+type User struct {
+	ID           int64      `json:"id"`
+	Username     string     `json:"username"`
+	Email        string     `json:"email"`
+	FirstName    string     `json:"first_name"`
+	LastName     string     `json:"last_name"`
+	PasswordHash string     `json:"password_hash"`
+	IsSuperuser  bool       `json:"is_superuser"`
+	IsActive     bool       `json:"is_active"`
+	Created      time.Time  `json:"created"`
+	LastLogin    *time.Time `json:"last_login,omitempty"`
+}
+
+// Token is an API token. Only the sha256 of its secret is stored; the secret
+// is shown once, when the token is made.
+type Token struct {
+	ID       int64      `json:"id"`
+	Hash     string     `json:"hash"`
+	UserID   int64      `json:"user_id"`
+	Name     string     `json:"name"`
+	Created  time.Time  `json:"created"`
+	LastUsed *time.Time `json:"last_used,omitempty"`
+}
+
+// Role is a member's standing in a company.
+type Role string
+
+// Roles, strongest first.
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// Company groups apps and the users who may manage them.
+type Company struct {
+	ID      int64     `json:"id"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// Membership is a user's role in one company.
+type Membership struct {
+	UserID    int64 `json:"user_id"`
+	CompanyID int64 `json:"company_id"`
+	Role      Role  `json:"role"`
+}
+
+// Plan is a size an app can run at.
+type Plan struct {
+	ID        int64   `json:"id"`
+	Name      string  `json:"name"`
+	CPUMillis int64   `json:"cpu_millis"`
+	MemoryMB  int64   `json:"memory_mb"`
+	Pids      int64   `json:"pids"`
+	DiskMB    int64   `json:"disk_mb"`
+	Price     float64 `json:"price"`
+}
+
+// Runtime is an image apps are built on; "platform" in tsuru.
+type Runtime struct {
+	ID        int64    `json:"id"`
+	Name      string   `json:"name"`
+	Image     string   `json:"image"`
+	Command   []string `json:"command,omitempty"`
+	Languages []string `json:"languages,omitempty"`
+	Default   bool     `json:"default"`
+	Show      bool     `json:"show"`
+}
+
+// App desired states.
+const (
+	StateRunning = "running"
+	StateStopped = "stopped"
+)
+
+// App modes.
+const (
+	ModeHTTP    = "http"
+	ModeHTTPSLE = "https+le"
+)
+
+// App is the description of an application; what runs it is derived from it.
+type App struct {
+	ID              int64          `json:"id"`
+	CompanyID       int64          `json:"company_id"`
+	OwnerID         int64          `json:"owner_id"`
+	Name            string         `json:"name"`
+	Created         time.Time      `json:"created"`
+	Image           string         `json:"image"`
+	PlanID          int64          `json:"plan_id"`
+	AppPort         int            `json:"app_port"`
+	Mode            string         `json:"mode"`
+	HTTPSEnforced   bool           `json:"https_enforced"`
+	Domains         []string       `json:"domains"`
+	SSHKeys         []string       `json:"ssh_keys"`
+	SSHPasswordHash string         `json:"ssh_password_hash,omitempty"`
+	DesiredState    string         `json:"desired_state"`
+	Processes       map[string]int `json:"processes"`
+	UID             uint32         `json:"uid"`
+}
+
+// Enabled tells whether the app is meant to run.
+func (a App) Enabled() bool { return a.DesiredState == StateRunning }
