@@ -1,0 +1,226 @@
+package sshd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/gliderlabs/ssh"
+
+	"github.com/rosti-paas/rosti/sshd/sandbox"
+)
+
+// gitReceive serves `git push`: receive-pack into the app's bare repo, then
+// the pushed branch checked out into /srv/app, then Platform.Deploy, all
+// reported on the pusher's stderr.
+func (s *Server) gitReceive(sess ssh.Session, access AppAccess) int {
+	ctx := sess.Context()
+	progress := newPrefixWriter(sess.Stderr(), "remote: ")
+	fail := func(format string, args ...any) int {
+		msg := fmt.Sprintf(format, args...)
+		s.log.Error("git push failed", "app", access.AppName, "err", msg)
+		fmt.Fprintln(progress, msg)
+		return 1
+	}
+	if access.RepoDir == "" {
+		return fail("this app has no git repository")
+	}
+	unlock := s.deploys.lock(access.AppID)
+	defer unlock()
+
+	if err := s.ensureRepo(ctx, access); err != nil {
+		return fail("cannot create the repository: %v", err)
+	}
+	before, err := s.branches(ctx, access)
+	if err != nil {
+		return fail("cannot read the repository: %v", err)
+	}
+	code, err := s.runSandboxed(ctx, access, sandboxRun{
+		args:     []string{"git", "-c", "core.hooksPath=/dev/null", "receive-pack", sandbox.RepoPath},
+		withRepo: true,
+		stdin:    sess,
+		stdout:   sess,
+		stderr:   sess.Stderr(),
+	})
+	if err != nil {
+		return fail("receive-pack: %v", err)
+	}
+	if code != 0 {
+		return code
+	}
+	after, err := s.branches(ctx, access)
+	if err != nil {
+		return fail("cannot read the repository: %v", err)
+	}
+	branch, ok := pushedBranch(before, after)
+	if !ok {
+		return 0
+	}
+	if err := s.checkout(ctx, access, after["refs/heads/"+branch], progress); err != nil {
+		return fail("cannot check out %s into /srv/app: %v", branch, err)
+	}
+	fmt.Fprintf(progress, "checked out %s (%.12s) into /srv/app\n", branch, after["refs/heads/"+branch])
+	if err := s.platform.Deploy(ctx, access.AppID, progress); err != nil {
+		return fail("deploy failed: %v; the previous version keeps serving", err)
+	}
+	fmt.Fprintln(progress, "deployed")
+	return 0
+}
+
+// ensureRepo creates the app's bare repository on first use, owned by the
+// app's uid because only the sandbox, as that uid, ever runs git on it.
+func (s *Server) ensureRepo(ctx context.Context, access AppAccess) error {
+	if _, err := os.Lstat(filepath.Join(access.RepoDir, "HEAD")); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(access.RepoDir), 0o700); err != nil {
+		return err
+	}
+	if err := os.Mkdir(access.RepoDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := os.Lchown(access.RepoDir, int(access.UID), int(access.GID)); err != nil {
+		return err
+	}
+	return s.sandboxedGit(ctx, access, nil, "init", "--quiet", "--bare", "--initial-branch=main", sandbox.RepoPath)
+}
+
+// branches lists the repo's branches as refname -> object id.
+func (s *Server) branches(ctx context.Context, access AppAccess) (map[string]string, error) {
+	var out bytes.Buffer
+	err := s.sandboxedGit(ctx, access, &out, "--git-dir="+sandbox.RepoPath,
+		"for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
+	if err != nil {
+		return nil, err
+	}
+	refs := map[string]string{}
+	for line := range strings.Lines(out.String()) {
+		if id, name, ok := strings.Cut(strings.TrimSpace(line), " "); ok {
+			refs[name] = id
+		}
+	}
+	return refs, nil
+}
+
+// pushedBranch picks the branch to deploy among those the push created or
+// moved: the only one, else main, else master, else the first by name.
+func pushedBranch(before, after map[string]string) (string, bool) {
+	var changed []string
+	for ref, id := range after {
+		if before[ref] != id {
+			changed = append(changed, strings.TrimPrefix(ref, "refs/heads/"))
+		}
+	}
+	if len(changed) == 0 {
+		return "", false
+	}
+	slices.Sort(changed)
+	for _, preferred := range []string{"main", "master"} {
+		if slices.Contains(changed, preferred) {
+			return preferred, true
+		}
+	}
+	return changed[0], true
+}
+
+// checkout makes /srv/app the tree of commit: tracked files are updated or
+// removed as in the previous checkout (its index lives in the bare repo),
+// untracked files the app made are left alone.
+func (s *Server) checkout(ctx context.Context, access AppAccess, commit string, progress io.Writer) error {
+	volume, err := os.OpenRoot(access.VolumeDir)
+	if err != nil {
+		return err
+	}
+	defer volume.Close()
+	if err := volume.Mkdir("app", 0o755); err == nil {
+		if err := volume.Lchown("app", int(access.UID), int(access.GID)); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return s.sandboxedGit(ctx, access, progress, "--git-dir="+sandbox.RepoPath,
+		"--work-tree="+sandbox.VolumePath+"/app", "read-tree", "--reset", "-u", commit)
+}
+
+// sandboxedGit runs git on the app's repo in the sandbox; its output goes to
+// out (discarded when nil) and its stderr is part of the returned error.
+func (s *Server) sandboxedGit(ctx context.Context, access AppAccess, out io.Writer, args ...string) error {
+	if out == nil {
+		out = io.Discard
+	}
+	var stderr bytes.Buffer
+	code, err := s.runSandboxed(ctx, access, sandboxRun{
+		args:     append([]string{"git", "-c", "core.hooksPath=/dev/null"}, args...),
+		withRepo: true,
+		stdout:   out,
+		stderr:   &stderr,
+	})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("git %s: exit status %d: %s", args[len(args)-1], code, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// prefixWriter starts every line written through it with a prefix, so that
+// deploy output reads like git's own "remote:" lines.
+type prefixWriter struct {
+	mu          sync.Mutex
+	w           *bufio.Writer
+	prefix      string
+	atLineStart bool
+}
+
+func newPrefixWriter(w io.Writer, prefix string) *prefixWriter {
+	return &prefixWriter{w: bufio.NewWriter(w), prefix: prefix, atLineStart: true}
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for rest := b; len(rest) > 0; {
+		if p.atLineStart {
+			p.w.WriteString(p.prefix)
+		}
+		line, tail, found := bytes.Cut(rest, []byte("\n"))
+		p.w.Write(line)
+		if found {
+			p.w.WriteByte('\n')
+		}
+		p.atLineStart = found
+		rest = tail
+	}
+	return len(b), p.w.Flush()
+}
+
+// appLocks serializes pushes to one app.
+type appLocks struct {
+	mu    sync.Mutex
+	byApp map[string]*sync.Mutex
+}
+
+func (l *appLocks) lock(app string) (unlock func()) {
+	l.mu.Lock()
+	if l.byApp == nil {
+		l.byApp = map[string]*sync.Mutex{}
+	}
+	m, ok := l.byApp[app]
+	if !ok {
+		m = &sync.Mutex{}
+		l.byApp[app] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}

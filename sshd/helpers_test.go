@@ -1,0 +1,441 @@
+package sshd_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/rosti-paas/rosti/sshd"
+	"github.com/rosti-paas/rosti/sshd/sandbox"
+)
+
+// The gateway re-executes "rosti sandbox"; a test binary is not rosti, so
+// the tests hand it their own executable and act as `rosti sandbox` when
+// started with that first argument (the flags are sandbox.Spec's own, as in
+// cmd/sandbox.go).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "sandbox" {
+		var spec sandbox.Spec
+		fs := pflag.NewFlagSet("sandbox", pflag.ContinueOnError)
+		fs.SetInterspersed(false)
+		spec.BindFlags(fs)
+		if err := fs.Parse(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		spec.Args = fs.Args()
+		fmt.Fprintln(os.Stderr, sandbox.Enter(spec))
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+var nextUID atomic.Uint32
+
+// uniqueUID hands out ids in a high range that no real account uses,
+// spread by process id so parallel test binaries do not share them.
+func uniqueUID() uint32 {
+	return 200000 + uint32(os.Getpid()%5000)*100 + nextUID.Add(1)
+}
+
+// fakePlatform authorizes the apps it was given and runs Exec on the host as
+// the app's uid in its volume; the real containers are the platform's tests.
+type fakePlatform struct {
+	mu        sync.Mutex
+	apps      map[string]*fakeApp
+	deploys   []string
+	deployErr error
+}
+
+type fakeApp struct {
+	access   sshd.AppAccess
+	keys     []gossh.PublicKey
+	password string
+	stopped  bool
+}
+
+func (p *fakePlatform) app(name string) (*fakeApp, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	app, ok := p.apps[name]
+	if !ok {
+		return nil, fmt.Errorf("no app %q", name)
+	}
+	return app, nil
+}
+
+func (p *fakePlatform) AuthorizeKey(_ context.Context, name string, key gossh.PublicKey) (sshd.AppAccess, error) {
+	app, err := p.app(name)
+	if err != nil {
+		return sshd.AppAccess{}, err
+	}
+	for _, k := range app.keys {
+		if bytes.Equal(k.Marshal(), key.Marshal()) {
+			return app.access, nil
+		}
+	}
+	return sshd.AppAccess{}, errors.New("key not allowed")
+}
+
+func (p *fakePlatform) AuthorizePassword(_ context.Context, name, password string) (sshd.AppAccess, error) {
+	app, err := p.app(name)
+	if err != nil {
+		return sshd.AppAccess{}, err
+	}
+	if app.password == "" || password != app.password {
+		return sshd.AppAccess{}, errors.New("wrong password")
+	}
+	return app.access, nil
+}
+
+func (p *fakePlatform) Exec(ctx context.Context, appID string, req sshd.ExecRequest) (int, error) {
+	var app *fakeApp
+	p.mu.Lock()
+	for _, a := range p.apps {
+		if a.access.AppID == appID {
+			app = a
+		}
+	}
+	p.mu.Unlock()
+	if app == nil {
+		return 0, fmt.Errorf("no app %s", appID)
+	}
+	if app.stopped {
+		return 0, sshd.ErrAppStopped
+	}
+	if req.TTY {
+		// Report what a container's pty would get: TERM and every size.
+		fmt.Fprintf(req.Stdout, "TERM=%s\n", req.Term)
+		for size := range req.Resize {
+			fmt.Fprintf(req.Stdout, "size %dx%d\n", size.Width, size.Height)
+		}
+		return 0, nil
+	}
+	cmd := exec.CommandContext(ctx, req.Args[0], req.Args[1:]...)
+	cmd.Dir = app.access.VolumeDir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = req.Stdin, req.Stdout, req.Stderr
+	cmd.WaitDelay = time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: app.access.UID, Gid: app.access.GID}}
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.ExitCode(), nil
+	}
+	return 0, err
+}
+
+func (p *fakePlatform) Deploy(_ context.Context, appID string, progress io.Writer) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.deploys = append(p.deploys, appID)
+	fmt.Fprintln(progress, "running release: ./build")
+	return p.deployErr
+}
+
+func (p *fakePlatform) deployCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.deploys)
+}
+
+// testApp is one app with its volume, repo, client key and password.
+type testApp struct {
+	name     string
+	access   sshd.AppAccess
+	keyFile  string
+	signer   gossh.Signer
+	password string
+}
+
+// env is a running gateway plus a directory tree around the app volumes
+// with canary files outside them.
+type env struct {
+	t        *testing.T
+	platform *fakePlatform
+	server   *sshd.Server
+	base     string // holds volumes, data dir, canaries
+	outside  string // a directory next to the volumes with canary files
+	port     string
+	apps     map[string]*testApp
+}
+
+const canaryText = "canary: must never change\n"
+
+func newEnv(t *testing.T, appNames ...string) *env {
+	t.Helper()
+	e := newEnvWithoutServer(t, appNames...)
+	e.start(sshd.Config{})
+	return e
+}
+
+// newEnvWithoutServer prepares apps and canaries; start runs the gateway.
+func newEnvWithoutServer(t *testing.T, appNames ...string) *env {
+	t.Helper()
+	base := t.TempDir()
+	// The fake Exec runs as app uids on the host, which must reach volumes.
+	for _, dir := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &env{t: t, platform: &fakePlatform{apps: map[string]*fakeApp{}}, base: base, apps: map[string]*testApp{}}
+	e.outside = filepath.Join(base, "outside")
+	mustMkdir(t, e.outside, 0o777) // world-writable: only the sandbox and os.Root keep apps out
+	mustWrite(t, filepath.Join(e.outside, "canary.txt"), canaryText, 0o666)
+	mustMkdir(t, filepath.Join(base, "data", "repos"), 0o700)
+	mustWrite(t, filepath.Join(base, "data", "secret.txt"), canaryText, 0o644)
+	for _, name := range appNames {
+		e.addApp(name)
+	}
+	return e
+}
+
+func (e *env) addApp(name string) *testApp {
+	t := e.t
+	uid := uniqueUID()
+	volume := filepath.Join(e.base, "volumes", name)
+	mustMkdir(t, filepath.Dir(volume), 0o755)
+	mustMkdir(t, volume, 0o755)
+	if err := os.Chown(volume, int(uid), int(uid)); err != nil {
+		t.Fatal(err)
+	}
+	public, private, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := gossh.MarshalPrivateKey(private, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(e.base, name+".key")
+	mustWrite(t, keyFile, string(pem.EncodeToMemory(block)), 0o600)
+	signer, err := gossh.NewSignerFromKey(private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPublic, err := gossh.NewPublicKey(public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &testApp{
+		name: name,
+		access: sshd.AppAccess{
+			AppID: "id-" + name, AppName: name, UID: uid, GID: uid,
+			VolumeDir: volume,
+			RepoDir:   filepath.Join(e.base, "data", "repos", "id-"+name+".git"),
+		},
+		keyFile:  keyFile,
+		signer:   signer,
+		password: "pw-" + name,
+	}
+	e.platform.mu.Lock()
+	e.platform.apps[name] = &fakeApp{access: app.access, keys: []gossh.PublicKey{sshPublic}, password: app.password}
+	e.platform.mu.Unlock()
+	e.apps[name] = app
+	return app
+}
+
+func (e *env) start(cfg sshd.Config) {
+	t := e.t
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr = "127.0.0.1:0"
+	cfg.HostKeyPath = filepath.Join(e.base, "data", "ssh_host_ed25519_key")
+	cfg.SandboxBinary = self
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := sshd.EnsureHostKey(cfg.HostKeyPath); err != nil {
+		t.Fatal(err)
+	}
+	server, err := sshd.New(cfg, e.platform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(ctx) }()
+	t.Cleanup(func() {
+		shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+		defer stop()
+		server.Shutdown(shutdownCtx)
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	waitFor(t, "the server to bind", func() bool { return server.Addr() != nil })
+	_, e.port, _ = net.SplitHostPort(server.Addr().String())
+	e.server = server
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(bytes.TrimRight(b, "\n")))
+	return len(b), nil
+}
+
+// sshOptions are the client options every real client gets through -o.
+func (e *env) sshOptions(app *testApp) []string {
+	return []string{
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR",
+		"-o", "IdentityFile=" + app.keyFile, "-o", "User=" + app.name,
+	}
+}
+
+func (e *env) sshCommand(app *testApp) string {
+	return fmt.Sprintf("ssh -p %s -i %s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR", e.port, app.keyFile)
+}
+
+// run runs a real client with a deadline and returns its combined output
+// and exit code.
+func run(t *testing.T, dir, stdin string, name string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Stdin = bytes.NewBufferString(stdin)
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &exitErr):
+		return string(out), exitErr.ExitCode()
+	}
+	t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	return "", 0
+}
+
+// mustRun is run expecting success.
+func mustRun(t *testing.T, dir, stdin, name string, args ...string) string {
+	t.Helper()
+	out, code := run(t, dir, stdin, name, args...)
+	if code != 0 {
+		t.Fatalf("%s %v: exit %d\n%s", name, args, code, out)
+	}
+	return out
+}
+
+func (e *env) ssh(app *testApp, command string) (string, int) {
+	e.t.Helper()
+	args := append([]string{"-p", e.port}, e.sshOptions(app)...)
+	args = append(args, "127.0.0.1", command)
+	return run(e.t, e.base, "", "ssh", args...)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func mustMkdir(t *testing.T, dir string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustWrite(t *testing.T, file, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(file, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// checkConfined asserts that nothing outside the volumes changed and that
+// no file in any volume is owned by root.
+func (e *env) checkConfined() {
+	t := e.t
+	t.Helper()
+	entries, err := os.ReadDir(e.outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "canary.txt" {
+		var names []string
+		for _, entry := range entries {
+			names = append(names, entry.Name())
+		}
+		t.Errorf("outside dir holds %v, want only canary.txt", names)
+	}
+	for _, canary := range []string{filepath.Join(e.outside, "canary.txt"), filepath.Join(e.base, "data", "secret.txt")} {
+		if got := readFile(t, canary); got != canaryText {
+			t.Errorf("%s changed: %q", canary, got)
+		}
+	}
+	for _, app := range e.apps {
+		filepath.WalkDir(app.access.VolumeDir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
+			fi, err := d.Info()
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if st.Uid != app.access.UID || st.Gid != app.access.GID {
+				t.Errorf("%s is owned by %d:%d, want the app's %d", path, st.Uid, st.Gid, app.access.UID)
+			}
+			return nil
+		})
+	}
+}
+
+func ownerOf(t *testing.T, path string) string {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return strconv.Itoa(int(st.Uid)) + ":" + strconv.Itoa(int(st.Gid))
+}

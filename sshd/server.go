@@ -1,0 +1,254 @@
+// Package sshd is rosti's SSH gateway: the way developers reach their app's
+// files and processes with the stock OpenSSH, sftp, scp, rsync and git
+// clients. The SSH user name is the app name; who may log in is decided by
+// the Platform (app keys, app password, keys of users allowed on the app).
+//
+// What runs where:
+//   - a shell (with pty) and any other command run inside the app's running
+//     container through Platform.Exec, as the app's uid in /srv;
+//   - the sftp subsystem (and so OpenSSH >= 9 scp) is served in-process on
+//     the app volume, every path resolved through an os.Root so that "..",
+//     absolute paths and symlinks cannot leave the volume; what it creates is
+//     chowned to the app's uid/gid;
+//   - `scp -t/-f` (legacy scp), `rsync --server`, `tar` and
+//     `git-receive-pack '<app>'` run the HOST's tools in a sandbox process
+//     (package sandbox): rosti re-executes itself in new mount/PID/IPC/UTS/
+//     network namespaces, builds a private root with the host's /usr
+//     read-only and the volume at /srv, and drops to the app uid with
+//     NoNewPrivs.
+//
+// Why a sandbox process and not the app's container or an in-process rsync:
+// the runtime image may have neither a shell nor rsync nor git, and
+// re-implementing the rsync and scp wire protocols in Go would be large and
+// never as compatible as the real tools. Running the host's tools as root
+// would be unsafe with untrusted paths and symlinks, and running them as the
+// app uid on the host would still let them read every world-readable host
+// file and reach local services; the sandbox sees only its volume, system
+// files and nothing else, so the protocol details need no trust.
+//
+// git push: the bare repository (RepoDir, in the data dir, outside the
+// volume) is created on the first push and owned by the app's uid, because
+// every git command on it runs in the sandbox as that uid: rosti never runs
+// git as root on a repository whose content a user controls (config, hooks).
+// receive-pack runs with hooks disabled; afterwards rosti itself checks the
+// pushed branch out into /srv/app (again in the sandbox, as the app uid) and
+// calls Platform.Deploy, streaming its progress to the pusher's stderr.
+//
+// The package owns the listener, the host key file and the sessions. It does
+// not touch the store, containers or the proxy: all of that goes through the
+// Platform interface it declares.
+package sshd
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// AppAccess is what a successful login grants: one app, its uid and its
+// directories on the host.
+type AppAccess struct {
+	AppID, AppName string
+	UID, GID       uint32   // the app's own non-root uid and gid
+	VolumeDir      string   // host path of the app volume (mounted at /srv in containers)
+	RepoDir        string   // host path of the app's bare git repo, outside the volume
+	Env            []string // the app's config env, for builds
+}
+
+// ErrAppStopped is returned by Platform.Exec when the app has no running
+// container to execute in.
+var ErrAppStopped = errors.New("app is stopped")
+
+// WindowSize is a terminal size in character cells.
+type WindowSize struct{ Width, Height int }
+
+// ExecRequest is a command to run inside the app's running container.
+type ExecRequest struct {
+	Args   []string
+	Env    []string
+	TTY    bool
+	Term   string // the client's TERM when TTY is set
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer // with TTY, everything comes on Stdout
+	Resize <-chan WindowSize
+}
+
+// Platform is what the gateway needs from the rest of rosti.
+type Platform interface {
+	// AuthorizeKey and AuthorizePassword return the access the credential
+	// grants to the app named app, or an error when it grants none.
+	AuthorizeKey(ctx context.Context, app string, key gossh.PublicKey) (AppAccess, error)
+	AuthorizePassword(ctx context.Context, app, password string) (AppAccess, error)
+	// Exec runs a command inside the app's running web container as its
+	// uid, cwd /srv, and returns its exit code; ErrAppStopped when none runs.
+	Exec(ctx context.Context, appID string, req ExecRequest) (exitCode int, err error)
+	// Deploy runs after a git push was checked out into /srv/app: the
+	// Procfile's release: line, then a zero-downtime restart. An error means
+	// the build failed and the old version keeps serving.
+	Deploy(ctx context.Context, appID string, progress io.Writer) error
+}
+
+// Config configures the gateway.
+type Config struct {
+	Addr          string // listen address, e.g. ":2222"
+	HostKeyPath   string // persistent host key, created by EnsureHostKey
+	SandboxBinary string // the rosti executable, re-executed as `rosti sandbox`
+	Logger        *slog.Logger
+
+	// MaxAuthFailures failed logins from one source address within
+	// AuthFailureWindow lock that address out until the window has passed.
+	// Zero values mean 10 and 5 minutes.
+	MaxAuthFailures   int
+	AuthFailureWindow time.Duration
+}
+
+// Server is the SSH gateway.
+type Server struct {
+	cfg      Config
+	platform Platform
+	log      *slog.Logger
+	limiter  *failureLimiter
+	ssh      *ssh.Server
+	deploys  appLocks
+
+	mu       sync.Mutex
+	listener net.Listener
+}
+
+// New loads the host key and prepares the gateway; it refuses to run without
+// a readable host key, a platform to authorize logins or a sandbox binary.
+func New(cfg Config, p Platform) (*Server, error) {
+	if p == nil {
+		return nil, errors.New("sshd: no platform to authorize logins")
+	}
+	if cfg.SandboxBinary == "" {
+		return nil, errors.New("sshd: no sandbox binary configured")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxAuthFailures <= 0 {
+		cfg.MaxAuthFailures = 10
+	}
+	if cfg.AuthFailureWindow <= 0 {
+		cfg.AuthFailureWindow = 5 * time.Minute
+	}
+	pemBytes, err := os.ReadFile(cfg.HostKeyPath)
+	if err != nil {
+		return nil, fmt.Errorf("sshd: read host key: %w", err)
+	}
+	signer, err := gossh.ParsePrivateKey(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("sshd: parse host key %s: %w", cfg.HostKeyPath, err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		platform: p,
+		log:      cfg.Logger.With("component", "sshd"),
+		limiter:  newFailureLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, time.Now),
+	}
+	s.ssh = &ssh.Server{
+		Handler:                  s.handleSession,
+		PasswordHandler:          s.authPassword,
+		PublicKeyHandler:         s.authKey,
+		ConnCallback:             s.acceptConn,
+		ConnectionFailedCallback: s.connFailed,
+		SubsystemHandlers:        map[string]ssh.SubsystemHandler{"sftp": s.handleSFTP},
+	}
+	s.ssh.AddHostKey(signer)
+	return s, nil
+}
+
+// EnsureHostKey creates a persistent ed25519 host key at path (mode 0600) if
+// none exists; an existing file is never overwritten.
+func EnsureHostKey(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("sshd: host key: %w", err)
+	}
+	_, private, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("sshd: generate host key: %w", err)
+	}
+	block, err := gossh.MarshalPrivateKey(private, "rosti host key")
+	if err != nil {
+		return fmt.Errorf("sshd: encode host key: %w", err)
+	}
+	// Write aside, then link into place: link fails if another process
+	// created the key meanwhile, and a crash never leaves a half key.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".ssh_host_key-")
+	if err != nil {
+		return fmt.Errorf("sshd: write host key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(pem.EncodeToMemory(block)); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sshd: write host key: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sshd: write host key: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("sshd: write host key: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("sshd: install host key: %w", err)
+	}
+	return nil
+}
+
+// Serve binds the listen address and serves until ctx ends or Shutdown.
+func (s *Server) Serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("sshd: listen: %w", err)
+	}
+	s.mu.Lock()
+	s.listener = ln
+	s.mu.Unlock()
+	s.log.Info("started", "addr", ln.Addr().String())
+
+	stop := context.AfterFunc(ctx, func() { s.ssh.Close() })
+	defer stop()
+	err = s.ssh.Serve(ln)
+	if errors.Is(err, ssh.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("sshd: %w", err)
+}
+
+// Shutdown stops accepting connections and waits for open sessions to end
+// until ctx is done, then closes them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.ssh.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return s.ssh.Close()
+	}
+	return err
+}
+
+// Addr is the bound address, nil until Serve has bound it.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return nil
+	}
+	return s.listener.Addr()
+}

@@ -1,0 +1,223 @@
+package sshd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"github.com/anmitsu/go-shlex"
+	"github.com/gliderlabs/ssh"
+
+	"github.com/rosti-paas/rosti/sshd/sandbox"
+)
+
+// exitInternal is the exit status when the gateway itself failed, as
+// OpenSSH's client uses for its own errors.
+const exitInternal = 255
+
+func (s *Server) handleSession(sess ssh.Session) {
+	access, ok := accessOf(sess.Context())
+	if !ok {
+		// Cannot happen with the auth handlers installed; never run
+		// anything for an unauthenticated session regardless.
+		sess.Exit(exitInternal)
+		return
+	}
+	log := s.log.With("app", access.AppName, "source", sourceHost(sess.RemoteAddr()))
+	args, err := shlex.Split(sess.RawCommand(), true)
+	if err != nil {
+		fmt.Fprintf(sess.Stderr(), "rosti: cannot parse the command: %v\n", err)
+		sess.Exit(2)
+		return
+	}
+	var code int
+	switch kind := classify(args, access.AppName); kind {
+	case commandGitReceive:
+		log.Info("git push")
+		code = s.gitReceive(sess, access)
+	case commandSandboxed:
+		log.Info("sandboxed command", "tool", args[0])
+		code = s.runSandboxedSession(sess, access, args)
+	default:
+		log.Info("exec", "shell", len(args) == 0)
+		code = s.execInContainer(sess, access, args)
+	}
+	sess.Exit(code)
+}
+
+type commandKind int
+
+const (
+	commandContainer commandKind = iota
+	commandSandboxed
+	commandGitReceive
+)
+
+// classify picks where a command runs. Only the file-transfer tools that
+// must work without the runtime image's help run in the sandbox, and only in
+// their server modes; everything else runs in the app's container.
+func classify(args []string, app string) commandKind {
+	if len(args) == 0 {
+		return commandContainer
+	}
+	switch args[0] {
+	case "rsync":
+		if len(args) > 1 && args[1] == "--server" {
+			return commandSandboxed
+		}
+	case "scp":
+		if slices.Contains(args[1:], "-t") || slices.Contains(args[1:], "-f") {
+			return commandSandboxed
+		}
+	case "tar":
+		return commandSandboxed
+	case "git-receive-pack":
+		if len(args) == 2 && isAppRepo(args[1], app) {
+			return commandGitReceive
+		}
+	case "git":
+		if len(args) == 3 && args[1] == "receive-pack" && isAppRepo(args[2], app) {
+			return commandGitReceive
+		}
+	}
+	return commandContainer
+}
+
+// isAppRepo accepts the spellings git clients use for the app's repo:
+// app, /app, ~/app, with or without .git and a trailing slash.
+func isAppRepo(path, app string) bool {
+	path = strings.TrimPrefix(path, "~")
+	path = strings.Trim(path, "/")
+	path = strings.TrimSuffix(path, ".git")
+	return path == app
+}
+
+func (s *Server) execInContainer(sess ssh.Session, access AppAccess, args []string) int {
+	req := ExecRequest{
+		Args:   []string{"/bin/sh", "-l"},
+		Stdin:  sess,
+		Stdout: sess,
+		Stderr: sess.Stderr(),
+	}
+	if len(args) > 0 {
+		// Like OpenSSH, the command line goes to the user's shell.
+		req.Args = []string{"/bin/sh", "-c", sess.RawCommand()}
+	}
+	ctx := sess.Context()
+	if pty, winch, ok := sess.Pty(); ok {
+		req.TTY = true
+		req.Term = pty.Term
+		req.Env = append(req.Env, "TERM="+pty.Term)
+		req.Resize = windowSizes(ctx, winch)
+	}
+	code, err := s.platform.Exec(ctx, access.AppID, req)
+	switch {
+	case errors.Is(err, ErrAppStopped):
+		fmt.Fprintf(sess.Stderr(), "rosti: app %s is stopped; start it to get a shell or run commands in it (rsync, scp, sftp and git push work while it is stopped)\r\n", access.AppName)
+		return 1
+	case err != nil:
+		s.log.Error("exec failed", "app", access.AppName, "err", err)
+		fmt.Fprintf(sess.Stderr(), "rosti: cannot run the command in app %s: %v\r\n", access.AppName, err)
+		return exitInternal
+	}
+	return code
+}
+
+func windowSizes(ctx context.Context, winch <-chan ssh.Window) <-chan WindowSize {
+	sizes := make(chan WindowSize, 1)
+	go func() {
+		defer close(sizes)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case w, ok := <-winch:
+				if !ok {
+					return
+				}
+				select {
+				case sizes <- WindowSize{Width: w.Width, Height: w.Height}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return sizes
+}
+
+func (s *Server) runSandboxedSession(sess ssh.Session, access AppAccess, args []string) int {
+	code, err := s.runSandboxed(sess.Context(), access, sandboxRun{
+		args:   args,
+		stdin:  sess,
+		stdout: sess,
+		stderr: sess.Stderr(),
+	})
+	if err != nil {
+		s.log.Error("sandbox failed", "app", access.AppName, "tool", args[0], "err", err)
+		fmt.Fprintf(sess.Stderr(), "rosti: %v\n", err)
+	}
+	return code
+}
+
+type sandboxRun struct {
+	args     []string
+	withRepo bool
+	stdin    io.Reader // nil: none
+	stdout   io.Writer
+	stderr   io.Writer
+}
+
+// runSandboxed runs one tool in the app's sandbox and returns its exit code;
+// err is set only when the sandbox could not run it at all.
+func (s *Server) runSandboxed(ctx context.Context, access AppAccess, run sandboxRun) (int, error) {
+	spec := sandbox.Spec{
+		AppName:   access.AppName,
+		UID:       access.UID,
+		GID:       access.GID,
+		VolumeDir: access.VolumeDir,
+		Args:      run.args,
+	}
+	if run.withRepo {
+		spec.RepoDir = access.RepoDir
+	}
+	cmd := sandbox.Command(s.cfg.SandboxBinary, spec)
+	cmd.Stdout = run.stdout
+	cmd.Stderr = run.stderr
+	// Feed stdin ourselves: exec.Cmd would otherwise wait for the client to
+	// close its side even after the tool has exited.
+	var stdin io.WriteCloser
+	if run.stdin != nil {
+		var err error
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return exitInternal, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return exitInternal, fmt.Errorf("sandbox: %w", err)
+	}
+	if stdin != nil {
+		go func() {
+			io.Copy(stdin, run.stdin)
+			stdin.Close()
+		}()
+	}
+	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
+	defer stop()
+	err := cmd.Wait()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &exitErr) && exitErr.ExitCode() >= 0:
+		return exitErr.ExitCode(), nil
+	case ctx.Err() != nil:
+		return exitInternal, nil
+	default:
+		return exitInternal, fmt.Errorf("sandbox: %w", err)
+	}
+}
