@@ -1,0 +1,24 @@
+// Package initproc is `rosti init`, the code the rosti binary runs when
+// containerd starts it, in three roles:
+//
+//   - init (the default): PID 1 of every app container. It becomes a child
+//     subreaper, starts the app command in its own process group, forwards
+//     SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to that
+//     group, reaps every zombie that is reparented to it, and exits with the
+//     app's exit code (128+signal when the app was killed by a signal). The
+//     command is the line of /srv/app/Procfile that matches the process type,
+//     run through /bin/sh -c when the image has a shell and split into argv
+//     otherwise; without such a line it is the command given after "--".
+//   - static file server (--serve-static DIR): the built-in `static` runtime,
+//     serving DIR over HTTP on $PORT.
+//   - log driver (--logger MAXBYTES:KEEP:DIR): started on the host by the
+//     containerd shim for each task (containerd's "binary" log URI). It reads
+//     the task's stdout and stderr from fds 3 and 4, signals readiness by
+//     closing fd 5, and appends whole lines to DIR/output.log, rotating the file
+//     when it would grow past MAXBYTES and keeping KEEP old files. Because it
+//     is a child of the shim and not of `rosti serve`, logging goes on while
+//     rosti itself restarts.
+//
+// The package owns only these processes; it never talks to containerd, the
+// store or the network beyond the static server's listener.
+package initproc

@@ -1,0 +1,167 @@
+package initproc
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// LogFileName is the live log file in a container's log directory; rotated
+// files carry the suffixes .1 (newest) to .KEEP (oldest).
+const LogFileName = "output.log"
+
+// maxLine bounds how much of one line is buffered before it is written out
+// as is, so an app printing without newlines cannot grow the logger.
+const maxLine = 64 * 1024
+
+// LoggerSpec renders the --logger value for a log directory.
+func LoggerSpec(maxBytes int64, keep int, dir string) string {
+	return fmt.Sprintf("%d:%d:%s", maxBytes, keep, dir)
+}
+
+func parseLoggerSpec(spec string) (maxBytes int64, keep int, dir string, err error) {
+	parts := strings.SplitN(spec, ":", 3)
+	if len(parts) != 3 {
+		return 0, 0, "", fmt.Errorf("logger spec %q: want MAXBYTES:KEEP:DIR", spec)
+	}
+	maxBytes, err = strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || maxBytes <= 0 {
+		return 0, 0, "", fmt.Errorf("logger spec %q: bad MAXBYTES", spec)
+	}
+	keep, err = strconv.Atoi(parts[1])
+	if err != nil || keep < 0 {
+		return 0, 0, "", fmt.Errorf("logger spec %q: bad KEEP", spec)
+	}
+	return maxBytes, keep, parts[2], nil
+}
+
+// runLogger is the containerd binary log driver: stdout on fd 3, stderr on
+// fd 4, and fd 5 closed once the log file is open.
+func runLogger(spec string) error {
+	maxBytes, keep, dir, err := parseLoggerSpec(spec)
+	if err != nil {
+		return err
+	}
+	w, err := OpenRotatingFile(dir, maxBytes, keep)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if ready := os.NewFile(5, "ready"); ready != nil {
+		ready.Close()
+	}
+	var wg sync.WaitGroup
+	for _, fd := range []uintptr{3, 4} {
+		f := os.NewFile(fd, "stream")
+		if f == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			CopyLines(w, f)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// CopyLines writes r to w one whole line per Write (lines longer than
+// maxLine are split), so lines of concurrent streams never interleave.
+func CopyLines(w io.Writer, r io.Reader) {
+	br := bufio.NewReaderSize(r, maxLine)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			if _, werr := w.Write(line); werr != nil {
+				_, _ = io.Copy(io.Discard, br)
+				return
+			}
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
+}
+
+// RotatingFile appends to DIR/output.log and rotates it by size. Each Write
+// is atomic with respect to other Writes.
+type RotatingFile struct {
+	mu       sync.Mutex
+	dir      string
+	maxBytes int64
+	keep     int
+	f        *os.File
+	size     int64
+}
+
+// OpenRotatingFile opens (creating as needed) the live log file in dir.
+func OpenRotatingFile(dir string, maxBytes int64, keep int) (*RotatingFile, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("log dir: %w", err)
+	}
+	rf := &RotatingFile{dir: dir, maxBytes: maxBytes, keep: keep}
+	if err := rf.open(); err != nil {
+		return nil, err
+	}
+	return rf, nil
+}
+
+func (rf *RotatingFile) open() error {
+	f, err := os.OpenFile(filepath.Join(rf.dir, LogFileName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("open log: %w", err)
+	}
+	rf.f, rf.size = f, fi.Size()
+	return nil
+}
+
+// Write appends p, rotating first when p would take the file past maxBytes.
+func (rf *RotatingFile) Write(p []byte) (int, error) {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	if rf.size > 0 && rf.size+int64(len(p)) > rf.maxBytes {
+		if err := rf.rotate(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := rf.f.Write(p)
+	rf.size += int64(n)
+	return n, err
+}
+
+func (rf *RotatingFile) rotate() error {
+	rf.f.Close()
+	live := filepath.Join(rf.dir, LogFileName)
+	if rf.keep == 0 {
+		if err := os.Remove(live); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("rotate log: %w", err)
+		}
+		return rf.open()
+	}
+	for i := rf.keep - 1; i >= 1; i-- {
+		_ = os.Rename(fmt.Sprintf("%s.%d", live, i), fmt.Sprintf("%s.%d", live, i+1))
+	}
+	if err := os.Rename(live, live+".1"); err != nil {
+		return fmt.Errorf("rotate log: %w", err)
+	}
+	return rf.open()
+}
+
+// Close closes the live file.
+func (rf *RotatingFile) Close() error {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	return rf.f.Close()
+}
