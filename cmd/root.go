@@ -29,6 +29,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newSandboxCmd(),
+		newInitCmd(),
 	)
 	return root
 }
