@@ -264,7 +264,7 @@ func (e *env) start(cfg sshd.Config) {
 	cfg.Addr = "127.0.0.1:0"
 	cfg.HostKeyPath = filepath.Join(e.base, "data", "ssh_host_ed25519_key")
 	cfg.SandboxBinary = self
-	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Logger = e.logger()
 	if err := sshd.EnsureHostKey(cfg.HostKeyPath); err != nil {
 		t.Fatal(err)
 	}
@@ -287,6 +287,10 @@ func (e *env) start(cfg sshd.Config) {
 	waitFor(t, "the server to bind", func() bool { return server.Addr() != nil })
 	_, e.port, _ = net.SplitHostPort(server.Addr().String())
 	e.server = server
+}
+
+func (e *env) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 type testWriter struct{ t *testing.T }

@@ -152,7 +152,7 @@ func TestHostKeyIsTheSameAcrossRestarts(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := newEnvWithoutServer(t, "hk")
-		server, err := sshd.New(sshd.Config{Addr: "127.0.0.1:0", HostKeyPath: path, SandboxBinary: "/bin/false"}, e.platform)
+		server, err := sshd.New(sshd.Config{Addr: "127.0.0.1:0", HostKeyPath: path, SandboxBinary: "/bin/false", Logger: e.logger()}, e.platform)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,10 +38,15 @@ func (s *Server) handleSFTP(sess ssh.Session) {
 		sftp.WithStartDirectory(sandbox.VolumePath),
 		sftp.WithRSMaxTxPacket(sftpMaxPacket),
 	)
-	defer server.Close()
-	if err := server.Serve(); err != nil && !errors.Is(err, io.EOF) {
+	err = server.Serve()
+	server.Close()
+	if err != nil && !errors.Is(err, io.EOF) {
 		s.log.Warn("sftp ended", "app", access.AppName, "err", err)
+		sess.Exit(1)
+		return
 	}
+	// scp in SFTP mode fails unless the subsystem reports success.
+	sess.Exit(0)
 }
 
 // volumeFS serves SFTP requests on one app volume. Clients see the volume at

@@ -126,13 +126,18 @@ func Enter(spec Spec) error {
 	if err := os.Chdir(VolumePath); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
+	const path = "/usr/local/bin:/usr/bin:/bin"
 	env := append([]string{
-		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"PATH=" + path,
 		"HOME=" + VolumePath,
 		"USER=" + spec.AppName,
 		"LOGNAME=" + spec.AppName,
 		"LANG=C.UTF-8",
 	}, spec.Env...)
+	// LookPath searches the process's own PATH, which Command left empty.
+	if err := os.Setenv("PATH", path); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
 	tool, err := exec.LookPath(spec.Args[0])
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
