@@ -34,7 +34,7 @@ func (s *Server) handleSFTP(sess ssh.Session) {
 	defer root.Close()
 	volume := &volumeFS{root: root, uid: int(access.UID), gid: int(access.GID)}
 	handlers := sftp.Handlers{FileGet: volume, FilePut: volume, FileCmd: volume, FileList: volume}
-	server := sftp.NewRequestServer(sess, handlers,
+	server := sftp.NewRequestServer(keepOpen{sess}, handlers,
 		sftp.WithStartDirectory(sandbox.VolumePath),
 		sftp.WithRSMaxTxPacket(sftpMaxPacket),
 	)
@@ -48,6 +48,12 @@ func (s *Server) handleSFTP(sess ssh.Session) {
 	// scp in SFTP mode fails unless the subsystem reports success.
 	sess.Exit(0)
 }
+
+// keepOpen leaves closing the channel to sess.Exit, which must come first
+// to deliver the exit status.
+type keepOpen struct{ io.ReadWriter }
+
+func (keepOpen) Close() error { return nil }
 
 // volumeFS serves SFTP requests on one app volume. Clients see the volume at
 // /srv, as in the app's containers; every path is resolved through root, so
