@@ -28,6 +28,8 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newServeCmd(),
+		newAdminCmd(),
 		newSandboxCmd(),
 		newInitCmd(),
 	)

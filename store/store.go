@@ -183,7 +183,7 @@ func nextID(b *bolt.Bucket) (int64, error) {
 // when another id holds it.
 func claimName(index *bolt.Bucket, name string, id int64, what string) error {
 	if cur := index.Get([]byte(name)); cur != nil && btoi(cur) != id {
-		return fmt.Errorf("%s %q is taken: %w", what, name, ErrConflict)
+		return &ConflictError{What: what, Value: name}
 	}
 	return index.Put([]byte(name), itob(id))
 }

@@ -1,0 +1,172 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rosti-paas/rosti/platform"
+	"github.com/rosti-paas/rosti/server"
+	"github.com/rosti-paas/rosti/store"
+)
+
+// serveConfig is everything `rosti serve` is told.
+type serveConfig struct {
+	DataDir      string
+	APIAddr      string
+	HTTPAddr     string
+	HTTPSAddr    string
+	SSHAddr      string
+	SSHHost      string
+	AppsDomain   string
+	Registration string
+	LogLevel     string
+}
+
+// Paths inside the data dir.
+func (c serveConfig) storePath() string   { return filepath.Join(c.DataDir, "rosti.db") }
+func (c serveConfig) adminSocket() string { return filepath.Join(c.DataDir, "admin.sock") }
+
+func newServeCmd() *cobra.Command {
+	host, _ := os.Hostname()
+	cfg := serveConfig{
+		DataDir: "/var/lib/rosti", APIAddr: ":8080", HTTPAddr: ":80", HTTPSAddr: ":443", SSHAddr: ":2222",
+		SSHHost: host, AppsDomain: "localhost", Registration: platform.RegistrationOpen, LogLevel: "info",
+	}
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the rosti server",
+		Long: `Run the rosti server: the REST API, and (as they are enabled) the container
+runtime, the HTTP(S) proxy and the SSH gateway.
+
+On first start it creates the data dir, seeds the default plans and runtimes,
+and creates an account "admin" whose password is printed once.
+The operator's commands (rosti admin ...) talk to it through the socket
+<data>/admin.sock.` + envNote,
+		Args:    cobra.NoArgs,
+		PreRunE: func(c *cobra.Command, _ []string) error { return bindEnv(c) },
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, cfg, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory (store, keys, volumes, logs)")
+	f.StringVar(&cfg.APIAddr, "api", cfg.APIAddr, "address of the REST API and web UI")
+	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "address of the HTTP proxy (used once the proxy is wired in)")
+	f.StringVar(&cfg.HTTPSAddr, "https", cfg.HTTPSAddr, "address of the HTTPS proxy (used once the proxy is wired in)")
+	f.StringVar(&cfg.SSHAddr, "ssh", cfg.SSHAddr, "address of the SSH gateway (used once the gateway is wired in)")
+	f.StringVar(&cfg.SSHHost, "ssh-host", cfg.SSHHost, "host name shown to users in their apps' ssh_access")
+	f.StringVar(&cfg.AppsDomain, "apps-domain", cfg.AppsDomain, "apps are served at <app>.<apps-domain>")
+	f.StringVar(&cfg.Registration, "registration", cfg.Registration, fmt.Sprintf("who may create accounts: %s, %s or %s",
+		platform.RegistrationOpen, platform.RegistrationAdminOnly, platform.RegistrationClosed))
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	return c
+}
+
+func (c serveConfig) validate() error {
+	switch c.Registration {
+	case platform.RegistrationOpen, platform.RegistrationAdminOnly, platform.RegistrationClosed:
+	default:
+		return fmt.Errorf("--registration %q: must be open, admin_only or closed", c.Registration)
+	}
+	if c.AppsDomain == "" || strings.ContainsAny(c.AppsDomain, " /:") {
+		return fmt.Errorf("--apps-domain %q: must be a host name", c.AppsDomain)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// runServe wires every part of rosti and runs them until ctx ends, then
+// shuts them down in reverse order and closes the store last.
+func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, err := store.Open(cfg.storePath())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	plat := platform.New(platform.Config{
+		AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
+	}, st, log)
+	if err := plat.SeedCatalog(); err != nil {
+		return err
+	}
+	if password, created, err := plat.Bootstrap(); err != nil {
+		return err
+	} else if created {
+		fmt.Fprintf(stdout, "rosti: created the admin account; this password is shown only once.\n  username: %s\n  password: %s\n", platform.AdminUsername, password)
+	}
+
+	api := server.New(server.Config{Addr: cfg.APIAddr, AdminSocket: cfg.adminSocket(), Version: version}, plat, log)
+	return runParts(ctx, log, api)
+}
+
+// part is the shape of every long-running piece of rosti.
+type part interface {
+	Serve(ctx context.Context) error
+	Shutdown(ctx context.Context) error
+}
+
+// runParts serves every part until ctx ends or one fails, then shuts them
+// down last-started first.
+func runParts(ctx context.Context, log *slog.Logger, parts ...part) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(parts))
+	for _, p := range parts {
+		go func() { errc <- p.Serve(ctx) }()
+	}
+	var failed error
+	select {
+	case <-ctx.Done():
+	case failed = <-errc:
+		cancel()
+	}
+	log.Info("shutting down")
+	shutdownCtx, done := context.WithTimeout(context.Background(), 30*time.Second)
+	defer done()
+	for i := len(parts) - 1; i >= 0; i-- {
+		if err := parts[i].Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("shutdown", "err", err)
+		}
+	}
+	return failed
+}
+
+func portOf(addr string) int {
+	i := strings.LastIndexByte(addr, ':')
+	var port int
+	if i >= 0 {
+		fmt.Sscanf(addr[i+1:], "%d", &port)
+	}
+	return port
+}

@@ -1,0 +1,276 @@
+package platform
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/rosti-paas/rosti/store"
+)
+
+// DefaultAppPort is where an app is expected to listen unless told otherwise.
+const DefaultAppPort = 8080
+
+// reservedAppPort is the port the reference forbids for apps.
+const reservedAppPort = 8000
+
+var (
+	appNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	hostLabel      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// AppInput is a create or a partial update of an app: nil fields are left
+// as they are.
+type AppInput struct {
+	Name        *string
+	Image       *string
+	Domains     *[]string
+	Mode        *string
+	Plan        *int64
+	AppPort     *int
+	SSHKeys     *[]string
+	SSHPassword *string // "" means unchanged, as listings show it empty
+}
+
+// Apps lists a company's apps.
+func (p *Platform) Apps(u store.User, companyID int64) ([]store.App, error) {
+	if err := p.CheckMember(u, companyID); err != nil {
+		return nil, err
+	}
+	return p.store.CompanyApps(companyID)
+}
+
+// App returns one of a company's apps; an app of another company is
+// ErrNotFound, exactly like one that does not exist.
+func (p *Platform) App(u store.User, companyID, appID int64) (store.App, error) {
+	if err := p.CheckMember(u, companyID); err != nil {
+		return store.App{}, err
+	}
+	a, err := p.store.App(appID)
+	if err != nil {
+		return store.App{}, err
+	}
+	if a.CompanyID != companyID {
+		return store.App{}, fmt.Errorf("app %d: %w", appID, store.ErrNotFound)
+	}
+	return a, nil
+}
+
+// CreateApp validates in and stores a new app of companyID, meant to run.
+func (p *Platform) CreateApp(u store.User, companyID int64, in AppInput) (store.App, error) {
+	if err := p.CheckMember(u, companyID); err != nil {
+		return store.App{}, err
+	}
+	var v ValidationError
+	for field, missing := range map[string]bool{"name": in.Name == nil, "image": in.Image == nil, "plan": in.Plan == nil} {
+		if missing {
+			v.Add(field, "this field is required")
+		}
+	}
+	if err := v.Err(); err != nil {
+		return store.App{}, err
+	}
+	a := store.App{
+		CompanyID: companyID, OwnerID: u.ID, Name: *in.Name, Created: p.now().UTC(),
+		AppPort: DefaultAppPort, Mode: store.ModeHTTP, DesiredState: store.StateRunning,
+		Processes: map[string]int{"web": 1}, Domains: []string{}, SSHKeys: []string{},
+	}
+	if err := p.applyInput(&a, in, true); err != nil {
+		return store.App{}, err
+	}
+	created, err := p.store.CreateApp(a)
+	if err != nil {
+		return store.App{}, uniquenessError(err)
+	}
+	p.log.Info("app created", "app", created.Name, "company", companyID, "user", u.Username)
+	return created, nil
+}
+
+// UpdateApp applies a partial update to an app.
+func (p *Platform) UpdateApp(u store.User, companyID, appID int64, in AppInput) (store.App, error) {
+	if _, err := p.App(u, companyID, appID); err != nil {
+		return store.App{}, err
+	}
+	updated, err := p.store.UpdateApp(appID, func(a *store.App) error {
+		if in.Name != nil && *in.Name != a.Name {
+			return FieldError("name", "cannot be changed once the app is created")
+		}
+		return p.applyInput(a, in, false)
+	})
+	if err != nil {
+		return store.App{}, uniquenessError(err)
+	}
+	return updated, nil
+}
+
+// DeleteApp removes an app.
+func (p *Platform) DeleteApp(u store.User, companyID, appID int64) error {
+	a, err := p.App(u, companyID, appID)
+	if err != nil {
+		return err
+	}
+	if err := p.store.DeleteApp(appID); err != nil {
+		return err
+	}
+	p.log.Info("app deleted", "app", a.Name, "user", u.Username)
+	return nil
+}
+
+// DefaultDomain is the host name an app gets on this server.
+func (p *Platform) DefaultDomain(appName string) string {
+	return appName + "." + p.cfg.AppsDomain
+}
+
+// uniquenessError turns a store conflict into the field that caused it.
+func uniquenessError(err error) error {
+	var taken *store.ConflictError
+	if !errors.As(err, &taken) {
+		return err
+	}
+	switch taken.What {
+	case "app name":
+		return FieldError("name", "an app with this name already exists")
+	case "domain":
+		return FieldError("domains", "%q is already used by another app", taken.Value)
+	}
+	return err
+}
+
+// applyInput validates the fields in carries and copies them into a.
+func (p *Platform) applyInput(a *store.App, in AppInput, creating bool) error {
+	var v ValidationError
+	if creating && !appNamePattern.MatchString(a.Name) {
+		v.Add("name", "must be a DNS label: 1-63 lowercase letters, digits or '-', not starting or ending with '-'")
+	}
+	if in.Image != nil {
+		rt, ok, err := p.runtimeByImage(*in.Image)
+		if err != nil {
+			return err
+		}
+		if ok {
+			a.Image = rt.Image
+		} else {
+			v.Add("image", "%q is not a known runtime; pick one from the runtimes list", *in.Image)
+		}
+	}
+	if in.Plan != nil {
+		if _, err := p.store.Plan(*in.Plan); errors.Is(err, store.ErrNotFound) {
+			v.Add("plan", "plan %d does not exist; pick one from the plans list", *in.Plan)
+		} else if err != nil {
+			return err
+		} else {
+			a.PlanID = *in.Plan
+		}
+	}
+	if in.AppPort != nil {
+		if port := *in.AppPort; port < 1024 || port > 65535 || port == reservedAppPort {
+			v.Add("app_port", "must be between 1024 and 65535 and not %d", reservedAppPort)
+		} else {
+			a.AppPort = port
+		}
+	}
+	if in.Mode != nil {
+		if m := *in.Mode; m != store.ModeHTTP && m != store.ModeHTTPSLE {
+			v.Add("mode", "must be %q or %q", store.ModeHTTP, store.ModeHTTPSLE)
+		} else {
+			a.Mode = m
+		}
+	}
+	if in.Domains != nil || creating {
+		var domains []string
+		if in.Domains != nil {
+			domains = *in.Domains
+		}
+		if clean, problems := p.cleanDomains(a.Name, domains); len(problems) > 0 {
+			for _, problem := range problems {
+				v.Add("domains", "%s", problem)
+			}
+		} else {
+			a.Domains = clean
+		}
+	}
+	if in.SSHKeys != nil {
+		keys := make([]string, 0, len(*in.SSHKeys))
+		for i, k := range *in.SSHKeys {
+			k = strings.TrimSpace(k)
+			if k == "" {
+				continue
+			}
+			if _, _, _, _, err := gossh.ParseAuthorizedKey([]byte(k)); err != nil {
+				v.Add("ssh_keys", "key %d (%s) is not a valid SSH public key", i+1, abbreviate(k))
+				continue
+			}
+			keys = append(keys, k)
+		}
+		a.SSHKeys = keys
+	}
+	if in.SSHPassword != nil && *in.SSHPassword != "" {
+		if len(*in.SSHPassword) < MinPasswordLength {
+			v.Add("ssh_password", "must be at least %d characters", MinPasswordLength)
+		} else {
+			hash, err := hashSecret(*in.SSHPassword)
+			if err != nil {
+				return err
+			}
+			a.SSHPasswordHash = hash
+		}
+	}
+	return v.Err()
+}
+
+// cleanDomains checks and normalizes an app's domains. An empty list means
+// the default domain. Names under the apps domain are reserved for the app
+// they are named after.
+func (p *Platform) cleanDomains(appName string, domains []string) ([]string, []string) {
+	var clean, problems []string
+	seen := map[string]bool{}
+	for _, d := range domains {
+		d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+		if d == "" || seen[d] {
+			continue
+		}
+		seen[d] = true
+		if !validHostName(d) {
+			problems = append(problems, fmt.Sprintf("%q is not a valid host name", d))
+			continue
+		}
+		if suffix := "." + p.cfg.AppsDomain; strings.HasSuffix(d, suffix) && d != p.DefaultDomain(appName) {
+			problems = append(problems, fmt.Sprintf("%q is under %s, where only %s belongs to this app", d, p.cfg.AppsDomain, p.DefaultDomain(appName)))
+			continue
+		}
+		clean = append(clean, d)
+	}
+	if len(clean) == 0 && len(problems) == 0 {
+		clean = []string{p.DefaultDomain(appName)}
+	}
+	return clean, problems
+}
+
+// validHostName accepts a DNS name of two or more labels, optionally a
+// wildcard "*." in front.
+func validHostName(d string) bool {
+	d = strings.TrimPrefix(d, "*.")
+	if len(d) > 253 {
+		return false
+	}
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if !hostLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+func abbreviate(s string) string {
+	if len(s) > 24 {
+		return s[:24] + "..."
+	}
+	return s
+}

@@ -1,0 +1,100 @@
+package platform
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rosti-paas/rosti/store"
+)
+
+// StaticRuntimeImage is the built-in runtime that needs no registry: the
+// runtime builds it locally and it serves /srv/app as static files.
+const StaticRuntimeImage = "rosti.local/static:1"
+
+// defaultPlans and defaultRuntimes are the catalogue seeded on first start.
+func defaultPlans() []store.Plan {
+	return []store.Plan{
+		{Name: "start", CPUMillis: 250, MemoryMB: 256, Pids: 256, DiskMB: 5000, Price: 5},
+		{Name: "standard", CPUMillis: 500, MemoryMB: 512, Pids: 512, DiskMB: 10000, Price: 10},
+		{Name: "business", CPUMillis: 1000, MemoryMB: 1024, Pids: 1024, DiskMB: 20000, Price: 20},
+	}
+}
+
+func defaultRuntimes() []store.Runtime {
+	return []store.Runtime{
+		{Name: "static", Image: StaticRuntimeImage, Languages: []string{"html"}, Default: true, Show: true},
+		{Name: "node", Image: "docker.io/library/node:22-alpine", Command: []string{"node", "app.js"}, Languages: []string{"node"}, Show: true},
+		{Name: "python", Image: "docker.io/library/python:3.13-alpine", Command: []string{"python", "app.py"}, Languages: []string{"python"}, Show: true},
+	}
+}
+
+// SeedCatalog stores the default plans and runtimes on a new server.
+func (p *Platform) SeedCatalog() error { return p.store.SeedCatalog(defaultPlans(), defaultRuntimes()) }
+
+// Plans lists the plans anyone may pick.
+func (p *Platform) Plans() ([]store.Plan, error) { return p.store.Plans() }
+
+// Runtimes lists the runtimes anyone may pick.
+func (p *Platform) Runtimes() ([]store.Runtime, error) { return p.store.Runtimes() }
+
+// PutPlan creates (ID 0) or replaces a plan; superusers only.
+func (p *Platform) PutPlan(actor store.User, pl store.Plan) (store.Plan, error) {
+	if !actor.IsSuperuser {
+		return store.Plan{}, fmt.Errorf("only administrators can edit plans: %w", ErrForbidden)
+	}
+	var v ValidationError
+	if strings.TrimSpace(pl.Name) == "" {
+		v.Add("name", "is required")
+	}
+	if pl.MemoryMB < 16 {
+		v.Add("ram", "must be at least 16 MB")
+	}
+	if pl.CPUMillis < 10 {
+		v.Add("cpu_quota", "must be at least 1 (percent of a core)")
+	}
+	if pl.Pids < 16 {
+		v.Add("pids", "must be at least 16")
+	}
+	if pl.DiskMB < 1 {
+		v.Add("disk", "must be at least 1 MB")
+	}
+	if pl.Price < 0 {
+		v.Add("price", "must not be negative")
+	}
+	if err := v.Err(); err != nil {
+		return store.Plan{}, err
+	}
+	return p.store.PutPlan(pl)
+}
+
+// PutRuntime creates (ID 0) or replaces a runtime; superusers only.
+func (p *Platform) PutRuntime(actor store.User, rt store.Runtime) (store.Runtime, error) {
+	if !actor.IsSuperuser {
+		return store.Runtime{}, fmt.Errorf("only administrators can edit runtimes: %w", ErrForbidden)
+	}
+	var v ValidationError
+	if strings.TrimSpace(rt.Name) == "" {
+		v.Add("name", "is required")
+	}
+	if strings.TrimSpace(rt.Image) == "" || strings.ContainsAny(rt.Image, " \t\n") {
+		v.Add("image", "must be an image reference such as docker.io/library/node:22-alpine")
+	}
+	if err := v.Err(); err != nil {
+		return store.Runtime{}, err
+	}
+	return p.store.PutRuntime(rt)
+}
+
+// runtimeByImage finds the runtime whose image (or name) is ref.
+func (p *Platform) runtimeByImage(ref string) (store.Runtime, bool, error) {
+	rts, err := p.store.Runtimes()
+	if err != nil {
+		return store.Runtime{}, false, err
+	}
+	for _, rt := range rts {
+		if rt.Image == ref || rt.Name == ref {
+			return rt, true, nil
+		}
+	}
+	return store.Runtime{}, false, nil
+}

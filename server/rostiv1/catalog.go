@@ -1,0 +1,200 @@
+package rostiv1
+
+import (
+	"net/http"
+
+	"github.com/rosti-paas/rosti/server/httpapi"
+	"github.com/rosti-paas/rosti/store"
+)
+
+// planJSON is Rosti's plan plus our pids. cpu_quota is in percent of one
+// CPU core (100 = a whole core).
+type planJSON struct {
+	ID       int64   `json:"id"`
+	Name     string  `json:"name"`
+	RAM      int64   `json:"ram"`
+	Disk     int64   `json:"disk"`
+	Price    float64 `json:"price"`
+	CPUQuota int64   `json:"cpu_quota"`
+	Pids     int64   `json:"pids"`
+}
+
+func toPlanJSON(p store.Plan) planJSON {
+	return planJSON{ID: p.ID, Name: p.Name, RAM: p.MemoryMB, Disk: p.DiskMB, Price: p.Price, CPUQuota: p.CPUMillis / 10, Pids: p.Pids}
+}
+
+type runtimeJSON struct {
+	ID      int64  `json:"id"`
+	Name    string `json:"name"`
+	Image   string `json:"image"`
+	Default bool   `json:"default"`
+	Show    bool   `json:"show"`
+}
+
+func toRuntimeJSON(rt store.Runtime) runtimeJSON {
+	return runtimeJSON{ID: rt.ID, Name: rt.Name, Image: rt.Image, Default: rt.Default, Show: rt.Show}
+}
+
+func (h *Handler) listPlans(w http.ResponseWriter, r *http.Request, u store.User) error {
+	if err := h.member(r, u); err != nil {
+		return err
+	}
+	plans, err := h.p.Plans()
+	if err != nil {
+		return err
+	}
+	out := make([]planJSON, 0, len(plans))
+	for _, p := range plans {
+		out = append(out, toPlanJSON(p))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) listRuntimes(w http.ResponseWriter, r *http.Request, u store.User) error {
+	if err := h.member(r, u); err != nil {
+		return err
+	}
+	rts, err := h.p.Runtimes()
+	if err != nil {
+		return err
+	}
+	out := make([]runtimeJSON, 0, len(rts))
+	for _, rt := range rts {
+		out = append(out, toRuntimeJSON(rt))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) member(r *http.Request, u store.User) error {
+	company, err := pathID(r, "company_id")
+	if err != nil {
+		return err
+	}
+	return h.p.CheckMember(u, company)
+}
+
+func (h *Handler) createPlan(w http.ResponseWriter, r *http.Request, u store.User) error {
+	return h.putPlan(w, r, u, store.Plan{})
+}
+
+func (h *Handler) updatePlan(w http.ResponseWriter, r *http.Request, u store.User) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := h.member(r, u); err != nil {
+		return err
+	}
+	plans, err := h.p.Plans()
+	if err != nil {
+		return err
+	}
+	for _, p := range plans {
+		if p.ID == id {
+			return h.putPlan(w, r, u, p)
+		}
+	}
+	return notFound("plan not found")
+}
+
+func (h *Handler) putPlan(w http.ResponseWriter, r *http.Request, u store.User, p store.Plan) error {
+	if err := h.member(r, u); err != nil {
+		return err
+	}
+	raw, err := httpapi.DecodeObject(w, r)
+	if err != nil {
+		return err
+	}
+	f := httpapi.NewFields(raw)
+	setString(&p.Name, f.String("name"))
+	setInt(&p.MemoryMB, f.Int("ram"))
+	setInt(&p.DiskMB, f.Int("disk"))
+	setInt(&p.Pids, f.Int("pids"))
+	if q := f.Int("cpu_quota"); q != nil {
+		p.CPUMillis = *q * 10
+	}
+	if price := f.Float("price"); price != nil {
+		p.Price = *price
+	}
+	if err := f.Err(); err != nil {
+		return err
+	}
+	if p.Pids == 0 {
+		p.Pids = p.MemoryMB
+	}
+	saved, err := h.p.PutPlan(u, p)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, toPlanJSON(saved))
+	return nil
+}
+
+func (h *Handler) createRuntime(w http.ResponseWriter, r *http.Request, u store.User) error {
+	return h.putRuntime(w, r, u, store.Runtime{Show: true})
+}
+
+func (h *Handler) updateRuntime(w http.ResponseWriter, r *http.Request, u store.User) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := h.member(r, u); err != nil {
+		return err
+	}
+	rts, err := h.p.Runtimes()
+	if err != nil {
+		return err
+	}
+	for _, rt := range rts {
+		if rt.ID == id {
+			return h.putRuntime(w, r, u, rt)
+		}
+	}
+	return notFound("runtime not found")
+}
+
+func (h *Handler) putRuntime(w http.ResponseWriter, r *http.Request, u store.User, rt store.Runtime) error {
+	if err := h.member(r, u); err != nil {
+		return err
+	}
+	raw, err := httpapi.DecodeObject(w, r)
+	if err != nil {
+		return err
+	}
+	f := httpapi.NewFields(raw)
+	setString(&rt.Name, f.String("name"))
+	setString(&rt.Image, f.String("image"))
+	if c := f.List("command", ""); c != nil {
+		rt.Command = *c
+	}
+	if b := f.Bool("default"); b != nil {
+		rt.Default = *b
+	}
+	if b := f.Bool("show"); b != nil {
+		rt.Show = *b
+	}
+	if err := f.Err(); err != nil {
+		return err
+	}
+	saved, err := h.p.PutRuntime(u, rt)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, toRuntimeJSON(saved))
+	return nil
+}
+
+func setString(dst *string, v *string) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func setInt(dst *int64, v *int64) {
+	if v != nil {
+		*dst = *v
+	}
+}

@@ -1,0 +1,151 @@
+// Package rostiv1 is Rosti's native REST API under /api/v1/, in the shapes
+// Rosti's own client (rostictl) reads: plain JSON arrays for lists, 200 for
+// create, update, delete and actions, and errors with a "message" (plus
+// "errors" per field for validation). It translates HTTP to platform calls
+// and platform results to JSON; it holds no state of its own beyond a cache
+// of rendered app lists, keyed by the store revision.
+package rostiv1
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/rosti-paas/rosti/platform"
+	"github.com/rosti-paas/rosti/server/httpapi"
+	"github.com/rosti-paas/rosti/store"
+)
+
+// Handler serves the Rosti v1 API.
+type Handler struct {
+	p    *platform.Platform
+	log  *slog.Logger
+	mux  *http.ServeMux
+	list listCache
+}
+
+// Route is one operation of the API; the OpenAPI document must describe
+// exactly these.
+type Route struct {
+	Method, Pattern string
+	handle          func(h *Handler, w http.ResponseWriter, r *http.Request, u store.User) error
+}
+
+// Routes lists every operation of the Rosti v1 API.
+func Routes() []Route {
+	return []Route{
+		{"GET", "/api/v1/companies/", (*Handler).listCompanies},
+		{"GET", "/api/v1/tokens/", (*Handler).listTokens},
+		{"POST", "/api/v1/tokens/", (*Handler).createToken},
+		{"DELETE", "/api/v1/tokens/{id}/", (*Handler).deleteToken},
+		{"GET", "/api/v1/{company_id}/apps/", (*Handler).listApps},
+		{"POST", "/api/v1/{company_id}/apps/", (*Handler).createApp},
+		{"GET", "/api/v1/{company_id}/apps/{id}/", (*Handler).readApp},
+		{"PUT", "/api/v1/{company_id}/apps/{id}/", (*Handler).updateApp},
+		{"PATCH", "/api/v1/{company_id}/apps/{id}/", (*Handler).updateApp},
+		{"DELETE", "/api/v1/{company_id}/apps/{id}/", (*Handler).deleteApp},
+		{"GET", "/api/v1/{company_id}/plans/", (*Handler).listPlans},
+		{"POST", "/api/v1/{company_id}/plans/", (*Handler).createPlan},
+		{"PUT", "/api/v1/{company_id}/plans/{id}/", (*Handler).updatePlan},
+		{"GET", "/api/v1/{company_id}/runtimes/", (*Handler).listRuntimes},
+		{"POST", "/api/v1/{company_id}/runtimes/", (*Handler).createRuntime},
+		{"PUT", "/api/v1/{company_id}/runtimes/{id}/", (*Handler).updateRuntime},
+	}
+}
+
+// New returns the Rosti v1 handler. Paths without their trailing slash are
+// served too, as Django's clients are used to.
+func New(p *platform.Platform, log *slog.Logger) *Handler {
+	h := &Handler{p: p, log: log.With("component", "api", "dialect", "rosti"), mux: http.NewServeMux()}
+	for _, rt := range Routes() {
+		rt := rt
+		h.mux.HandleFunc(rt.Method+" "+rt.Pattern+"{$}", func(w http.ResponseWriter, r *http.Request) {
+			u, err := httpapi.User(p, r)
+			if err == nil {
+				err = rt.handle(h, w, r, u)
+			}
+			if err != nil {
+				h.writeError(w, r, err)
+			}
+		})
+	}
+	h.mux.HandleFunc("GET /api/schema/{$}", serveSchema)
+	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		h.writeError(w, r, notFound("no such endpoint: "+r.Method+" "+r.URL.Path))
+	})
+	return h
+}
+
+// ServeHTTP serves one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; p[len(p)-1] != '/' {
+		r.URL.Path = p + "/"
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+type errorBody struct {
+	Message string              `json:"message"`
+	Errors  map[string][]string `json:"errors,omitempty"`
+}
+
+// writeError renders any error in Rosti's shape.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := httpapi.PublicMessage(h.log, w, r, err)
+	body := errorBody{Message: msg}
+	if v, ok := asValidation(err); ok {
+		body = errorBody{Message: "validation error", Errors: v.Fields}
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Token realm="rosti"`)
+	}
+	httpapi.WriteJSON(w, status, body)
+}
+
+// pathID reads an integer path parameter; anything else names no object.
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, notFound("not found")
+	}
+	return id, nil
+}
+
+func companyAndID(r *http.Request) (int64, int64, error) {
+	c, err := pathID(r, "company_id")
+	if err != nil {
+		return 0, 0, err
+	}
+	id, err := pathID(r, "id")
+	return c, id, err
+}
+
+// listCache keeps the last rendered app list of each company until the
+// store changes, because listing is by far the most frequent call and
+// encoding a thousand apps each time is what bounds its throughput.
+type listCache struct {
+	mu      sync.Mutex
+	entries map[int64]cachedList
+}
+
+type cachedList struct {
+	revision uint64
+	body     []byte
+}
+
+func (c *listCache) get(company int64, revision uint64) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[company]
+	return e.body, ok && e.revision == revision
+}
+
+func (c *listCache) put(company int64, revision uint64, body []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[int64]cachedList{}
+	}
+	c.entries[company] = cachedList{revision: revision, body: body}
+}

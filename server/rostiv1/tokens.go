@@ -1,0 +1,64 @@
+package rostiv1
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/rosti-paas/rosti/server/httpapi"
+	"github.com/rosti-paas/rosti/store"
+)
+
+type tokenJSON struct {
+	ID       int64      `json:"id"`
+	Name     string     `json:"name"`
+	Created  time.Time  `json:"created"`
+	LastUsed *time.Time `json:"last_used"`
+	Token    string     `json:"token,omitempty"` // only in the answer that creates it
+}
+
+func (h *Handler) listTokens(w http.ResponseWriter, _ *http.Request, u store.User) error {
+	ts, err := h.p.Tokens(u)
+	if err != nil {
+		return err
+	}
+	out := make([]tokenJSON, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, tokenJSON{ID: t.ID, Name: t.Name, Created: t.Created, LastUsed: t.LastUsed})
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, u store.User) error {
+	raw, err := httpapi.DecodeObject(w, r)
+	if err != nil {
+		return err
+	}
+	f := httpapi.NewFields(raw)
+	name := f.String("name")
+	if err := f.Err(); err != nil {
+		return err
+	}
+	if name == nil {
+		empty := ""
+		name = &empty
+	}
+	secret, t, err := h.p.CreateToken(u, *name)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, tokenJSON{ID: t.ID, Name: t.Name, Created: t.Created, Token: secret})
+	return nil
+}
+
+func (h *Handler) deleteToken(w http.ResponseWriter, r *http.Request, u store.User) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := h.p.RevokeToken(u, id); err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"message": "token revoked"})
+	return nil
+}
