@@ -4,7 +4,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/rosti-paas/rosti/cmd.version=$(VERSION)
 BIN := bin/rosti
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 DATA ?= $(CURDIR)/.data
 # A test run gets this much time as a whole; CI allows 90 minutes.
 TEST_TIMEOUT ?= 20m

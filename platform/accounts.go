@@ -223,11 +223,6 @@ func hashSecret(s string) (string, error) {
 	return string(h), nil
 }
 
-// secretMatches compares a secret to a stored hash.
-func secretMatches(hash, secret string) bool {
-	return hash != "" && bcrypt.CompareHashAndPassword([]byte(hash), []byte(secret)) == nil
-}
-
 // AdminUsername is the account a new server creates for its operator.
 const AdminUsername = "admin"
 
