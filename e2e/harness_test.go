@@ -1,0 +1,195 @@
+// Package e2e runs the built rosti binary the way an operator does and
+// talks to it the way users and their clients do.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rostiBin is the binary under test: $ROSTI_BIN (make test builds it), or
+// one built here.
+func rostiBin(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("ROSTI_BIN"); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(t.TempDir(), "rosti")
+	build := exec.Command("go", "build", "-o", bin, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build rosti: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// instance is one running `rosti serve`.
+type instance struct {
+	t       *testing.T
+	bin     string
+	dataDir string
+	cmd     *exec.Cmd
+	apiURL  string
+	mu      sync.Mutex
+	stdout  bytes.Buffer
+	log     bytes.Buffer
+}
+
+var startedAddr = regexp.MustCompile(`msg=started component=api addr=(\S+)`)
+
+// startRosti runs `rosti serve` on dataDir with every listener on a free
+// loopback port, and waits until its API is bound.
+func startRosti(t *testing.T, bin, dataDir string, extra ...string) *instance {
+	t.Helper()
+	args := append([]string{"serve", "--data", dataDir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
+		"--https", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--apps-domain", "apps.test", "--ssh-host", "host.test"}, extra...)
+	in := &instance{t: t, bin: bin, dataDir: dataDir, cmd: exec.Command(bin, args...)}
+	in.cmd.Stdout = &lockedWriter{mu: &in.mu, w: &in.stdout}
+	stderr, err := in.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.stop)
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			in.mu.Lock()
+			in.log.WriteString(line + "\n")
+			in.mu.Unlock()
+			if m := startedAddr.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			t.Fatalf("rosti serve exited before it started:\n%s", in.logs())
+		}
+		in.apiURL = "http://" + a
+	case <-time.After(60 * time.Second):
+		t.Fatalf("rosti serve did not start within a minute:\n%s", in.logs())
+	}
+	return in
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (in *instance) logs() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.log.String()
+}
+
+func (in *instance) output() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.stdout.String()
+}
+
+// stop ends rosti with SIGTERM, as systemd does, and waits for it.
+func (in *instance) stop() {
+	if in.cmd.ProcessState != nil {
+		return
+	}
+	_ = in.cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- in.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			in.t.Errorf("rosti serve exited with %v:\n%s", err, in.logs())
+		}
+	case <-time.After(60 * time.Second):
+		_ = in.cmd.Process.Kill()
+		<-done
+		in.t.Errorf("rosti serve ignored SIGTERM for a minute:\n%s", in.logs())
+	}
+}
+
+// admin runs `rosti admin ARGS` against this instance.
+func (in *instance) admin(args ...string) (string, error) {
+	cmd := exec.Command(in.bin, append([]string{"admin", "--data", in.dataDir}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("answer is not JSON (%v): %s", err, r.body)
+	}
+}
+
+// call sends a request with an optional token and JSON body.
+func (in *instance) call(t *testing.T, token, method, path string, body any) reply {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, in.apiURL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Token "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, resp.Header, b}
+}
+
+func (in *instance) expect(t *testing.T, want int, token, method, path string, body any) reply {
+	t.Helper()
+	r := in.call(t, token, method, path, body)
+	if r.status != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.status, want, r.body)
+	}
+	return r
+}
+
+func pathf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
