@@ -12,14 +12,14 @@ func (s *Store) SeedCatalog(plans []Plan, runtimes []Runtime) error {
 	return s.update(func(tx *bolt.Tx) error {
 		if pb := tx.Bucket(bucketPlans); pb.Stats().KeyN == 0 {
 			for _, p := range plans {
-				if _, err := putWithID(pb, &p.ID, p); err != nil {
+				if _, err := putWithID(pb, &p.ID, &p); err != nil {
 					return err
 				}
 			}
 		}
 		if rb := tx.Bucket(bucketRuntimes); rb.Stats().KeyN == 0 {
 			for _, r := range runtimes {
-				if _, err := putWithID(rb, &r.ID, r); err != nil {
+				if _, err := putWithID(rb, &r.ID, &r); err != nil {
 					return err
 				}
 			}
@@ -28,7 +28,8 @@ func (s *Store) SeedCatalog(plans []Plan, runtimes []Runtime) error {
 	})
 }
 
-// putWithID gives v (whose id field is *id) the next id of b and stores it.
+// putWithID gives the object v points to (whose id field is *id) the next
+// id of b and stores it.
 func putWithID(b *bolt.Bucket, id *int64, v any) (int64, error) {
 	next, err := nextID(b)
 	if err != nil {
@@ -63,7 +64,7 @@ func (s *Store) PutPlan(p Plan) (Plan, error) {
 	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPlans)
 		if p.ID == 0 {
-			_, err := putWithID(b, &p.ID, p)
+			_, err := putWithID(b, &p.ID, &p)
 			return err
 		}
 		if b.Get(itob(p.ID)) == nil {
@@ -108,7 +109,7 @@ func (s *Store) PutRuntime(r Runtime) (Runtime, error) {
 			}
 		}
 		if r.ID == 0 {
-			_, err := putWithID(b, &r.ID, r)
+			_, err := putWithID(b, &r.ID, &r)
 			return err
 		}
 		return putJSON(b, itob(r.ID), r)

@@ -187,3 +187,33 @@ func TestRevisionMovesOnWrites(t *testing.T) {
 		t.Fatal("revision moved on a read")
 	}
 }
+
+func TestCatalogIDs(t *testing.T) {
+	s := openTest(t)
+	if err := s.SeedCatalog([]Plan{{Name: "a"}, {Name: "b"}}, []Runtime{{Name: "static", Default: true}}); err != nil {
+		t.Fatal(err)
+	}
+	plans, err := s.Plans()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range plans {
+		if p.ID != int64(i+1) {
+			t.Fatalf("plan %q has id %d, want %d", p.Name, p.ID, i+1)
+		}
+	}
+	second, err := s.PutRuntime(Runtime{Name: "node", Default: true})
+	if err != nil || second.ID != 2 {
+		t.Fatalf("new runtime: %+v %v", second, err)
+	}
+	rts, _ := s.Runtimes()
+	if rts[0].Default || !rts[1].Default {
+		t.Fatalf("default mark not moved: %+v", rts)
+	}
+	if err := s.SeedCatalog([]Plan{{Name: "c"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.Plans(); len(again) != 2 {
+		t.Fatalf("seeding twice changed the plans: %+v", again)
+	}
+}
