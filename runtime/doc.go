@@ -1,0 +1,56 @@
+// Package runtime is rosti's containerd driver: it connects to containerd (or
+// runs a managed containerd child under the data dir), keeps app containers
+// and their images, networks, logs, exec sessions and stats, and reports task
+// exits. It owns the containerd namespace (default "rosti"), the CNI networks
+// and firewall chain it creates, DataDir/containerd, DataDir/logs,
+// DataDir/netns and DataDir/network. It never reads or writes the store and
+// never decides what should run: platform tells it, through Run/Stop/Remove,
+// and learns what happened through List, Inspect and Exits.
+//
+// # Containers
+//
+// One container per process instance, runc via io.containerd.runc.v2. The
+// process runs as the given non-root uid/gid with no supplementary groups, no
+// capabilities, no new privileges and containerd's default seccomp profile,
+// under hard memory (swap included where the kernel accounts it), CPU quota
+// and pids limits. The only host paths mounted are the app volume (/srv, read
+// write), the rosti binary (/rosti, read only, run as `rosti init`) and the
+// generated /etc/resolv.conf and /etc/hosts (read only).
+//
+// # Network and isolation between groups
+//
+// Every container gets its own network namespace, created by the driver as a
+// bind mount under DataDir/netns rather than by runc, so that the namespace
+// (and with it the CNI teardown, which needs it to find the IP masquerade
+// rules) outlives the task: a container that exited can be started again with
+// the same IP, and Remove can always release its address.
+//
+// Each isolation group (a company) gets its own bridge, <Bridge>-<n>, and its
+// own /24 out of Subnet, through CNI's bridge and host-local plugins with
+// ipMasq for egress. Traffic between two groups therefore has to be routed
+// by the host, where one iptables chain (ROSTI-<Bridge>, jumped to first from
+// FORWARD) drops anything entering from one rosti bridge and leaving through
+// another, while accepting traffic within a bridge (relevant when
+// br_netfilter is loaded), egress and replies. One bridge per group was
+// chosen over per-container rules on a shared bridge because traffic within
+// a shared bridge never reaches iptables unless br_netfilter is loaded and
+// bridge-nf-call-iptables is set, which rosti cannot count on, and because
+// the rule count stays constant instead of growing with containers. The group
+// to index mapping is persisted in DataDir/network/groups.json; a group keeps
+// its subnet for the life of the data dir.
+//
+// # Logs
+//
+// A task's stdout and stderr go to the rosti binary acting as containerd's
+// binary log driver (`rosti init --logger`), started by the shim, so logs keep
+// flowing while rosti restarts. It writes DataDir/logs/<container>/output.log
+// and rotates by size (see initproc).
+//
+// # Restarts of rosti and containerd
+//
+// Everything the driver needs to find a container again is in containerd:
+// labels carry the group, the IP and the netns path, so a new Driver in a new
+// process lists and adopts running containers. With a managed containerd,
+// Shutdown stops containerd but not the shims, which keep the tasks running;
+// the next managed containerd reconnects to them.
+package runtime

@@ -1,0 +1,369 @@
+package runtime
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"sync"
+
+	gocni "github.com/containerd/go-cni"
+	"golang.org/x/sys/unix"
+)
+
+// networks hands out one CNI bridge network per isolation group.
+type networks struct {
+	cfg      Config
+	base     *net.IPNet
+	maxIndex int
+	file     string // persisted group -> index
+
+	mu     sync.Mutex
+	groups map[string]int
+	cnis   map[int]gocni.CNI
+}
+
+type groupNetwork struct {
+	index  int
+	name   string // CNI network name, also the bridge name
+	subnet *net.IPNet
+	cni    gocni.CNI
+}
+
+func newNetworks(cfg Config) (*networks, error) {
+	if len(cfg.Bridge) > 11 {
+		return nil, fmt.Errorf("runtime: Bridge %q longer than 11 bytes", cfg.Bridge)
+	}
+	_, base, err := net.ParseCIDR(cfg.Subnet)
+	if err != nil || base.IP.To4() == nil {
+		return nil, fmt.Errorf("runtime: Subnet %q is not an IPv4 CIDR", cfg.Subnet)
+	}
+	ones, _ := base.Mask.Size()
+	if ones > 24 {
+		return nil, fmt.Errorf("runtime: Subnet %q is smaller than a /24", cfg.Subnet)
+	}
+	maxIndex := min(1<<(24-ones), 1000) // bridge names have room for 3 digits
+	n := &networks{
+		cfg:      cfg,
+		base:     base,
+		maxIndex: maxIndex,
+		file:     filepath.Join(cfg.DataDir, "network", "groups.json"),
+		groups:   map[string]int{},
+		cnis:     map[int]gocni.CNI{},
+	}
+	raw, err := os.ReadFile(n.file)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("runtime: %w", err)
+	default:
+		if err := json.Unmarshal(raw, &n.groups); err != nil {
+			return nil, fmt.Errorf("runtime: %s: %w", n.file, err)
+		}
+	}
+	return n, nil
+}
+
+func (n *networks) chain() string  { return "ROSTI-" + n.cfg.Bridge }
+func (n *networks) prefix() string { return n.cfg.Bridge + "-" }
+
+// forGroup returns the network of group, allocating and persisting an index
+// for a new group.
+func (n *networks) forGroup(group string) (groupNetwork, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	idx, ok := n.groups[group]
+	if !ok {
+		used := map[int]bool{}
+		for _, i := range n.groups {
+			used[i] = true
+		}
+		idx = -1
+		for i := range n.maxIndex {
+			if !used[i] {
+				idx = i
+				break
+			}
+		}
+		if idx < 0 {
+			return groupNetwork{}, fmt.Errorf("runtime: no free /24 left in %s for group %q", n.cfg.Subnet, group)
+		}
+		n.groups[group] = idx
+		if err := n.save(); err != nil {
+			delete(n.groups, group)
+			return groupNetwork{}, err
+		}
+	}
+	gn := groupNetwork{index: idx, name: fmt.Sprintf("%s%d", n.prefix(), idx), subnet: n.subnet(idx)}
+	if c, ok := n.cnis[idx]; ok {
+		gn.cni = c
+		return gn, nil
+	}
+	if err := n.acceptWithin(gn.name); err != nil {
+		return groupNetwork{}, err
+	}
+	c, err := gocni.New(
+		gocni.WithPluginDir([]string{n.cfg.CNIBinDir}),
+		gocni.WithMinNetworkCount(1),
+		gocni.WithInterfacePrefix("eth"),
+		gocni.WithLoNetwork,
+		gocni.WithConfListBytes(n.confList(gn)),
+	)
+	if err != nil {
+		return groupNetwork{}, fmt.Errorf("runtime: cni for %s: %w", gn.name, err)
+	}
+	n.cnis[idx] = c
+	gn.cni = c
+	return gn, nil
+}
+
+func (n *networks) save() error {
+	raw, err := json.Marshal(n.groups)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(n.file), 0o750); err != nil {
+		return fmt.Errorf("runtime: %w", err)
+	}
+	tmp := n.file + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o640); err != nil {
+		return fmt.Errorf("runtime: %w", err)
+	}
+	if err := os.Rename(tmp, n.file); err != nil {
+		return fmt.Errorf("runtime: %w", err)
+	}
+	return nil
+}
+
+func (n *networks) subnet(idx int) *net.IPNet {
+	ip := binary.BigEndian.Uint32(n.base.IP.To4()) + uint32(idx)<<8
+	out := make(net.IP, 4)
+	binary.BigEndian.PutUint32(out, ip)
+	return &net.IPNet{IP: out, Mask: net.CIDRMask(24, 32)}
+}
+
+func (n *networks) confList(gn groupNetwork) []byte {
+	conf := map[string]any{
+		"cniVersion": "0.4.0",
+		"name":       gn.name,
+		"plugins": []any{
+			map[string]any{
+				"type":        "bridge",
+				"bridge":      gn.name,
+				"isGateway":   true,
+				"ipMasq":      true,
+				"hairpinMode": true,
+				"ipam": map[string]any{
+					"type":    "host-local",
+					"ranges":  [][]map[string]string{{{"subnet": gn.subnet.String()}}},
+					"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+					"dataDir": filepath.Join(n.cfg.DataDir, "network", "ipam"),
+				},
+			},
+		},
+	}
+	raw, _ := json.Marshal(conf)
+	return raw
+}
+
+// IPAMDir is where host-local keeps its address allocations; tests check it
+// is empty after Remove.
+func (d *Driver) IPAMDir() string { return filepath.Join(d.cfg.DataDir, "network", "ipam") }
+
+func iptables(args ...string) error {
+	out, err := exec.Command("iptables", append([]string{"-w"}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("iptables %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// baseRules are the chain's rules after the per-group accepts, in order.
+func (n *networks) baseRules() [][]string {
+	p := n.prefix() + "+"
+	return [][]string{
+		{"-i", p, "-o", p, "-j", "DROP"},
+		{"-i", p, "-j", "ACCEPT"},
+		{"-o", p, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+	}
+}
+
+// setupFirewall makes sure the isolation chain exists with its base rules in
+// order, and that FORWARD jumps to it.
+func (n *networks) setupFirewall() error {
+	chain := n.chain()
+	if iptables("-n", "-L", chain) != nil {
+		if err := iptables("-N", chain); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
+	}
+	complete := true
+	for _, r := range n.baseRules() {
+		if iptables(append([]string{"-C", chain}, r...)...) != nil {
+			complete = false
+		}
+	}
+	if !complete {
+		if err := iptables("-F", chain); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
+		for _, r := range n.baseRules() {
+			if err := iptables(append([]string{"-A", chain}, r...)...); err != nil {
+				return fmt.Errorf("runtime: %w", err)
+			}
+		}
+		n.mu.Lock()
+		for _, idx := range n.groups {
+			delete(n.cnis, idx) // forGroup re-adds the within-bridge accept
+		}
+		n.mu.Unlock()
+	}
+	if iptables("-C", "FORWARD", "-j", chain) != nil {
+		if err := iptables("-I", "FORWARD", "1", "-j", chain); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
+	}
+	return nil
+}
+
+func (n *networks) acceptWithin(bridge string) error {
+	rule := []string{"-i", bridge, "-o", bridge, "-j", "ACCEPT"}
+	if iptables(append([]string{"-C", n.chain()}, rule...)...) == nil {
+		return nil
+	}
+	if err := iptables(append([]string{"-I", n.chain(), "1"}, rule...)...); err != nil {
+		return fmt.Errorf("runtime: %w", err)
+	}
+	return nil
+}
+
+// teardown removes the chain and the bridges of all groups.
+func (n *networks) teardown() error {
+	var errs []error
+	chain := n.chain()
+	if iptables("-C", "FORWARD", "-j", chain) == nil {
+		errs = append(errs, iptables("-D", "FORWARD", "-j", chain))
+	}
+	if iptables("-n", "-L", chain) == nil {
+		errs = append(errs, iptables("-F", chain), iptables("-X", chain))
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, idx := range n.groups {
+		name := fmt.Sprintf("%s%d", n.prefix(), idx)
+		if _, err := net.InterfaceByName(name); err == nil {
+			if out, err := exec.Command("ip", "link", "del", name).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("delete bridge %s: %w: %s", name, err, out))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RemoveNetwork deletes the firewall chain and the bridges. It is for
+// uninstalling and for tests; containers still attached lose their network.
+func (d *Driver) RemoveNetwork() error { return d.nets.teardown() }
+
+// createNetns creates a network namespace pinned by a bind mount at path.
+func createNetns(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", path, err)
+	}
+	f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		// The thread's namespace is changed for good; returning with the
+		// thread locked makes the Go runtime throw it away.
+		goruntime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+		errc <- unix.Mount(self, path, "none", unix.MS_BIND, "")
+	}()
+	if err := <-errc; err != nil {
+		os.Remove(path)
+		return fmt.Errorf("netns %s: %w", path, err)
+	}
+	return nil
+}
+
+func removeNetns(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("netns %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("netns %s: %w", path, err)
+	}
+	return nil
+}
+
+// setupNetwork attaches the netns at path to group's network and returns the IP.
+func (n *networks) setup(ctx context.Context, id, netnsPath, group string) (string, error) {
+	gn, err := n.forGroup(group)
+	if err != nil {
+		return "", err
+	}
+	res, err := gn.cni.Setup(ctx, id, netnsPath)
+	if err != nil {
+		return "", fmt.Errorf("runtime: cni setup %s: %w", id, err)
+	}
+	for name, iface := range res.Interfaces {
+		if !strings.HasPrefix(name, "eth") {
+			continue
+		}
+		for _, c := range iface.IPConfigs {
+			if c.IP.To4() != nil {
+				return c.IP.String(), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("runtime: cni setup %s: no IPv4 address", id)
+}
+
+func (n *networks) remove(ctx context.Context, id, netnsPath, group string) error {
+	gn, err := n.forGroup(group)
+	if err != nil {
+		return err
+	}
+	if err := gn.cni.Remove(ctx, id, netnsPath); err != nil {
+		return fmt.Errorf("runtime: cni remove %s: %w", id, err)
+	}
+	return nil
+}
+
+// writeEtcFiles generates the resolv.conf and hosts every container gets:
+// the host's resolvers minus loopback ones, which mean nothing inside a
+// container's own network namespace.
+func (d *Driver) writeEtcFiles() error {
+	var resolv strings.Builder
+	if raw, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		for line := range strings.Lines(string(raw)) {
+			fields := strings.Fields(line)
+			if len(fields) >= 2 && fields[0] == "nameserver" {
+				if ip := net.ParseIP(fields[1]); ip == nil || ip.IsLoopback() {
+					continue
+				}
+			}
+			if len(fields) > 0 && (fields[0] == "nameserver" || fields[0] == "search" || fields[0] == "options") {
+				resolv.WriteString(strings.TrimSpace(line) + "\n")
+			}
+		}
+	}
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	for name, content := range map[string]string{"resolv.conf": resolv.String(), "hosts": hosts} {
+		if err := os.WriteFile(filepath.Join(d.etcDir(), name), []byte(content), 0o644); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+// Command initbin is `rosti init` alone, for tests that need the init binary
+// without building all of rosti.
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/rosti-paas/rosti/initproc"
+)
+
+func main() {
+	var cfg initproc.Config
+	fs := pflag.NewFlagSet("rosti", pflag.ExitOnError)
+	fs.SetInterspersed(false)
+	cfg.BindFlags(fs)
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "init" {
+		args = args[1:]
+	}
+	_ = fs.Parse(args)
+	cfg.Command = fs.Args()
+	os.Exit(initproc.Run(cfg))
+}
