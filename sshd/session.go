@@ -39,6 +39,9 @@ func (s *Server) handleSession(sess ssh.Session) {
 	case commandGitReceive:
 		log.Info("git push")
 		code = s.gitReceive(sess, access)
+	case commandGitOther:
+		fmt.Fprintf(sess.Stderr(), "rosti: the only repository here is %[1]s: push to ssh://%[1]s@HOST:PORT/%[1]s\n", access.AppName)
+		code = 1
 	case commandSandboxed:
 		log.Info("sandboxed command", "tool", args[0])
 		code = s.runSandboxedSession(sess, access, args)
@@ -55,6 +58,7 @@ const (
 	commandContainer commandKind = iota
 	commandSandboxed
 	commandGitReceive
+	commandGitOther // a git transport command for any other repository
 )
 
 // classify picks where a command runs. Only the file-transfer tools that
@@ -79,6 +83,9 @@ func classify(args []string, app string) commandKind {
 		if len(args) == 2 && isAppRepo(args[1], app) {
 			return commandGitReceive
 		}
+		return commandGitOther
+	case "git-upload-pack", "git-upload-archive":
+		return commandGitOther
 	case "git":
 		if len(args) == 3 && args[1] == "receive-pack" && isAppRepo(args[2], app) {
 			return commandGitReceive
