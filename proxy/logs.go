@@ -1,0 +1,153 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+)
+
+// loggingWriter records status and size for the access log. It is pooled,
+// and Unwrap lets http.ResponseController reach Flush and Hijack (SSE,
+// websockets) on the real writer.
+type loggingWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *loggingWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *loggingWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (p *Proxy) logAccess(app string, r *http.Request, w *loggingWriter, took time.Duration) {
+	status := w.status
+	if status == 0 && r.Header.Get("Upgrade") != "" {
+		status = http.StatusSwitchingProtocols
+	}
+	p.access.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("app", app),
+		slog.String("method", r.Method),
+		slog.String("host", r.Host),
+		slog.String("uri", r.RequestURI),
+		slog.Int("status", status),
+		slog.Int64("bytes", w.bytes),
+		slog.Duration("duration", took),
+		slog.String("remote", r.RemoteAddr),
+		slog.String("request_id", r.Header.Get("X-Request-Id")),
+	)
+}
+
+// requestIDs makes unique request ids: a random per-process prefix and a
+// counter, which costs one small allocation instead of a read of
+// crypto/rand per request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+func (g *requestIDs) next() string {
+	var buf [40]byte
+	b := append(buf[:0], g.prefix...)
+	b = strconv.AppendUint(b, g.n.Add(1), 36)
+	return string(b)
+}
+
+// validRequestID accepts ids a load balancer in front might set, and
+// nothing that could break a log line.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':', c == '+', c == '/', c == '=':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// slogCore sends certmagic's zap logs to the proxy's slog logger.
+type slogCore struct {
+	log    *slog.Logger
+	fields []zapcore.Field
+}
+
+func (c *slogCore) Enabled(l zapcore.Level) bool {
+	return c.log.Enabled(context.Background(), slogLevel(l))
+}
+
+func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
+	return &slogCore{log: c.log, fields: append(append([]zapcore.Field(nil), c.fields...), fields...)}
+}
+
+func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range c.fields {
+		f.AddTo(enc)
+	}
+	for _, f := range fields {
+		f.AddTo(enc)
+	}
+	attrs := make([]slog.Attr, 0, len(enc.Fields)+1)
+	if e.LoggerName != "" {
+		attrs = append(attrs, slog.String("logger", e.LoggerName))
+	}
+	for k, v := range enc.Fields {
+		attrs = append(attrs, slog.Any(k, v))
+	}
+	c.log.LogAttrs(context.Background(), slogLevel(e.Level), e.Message, attrs...)
+	return nil
+}
+
+func (c *slogCore) Sync() error { return nil }
+
+func slogLevel(l zapcore.Level) slog.Level {
+	switch {
+	case l <= zapcore.DebugLevel:
+		return slog.LevelDebug
+	case l == zapcore.InfoLevel:
+		return slog.LevelInfo
+	case l == zapcore.WarnLevel:
+		return slog.LevelWarn
+	default:
+		return slog.LevelError
+	}
+}
