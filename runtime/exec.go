@@ -1,0 +1,157 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// WindowSize is a terminal size.
+type WindowSize struct{ Width, Height uint32 }
+
+// ExecSpec is a process to run inside a running container.
+type ExecSpec struct {
+	Args     []string
+	Env      []string // KEY=VALUE added to the container's environment
+	UID, GID uint32   // never 0
+	Cwd      string   // default /srv
+	TTY      bool     // allocate a terminal; Stdout gets the combined output
+	Stdin    io.Reader
+	Stdout   io.Writer
+	Stderr   io.Writer
+	Resize   <-chan WindowSize
+}
+
+// Exec runs spec in the named running container, with the container's
+// limits, namespaces and confinement, and returns its exit code. Cancelling
+// ctx kills the process.
+func (d *Driver) Exec(ctx context.Context, name string, spec ExecSpec) (int, error) {
+	if len(spec.Args) == 0 {
+		return -1, errors.New("runtime: exec: no command")
+	}
+	if spec.UID == 0 || spec.GID == 0 {
+		return -1, fmt.Errorf("runtime: exec in %s: refusing to run as uid/gid 0", name)
+	}
+	client, err := d.conn(ctx)
+	if err != nil {
+		return -1, err
+	}
+	container, err := d.load(ctx, client, name)
+	if err != nil {
+		return -1, err
+	}
+	task, err := container.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return -1, fmt.Errorf("runtime: exec in %s: not running", name)
+	} else if err != nil {
+		return -1, fmt.Errorf("runtime: exec in %s: %w", name, err)
+	}
+	cspec, err := container.Spec(ctx)
+	if err != nil {
+		return -1, fmt.Errorf("runtime: exec in %s: %w", name, err)
+	}
+	proc := *cspec.Process
+	proc.Args = spec.Args
+	proc.Env = append(append([]string{}, cspec.Process.Env...), spec.Env...)
+	proc.User = specs.User{UID: spec.UID, GID: spec.GID}
+	proc.Cwd = spec.Cwd
+	if proc.Cwd == "" {
+		proc.Cwd = VolumePath
+	}
+	proc.Terminal = spec.TTY
+
+	fifoDir := filepath.Join(d.cfg.DataDir, "containerd", "fifo")
+	if err := os.MkdirAll(fifoDir, 0o700); err != nil {
+		return -1, fmt.Errorf("runtime: exec: %w", err)
+	}
+	execID := "exec-" + randomID()
+	stdout, stderr := orDiscard(spec.Stdout), orDiscard(spec.Stderr)
+	var stdin *stdinCloser
+	streams := cio.WithStreams(nil, stdout, stderr)
+	if spec.Stdin != nil {
+		stdin = &stdinCloser{r: spec.Stdin, started: make(chan func(), 1)}
+		streams = cio.WithStreams(stdin, stdout, stderr)
+	}
+	opts := []cio.Opt{cio.WithFIFODir(fifoDir), streams}
+	if spec.TTY {
+		opts = append(opts, cio.WithTerminal)
+	}
+	process, err := task.Exec(ctx, execID, &proc, cio.NewCreator(opts...))
+	if err != nil {
+		return -1, fmt.Errorf("runtime: exec in %s: %w", name, err)
+	}
+	cleanupCtx := context.WithoutCancel(ctx)
+	defer func() { _, _ = process.Delete(cleanupCtx, containerd.WithProcessKill) }()
+	if stdin != nil {
+		stdin.started <- func() { _ = process.CloseIO(cleanupCtx, containerd.WithStdinCloser) }
+	}
+
+	exited, err := process.Wait(ctx)
+	if err != nil {
+		return -1, fmt.Errorf("runtime: exec in %s: %w", name, err)
+	}
+	if err := process.Start(ctx); err != nil {
+		return -1, fmt.Errorf("runtime: exec in %s: %w", name, err)
+	}
+	for {
+		select {
+		case size, ok := <-spec.Resize:
+			if !ok {
+				spec.Resize = nil
+				continue
+			}
+			_ = process.Resize(ctx, size.Width, size.Height)
+		case st := <-exited:
+			// Let the copy of the last output finish before returning.
+			if pio := process.IO(); pio != nil {
+				pio.Wait()
+			}
+			code, _, err := st.Result()
+			if err != nil {
+				return -1, fmt.Errorf("runtime: exec in %s: %w", name, err)
+			}
+			return int(code), nil
+		case <-ctx.Done():
+			_ = process.Kill(cleanupCtx, 9)
+			return -1, ctx.Err()
+		}
+	}
+}
+
+// stdinCloser closes the process's stdin once the caller's reader is done,
+// so programs reading to EOF finish.
+type stdinCloser struct {
+	r       io.Reader
+	started chan func() // delivers the closer once the process exists
+}
+
+func (s *stdinCloser) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		go func() { (<-s.started)() }()
+	}
+	return n, err
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+func randomID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
