@@ -37,7 +37,7 @@ func newACME(cfg Config, l *slog.Logger) *acme {
 	a := &acme{
 		cfg:     cfg,
 		log:     l,
-		zap:     zap.New(&slogCore{log: l.With("component", "certmagic")}),
+		zap:     zap.New(&slogCore{log: l}),
 		managed: map[string]context.CancelFunc{},
 	}
 	a.cache = certmagic.NewCache(certmagic.CacheOptions{

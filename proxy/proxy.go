@@ -126,7 +126,7 @@ func New(cfg Config) (*Proxy, error) {
 		if cfg.DataDir == "" {
 			return nil, errors.New("proxy: DataDir is required for HTTPS")
 		}
-		p.acme = newACME(cfg, l)
+		p.acme = newACME(cfg, cfg.Logger.With("component", "certmagic"))
 	}
 	p.table.Store(&table{})
 	return p, nil
