@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
 
 	"github.com/anmitsu/go-shlex"
 	"github.com/gliderlabs/ssh"
+	"golang.org/x/sys/unix"
 
 	"github.com/rosti-paas/rosti/sshd/sandbox"
 )
@@ -18,6 +20,10 @@ import (
 // exitInternal is the exit status when the gateway itself failed, as
 // OpenSSH's client uses for its own errors.
 const exitInternal = 255
+
+// uploadPipeSize is the pipe buffer (and copy buffer) between the SSH
+// channel and a sandboxed tool's stdin.
+const uploadPipeSize = 1 << 20
 
 func (s *Server) handleSession(sess ssh.Session) {
 	access, ok := accessOf(sess.Context())
@@ -196,20 +202,28 @@ func (s *Server) runSandboxed(ctx context.Context, access AppAccess, run sandbox
 	cmd.Stdout = run.stdout
 	cmd.Stderr = run.stderr
 	// Feed stdin ourselves: exec.Cmd would otherwise wait for the client to
-	// close its side even after the tool has exited.
-	var stdin io.WriteCloser
+	// close its side even after the tool has exited. A large pipe and copy
+	// buffer keep uploads (rsync, tar) from stalling on small writes.
+	var stdin *os.File
 	if run.stdin != nil {
-		var err error
-		if stdin, err = cmd.StdinPipe(); err != nil {
+		reader, writer, err := os.Pipe()
+		if err != nil {
 			return exitInternal, fmt.Errorf("sandbox: %w", err)
 		}
+		defer reader.Close()
+		// Best effort: a smaller pipe is only slower.
+		unix.FcntlInt(writer.Fd(), unix.F_SETPIPE_SZ, uploadPipeSize)
+		cmd.Stdin, stdin = reader, writer
 	}
 	if err := cmd.Start(); err != nil {
+		if stdin != nil {
+			stdin.Close()
+		}
 		return exitInternal, fmt.Errorf("sandbox: %w", err)
 	}
 	if stdin != nil {
 		go func() {
-			io.Copy(stdin, run.stdin)
+			io.CopyBuffer(struct{ io.Writer }{stdin}, run.stdin, make([]byte, uploadPipeSize))
 			stdin.Close()
 		}()
 	}
