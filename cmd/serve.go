@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rosti-paas/rosti/platform"
+	"github.com/rosti-paas/rosti/proxy"
+	rtm "github.com/rosti-paas/rosti/runtime"
 	"github.com/rosti-paas/rosti/server"
 	"github.com/rosti-paas/rosti/store"
 )
@@ -31,6 +33,9 @@ type serveConfig struct {
 	AppsDomain   string
 	Registration string
 	LogLevel     string
+	Containerd   string
+	Bridge       string
+	Subnet       string
 }
 
 // Paths inside the data dir.
@@ -42,6 +47,7 @@ func newServeCmd() *cobra.Command {
 	cfg := serveConfig{
 		DataDir: "/var/lib/rosti", APIAddr: ":8080", HTTPAddr: ":80", HTTPSAddr: ":443", SSHAddr: ":2222",
 		SSHHost: host, AppsDomain: "localhost", Registration: platform.RegistrationOpen, LogLevel: "info",
+		Bridge: "rosti0", Subnet: "10.213.0.0/16",
 	}
 	c := &cobra.Command{
 		Use:   "serve",
@@ -72,6 +78,9 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f.StringVar(&cfg.Registration, "registration", cfg.Registration, fmt.Sprintf("who may create accounts: %s, %s or %s",
 		platform.RegistrationOpen, platform.RegistrationAdminOnly, platform.RegistrationClosed))
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	f.StringVar(&cfg.Containerd, "containerd", cfg.Containerd, "containerd socket to use; empty: the system's if one runs, else rosti starts its own under <data>/containerd")
+	f.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name prefix of the CNI bridges apps are attached to (one per company)")
+	f.StringVar(&cfg.Subnet, "subnet", cfg.Subnet, "IPv4 range for app containers, split into one /24 per company")
 	return c
 }
 
@@ -114,9 +123,19 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 	defer st.Close()
 
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the rosti binary to mount into containers: %w", err)
+	}
+	containers, err := rtm.New(rtm.Config{
+		DataDir: cfg.DataDir, Socket: cfg.Containerd, InitBinary: self, Bridge: cfg.Bridge, Subnet: cfg.Subnet, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
 	plat := platform.New(platform.Config{
-		AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
-	}, st, log)
+		DataDir: cfg.DataDir, AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
+	}, platform.Deps{Store: st, Containers: containers, Health: proxy.WaitHealthy, Log: log})
 	if err := plat.SeedCatalog(); err != nil {
 		return err
 	}
@@ -127,7 +146,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 
 	api := server.New(server.Config{Addr: cfg.APIAddr, AdminSocket: cfg.adminSocket(), Version: version}, plat, log)
-	return runParts(ctx, log, api)
+	return runParts(ctx, log, containers, plat, api)
 }
 
 // part is the shape of every long-running piece of rosti.

@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -86,6 +87,7 @@ func (p *Platform) CreateApp(u store.User, companyID int64, in AppInput) (store.
 		return store.App{}, uniquenessError(err)
 	}
 	p.log.Info("app created", "app", created.Name, "company", companyID, "user", u.Username)
+	p.changed(created.ID)
 	return created, nil
 }
 
@@ -103,11 +105,13 @@ func (p *Platform) UpdateApp(u store.User, companyID, appID int64, in AppInput) 
 	if err != nil {
 		return store.App{}, uniquenessError(err)
 	}
+	p.changed(appID)
 	return updated, nil
 }
 
-// DeleteApp removes an app.
-func (p *Platform) DeleteApp(u store.User, companyID, appID int64) error {
+// DeleteApp removes an app, and waits (as long as ctx allows) until its
+// containers, logs and volume are gone.
+func (p *Platform) DeleteApp(ctx context.Context, u store.User, companyID, appID int64) error {
 	a, err := p.App(u, companyID, appID)
 	if err != nil {
 		return err
@@ -116,7 +120,7 @@ func (p *Platform) DeleteApp(u store.User, companyID, appID int64) error {
 		return err
 	}
 	p.log.Info("app deleted", "app", a.Name, "user", u.Username)
-	return nil
+	return p.applied(ctx, appID)
 }
 
 // DefaultDomain is the host name an app gets on this server.

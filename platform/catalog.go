@@ -2,6 +2,7 @@ package platform
 
 import (
 	"fmt"
+	rtm "github.com/rosti-paas/rosti/runtime"
 	"strings"
 
 	"github.com/rosti-paas/rosti/store"
@@ -9,7 +10,7 @@ import (
 
 // StaticRuntimeImage is the built-in runtime that needs no registry: the
 // runtime builds it locally and it serves /srv/app as static files.
-const StaticRuntimeImage = "rosti.local/static:1"
+const StaticRuntimeImage = rtm.StaticImage
 
 // defaultPlans and defaultRuntimes are the catalogue seeded on first start.
 func defaultPlans() []store.Plan {

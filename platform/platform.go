@@ -1,6 +1,8 @@
 package platform
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -17,26 +19,77 @@ const (
 
 // Config is what platform needs to know about the server it runs on.
 type Config struct {
+	DataDir      string // volumes/<app-id> live here
 	AppsDomain   string // apps get <name>.<AppsDomain>
 	SSHHost      string // host name users connect to for SSH deploys
 	SSHPort      int
 	Registration string // RegistrationOpen, RegistrationAdminOnly or RegistrationClosed
 }
 
-// Platform is rosti's use-case layer.
-type Platform struct {
-	cfg   Config
-	store *store.Store
-	log   *slog.Logger
-	now   func() time.Time
+// Deps are the parts platform drives.
+type Deps struct {
+	Store *store.Store
+	// Containers runs apps; nil for a platform that only keeps descriptions
+	// (the API's own tests), where actions and status answer a clear 400.
+	Containers Containers
+	Health     HealthCheck
+	Log        *slog.Logger
 }
 
-// New returns a Platform over st.
-func New(cfg Config, st *store.Store, log *slog.Logger) *Platform {
+// Platform is rosti's use-case layer.
+type Platform struct {
+	cfg        Config
+	store      *store.Store
+	containers Containers
+	health     HealthCheck
+	reconciler *reconciler
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// New returns a Platform over its deps.
+func New(cfg Config, deps Deps) *Platform {
 	if cfg.Registration == "" {
 		cfg.Registration = RegistrationOpen
 	}
-	return &Platform{cfg: cfg, store: st, log: log.With("component", "platform"), now: time.Now}
+	p := &Platform{cfg: cfg, store: deps.Store, containers: deps.Containers, health: deps.Health,
+		log: deps.Log.With("component", "platform"), now: time.Now}
+	if p.containers != nil {
+		p.reconciler = newReconciler(p)
+	}
+	return p
+}
+
+// Serve reconciles apps with their containers until ctx ends.
+func (p *Platform) Serve(ctx context.Context) error {
+	if p.reconciler == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return p.reconciler.serve(ctx)
+}
+
+// Shutdown has nothing to drain: containers keep running without rosti.
+func (p *Platform) Shutdown(context.Context) error { return nil }
+
+// changed tells the reconciler an app's description changed.
+func (p *Platform) changed(appID int64) {
+	if p.reconciler != nil {
+		p.reconciler.kick(appID)
+	}
+}
+
+// applied reconciles an app and waits for the result, or for ctx.
+func (p *Platform) applied(ctx context.Context, appID int64) error {
+	if p.reconciler == nil {
+		return nil
+	}
+	select {
+	case err := <-p.reconciler.kick(appID):
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("still in progress: %w", ctx.Err())
+	}
 }
 
 // Config returns the configuration the platform runs with.

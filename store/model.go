@@ -103,6 +103,9 @@ type App struct {
 	DesiredState    string         `json:"desired_state"`
 	Processes       map[string]int `json:"processes"`
 	UID             uint32         `json:"uid"`
+	// Generation grows with every restart or rebuild asked for, so that the
+	// containers of the previous generation are replaced.
+	Generation int64 `json:"generation"`
 }
 
 // Enabled tells whether the app is meant to run.

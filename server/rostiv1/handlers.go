@@ -187,7 +187,7 @@ func (h *Handler) deleteApp(w http.ResponseWriter, r *http.Request, u store.User
 	if err != nil {
 		return err
 	}
-	if err := h.p.DeleteApp(u, company, id); err != nil {
+	if err := h.p.DeleteApp(r.Context(), u, company, id); err != nil {
 		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"message": "app deleted"})

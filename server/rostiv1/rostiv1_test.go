@@ -35,7 +35,7 @@ func newTestAPI(t testing.TB) *testAPI {
 	}
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := platform.New(platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222}, st, log)
+	p := platform.New(platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222}, platform.Deps{Store: st, Log: log})
 	if err := p.SeedCatalog(); err != nil {
 		t.Fatal(err)
 	}

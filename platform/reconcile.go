@@ -1,0 +1,384 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	rtm "github.com/rosti-paas/rosti/runtime"
+	"github.com/rosti-paas/rosti/store"
+)
+
+// Reconciler timings.
+const (
+	resyncInterval = 30 * time.Second // a full pass catches what events missed
+	healthTimeout  = 60 * time.Second // how long a new version has to answer
+	maxBackoff     = 5 * time.Minute
+	stableRun      = time.Minute // a process that ran this long starts its backoff afresh
+)
+
+// crashState is what the reconciler remembers of a container's exits.
+type crashState struct {
+	restarts  int
+	lastExit  rtm.Exit
+	nextStart time.Time
+}
+
+// reconciler makes the containers match the store: on boot, whenever an app
+// changes, on every task exit, and on a periodic pass. One worker does all
+// container changes, so two passes never race over the same app.
+type reconciler struct {
+	p       *Platform
+	mu      sync.Mutex
+	pending map[int64][]chan error // apps to reconcile, with who waits for the result
+	crashes map[string]*crashState
+	errors  map[int64]string // the last reconcile error of an app, for its status
+	rebuild map[int64]bool   // apps whose containers all go before new ones start
+	// Exits that are not crashes: of containers being removed, and of an
+	// earlier container of the same name, reported after its successor started.
+	stopping map[string]bool
+	started  map[string]time.Time
+	wake     chan struct{}
+}
+
+func newReconciler(p *Platform) *reconciler {
+	return &reconciler{p: p, pending: map[int64][]chan error{}, crashes: map[string]*crashState{}, errors: map[int64]string{}, rebuild: map[int64]bool{},
+		stopping: map[string]bool{}, started: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+}
+
+func (r *reconciler) markRebuild(appID int64) {
+	r.mu.Lock()
+	r.rebuild[appID] = true
+	r.mu.Unlock()
+}
+
+// kick asks for an app to be reconciled soon; the channel gets the result.
+func (r *reconciler) kick(appID int64) <-chan error {
+	done := make(chan error, 1)
+	r.mu.Lock()
+	r.pending[appID] = append(r.pending[appID], done)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return done
+}
+
+func (r *reconciler) kickAll() error {
+	apps, err := r.p.store.Apps()
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		r.kick(a.ID)
+	}
+	// Containers of apps no longer in the store are reconciled away too.
+	cs, err := r.p.containers.List(context.Background(), nil)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if id, err := strconv.ParseInt(c.Labels[labelAppID], 10, 64); err == nil {
+			r.kick(id)
+		}
+	}
+	return nil
+}
+
+// serve runs the worker until ctx ends.
+func (r *reconciler) serve(ctx context.Context) error {
+	select {
+	case <-r.p.containers.Ready():
+	case <-ctx.Done():
+		return nil
+	}
+	if err := r.kickAll(); err != nil {
+		r.p.log.Error("first reconcile pass", "err", err)
+	}
+	resync := time.NewTicker(resyncInterval)
+	defer resync.Stop()
+	for {
+		r.runPending(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		case exit := <-r.p.containers.Exits():
+			r.recordExit(exit)
+		case <-resync.C:
+			if err := r.kickAll(); err != nil {
+				r.p.log.Warn("reconcile pass", "err", err)
+			}
+		}
+	}
+}
+
+func (r *reconciler) runPending(ctx context.Context) {
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		var next int64
+		var waiters []chan error
+		for id, w := range r.pending {
+			next, waiters = id, w
+			break
+		}
+		delete(r.pending, next)
+		r.mu.Unlock()
+		if next == 0 {
+			return
+		}
+		err := r.reconcile(ctx, next)
+		r.mu.Lock()
+		if err != nil {
+			r.errors[next] = err.Error()
+		} else {
+			delete(r.errors, next)
+		}
+		r.mu.Unlock()
+		for _, w := range waiters {
+			w <- err
+		}
+		if err != nil {
+			r.p.log.Warn("reconcile app", "app_id", next, "err", err)
+		}
+	}
+}
+
+// recordExit notes a task exit and schedules its restart with backoff.
+func (r *reconciler) recordExit(exit rtm.Exit) {
+	r.mu.Lock()
+	if r.stopping[exit.Name] || exit.At.Before(r.started[exit.Name]) {
+		r.mu.Unlock()
+		return
+	}
+	c := r.crashes[exit.Name]
+	if c == nil {
+		c = &crashState{}
+		r.crashes[exit.Name] = c
+	}
+	if !c.lastExit.At.IsZero() && exit.At.Sub(c.nextStart) > stableRun {
+		c.restarts = 0
+	}
+	c.lastExit = exit
+	delay := time.Second << min(c.restarts, 9)
+	c.nextStart = time.Now().Add(min(delay, maxBackoff))
+	c.restarts++
+	wait := time.Until(c.nextStart)
+	r.mu.Unlock()
+	r.p.log.Info("process exited", "container", exit.Name, "code", exit.Code, "oom", exit.OOMKilled, "restart_in", wait.Round(time.Second))
+	time.AfterFunc(wait, func() { r.kickContainer(exit.Name) })
+}
+
+// kickContainer reconciles the app a container belongs to.
+func (r *reconciler) kickContainer(name string) {
+	cs, err := r.p.containers.List(context.Background(), nil)
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		if c.Name == name {
+			if id, err := strconv.ParseInt(c.Labels[labelAppID], 10, 64); err == nil {
+				r.kick(id)
+			}
+		}
+	}
+}
+
+// crashInfo is a copy of what is known of a container's exits.
+func (r *reconciler) crashInfo(name string) (crashState, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.crashes[name]
+	if !ok {
+		return crashState{}, false
+	}
+	return *c, true
+}
+
+func (r *reconciler) lastError(appID int64) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.errors[appID]
+}
+
+// reconcile makes one app's containers match its stored description.
+func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
+	p := r.p
+	existing, err := p.containersOf(ctx, appID)
+	if err != nil {
+		return err
+	}
+	a, err := p.store.App(appID)
+	if errors.Is(err, store.ErrNotFound) {
+		return r.removeApp(ctx, appID, existing)
+	}
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	rebuild := r.rebuild[appID]
+	delete(r.rebuild, appID)
+	r.mu.Unlock()
+	if !a.Enabled() || rebuild {
+		if err := r.removeAll(ctx, existing); err != nil || !a.Enabled() {
+			return err
+		}
+		existing = nil
+	}
+	want, err := p.desiredFor(a)
+	if err != nil {
+		return err
+	}
+	if err := p.ensureImage(ctx, a.Image); err != nil {
+		return err
+	}
+	volume, err := p.ensureVolume(a)
+	if err != nil {
+		return fmt.Errorf("volume of %s: %w", a.Name, err)
+	}
+
+	used := map[string]bool{}
+	for _, c := range existing {
+		used[c.Name] = true
+	}
+	var stale []rtm.Instance
+	for _, c := range existing {
+		if a.Processes[c.Labels[labelProcess]] == 0 {
+			stale = append(stale, c)
+		}
+	}
+	for _, process := range processTypes(a) {
+		var current, old []rtm.Instance
+		for _, c := range existing {
+			switch {
+			case c.Labels[labelProcess] != process:
+			case c.Labels[labelSpec] == want.hash:
+				current = append(current, c)
+			default:
+				old = append(old, c)
+			}
+		}
+		for _, c := range current {
+			if c.Status != rtm.StatusRunning {
+				if err := r.restartCrashed(ctx, c); err != nil {
+					return err
+				}
+			}
+		}
+		count := a.Processes[process]
+		for len(current) > count {
+			stale = append(stale, current[len(current)-1])
+			current = current[:len(current)-1]
+		}
+		var started []rtm.Instance
+		for len(current)+len(started) < count {
+			inst, err := p.containers.Run(ctx, want.spec(freeName(a.Name, process, used), process, volume))
+			if err != nil {
+				return fmt.Errorf("start %s: %w", process, err)
+			}
+			r.noteStart(inst)
+			p.log.Info("container started", "app", a.Name, "container", inst.Name, "ip", inst.IP)
+			started = append(started, inst)
+		}
+		if process == "web" && len(old) > 0 && len(started) > 0 {
+			// Zero downtime: the old version serves until the new one answers.
+			if err := r.waitHealthy(ctx, a, started); err != nil {
+				if rmErr := r.removeAll(ctx, started); rmErr != nil {
+					p.log.Warn("remove unhealthy containers", "err", rmErr)
+				}
+				return fmt.Errorf("the new version of %s did not answer on port %d, the previous one keeps running: %w", a.Name, a.AppPort, err)
+			}
+		}
+		stale = append(stale, old...)
+	}
+	return r.removeAll(ctx, stale)
+}
+
+func (r *reconciler) waitHealthy(ctx context.Context, a store.App, started []rtm.Instance) error {
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	for _, c := range started {
+		if err := r.p.health(ctx, net.JoinHostPort(c.IP, strconv.Itoa(a.AppPort)), ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restartCrashed starts a stopped container again once its backoff is over.
+func (r *reconciler) restartCrashed(ctx context.Context, c rtm.Instance) error {
+	info, known := r.crashInfo(c.Name)
+	if !known {
+		// An exit that happened while rosti was down: treat it as a first crash.
+		r.recordExit(rtm.Exit{Name: c.Name, Code: c.ExitCode, OOMKilled: c.OOMKilled, At: c.ExitedAt})
+		return nil
+	}
+	if time.Now().Before(info.nextStart) {
+		return nil
+	}
+	inst, err := r.p.containers.Start(ctx, c.Name)
+	if err != nil {
+		return fmt.Errorf("restart %s: %w", c.Name, err)
+	}
+	r.noteStart(inst)
+	r.p.log.Info("container restarted", "container", c.Name, "restarts", info.restarts)
+	return nil
+}
+
+func (r *reconciler) removeAll(ctx context.Context, cs []rtm.Instance) error {
+	var errs []error
+	for _, c := range cs {
+		r.mu.Lock()
+		r.stopping[c.Name] = true
+		r.mu.Unlock()
+		if c.Status == rtm.StatusRunning {
+			if err := r.p.containers.Stop(ctx, c.Name, stopGrace); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := r.p.containers.Remove(ctx, c.Name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.mu.Lock()
+		delete(r.crashes, c.Name)
+		delete(r.stopping, c.Name)
+		delete(r.started, c.Name)
+		r.mu.Unlock()
+		r.p.log.Info("container removed", "container", c.Name)
+	}
+	return errors.Join(errs...)
+}
+
+// removeApp removes what is left of a deleted app: containers, their logs,
+// and its volume.
+func (r *reconciler) removeApp(ctx context.Context, appID int64, existing []rtm.Instance) error {
+	if err := r.removeAll(ctx, existing); err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range existing {
+		errs = append(errs, r.p.containers.RemoveLogs(c.Name))
+	}
+	errs = append(errs, os.RemoveAll(r.p.volumeDir(store.App{ID: appID})))
+	return errors.Join(errs...)
+}
+
+// noteStart records when a container (re)started, so that exits reported
+// late for an earlier process of the same name are not taken for crashes.
+func (r *reconciler) noteStart(inst rtm.Instance) {
+	at := inst.StartedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	r.mu.Lock()
+	r.started[inst.Name] = at
+	delete(r.stopping, inst.Name)
+	r.mu.Unlock()
+}

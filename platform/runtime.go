@@ -1,0 +1,193 @@
+package platform
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	rtm "github.com/rosti-paas/rosti/runtime"
+	"github.com/rosti-paas/rosti/store"
+)
+
+// Containers is what platform needs of the container runtime.
+type Containers interface {
+	Ready() <-chan struct{}
+	Run(ctx context.Context, spec rtm.ContainerSpec) (rtm.Instance, error)
+	Start(ctx context.Context, name string) (rtm.Instance, error)
+	Stop(ctx context.Context, name string, grace time.Duration) error
+	Remove(ctx context.Context, name string) error
+	RemoveLogs(name string) error
+	List(ctx context.Context, labels map[string]string) ([]rtm.Instance, error)
+	Exits() <-chan rtm.Exit
+	Exec(ctx context.Context, name string, spec rtm.ExecSpec) (int, error)
+	Stats(ctx context.Context, name string) (rtm.Stats, error)
+	Logs(ctx context.Context, name string, lines int, follow bool, w io.Writer) error
+	Images(ctx context.Context) ([]string, error)
+	Pull(ctx context.Context, ref string, progress func(string)) error
+	EnsureStaticImage(ctx context.Context) (string, error)
+}
+
+// HealthCheck waits until addr answers (a TCP connect, or an HTTP GET of
+// path when it is not empty) or ctx ends.
+type HealthCheck func(ctx context.Context, addr, path string) error
+
+// Labels platform puts on an app's containers.
+const (
+	labelAppID   = "app.id"
+	labelAppName = "app.name"
+	labelCompany = "app.company"
+	labelProcess = "app.process"
+	labelSpec    = "app.spec"
+)
+
+// stopGrace is how long a process has between SIGTERM and SIGKILL.
+const stopGrace = 10 * time.Second
+
+func (p *Platform) volumeDir(a store.App) string {
+	return filepath.Join(p.cfg.DataDir, "volumes", strconv.FormatInt(a.ID, 10))
+}
+
+// ensureVolume creates the app's volume owned by its uid. The directory
+// above it is root's, so apps cannot see each other's volumes.
+func (p *Platform) ensureVolume(a store.App) (string, error) {
+	dir := p.volumeDir(a)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o711); err != nil {
+		return "", err
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "app")} {
+		if err := os.Mkdir(d, 0o750); err != nil && !os.IsExist(err) {
+			return "", err
+		}
+		fi, err := os.Stat(d)
+		if err != nil {
+			return "", err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != a.UID {
+			if err := os.Chown(d, int(a.UID), int(a.UID)); err != nil {
+				return "", err
+			}
+		}
+	}
+	return dir, nil
+}
+
+// desired is what should run for an app, and its fingerprint: containers
+// whose fingerprint differs belong to an older version and get replaced.
+type desired struct {
+	app     store.App
+	plan    store.Plan
+	runtime store.Runtime
+	hash    string
+}
+
+func (p *Platform) desiredFor(a store.App) (desired, error) {
+	plan, err := p.store.Plan(a.PlanID)
+	if err != nil {
+		return desired{}, fmt.Errorf("plan of %s: %w", a.Name, err)
+	}
+	rt, _, err := p.runtimeByImage(a.Image)
+	if err != nil {
+		return desired{}, err
+	}
+	fingerprint, _ := json.Marshal([]any{a.Image, rt.Command, plan.MemoryMB, plan.CPUMillis, plan.Pids, a.AppPort, a.Generation, a.UID})
+	sum := sha256.Sum256(fingerprint)
+	return desired{app: a, plan: plan, runtime: rt, hash: hex.EncodeToString(sum[:6])}, nil
+}
+
+func (d desired) spec(name, process, volume string) rtm.ContainerSpec {
+	a := d.app
+	return rtm.ContainerSpec{
+		Name: name,
+		Labels: map[string]string{
+			labelAppID: strconv.FormatInt(a.ID, 10), labelAppName: a.Name, labelCompany: strconv.FormatInt(a.CompanyID, 10),
+			labelProcess: process, labelSpec: d.hash,
+		},
+		Image: a.Image, Command: d.runtime.Command, ProcessType: process,
+		Env: []string{"PORT=" + strconv.Itoa(a.AppPort), "HOME=" + rtm.VolumePath, "ROSTI_APP=" + a.Name},
+		UID: a.UID, GID: a.UID, VolumeDir: volume,
+		MemoryMB: d.plan.MemoryMB, CPUMillis: d.plan.CPUMillis, Pids: d.plan.Pids,
+		Group: "company-" + strconv.FormatInt(a.CompanyID, 10),
+	}
+}
+
+// processTypes lists an app's process types with their counts, web first.
+func processTypes(a store.App) []string {
+	types := make([]string, 0, len(a.Processes))
+	for t := range a.Processes {
+		types = append(types, t)
+	}
+	sort.Slice(types, func(i, j int) bool {
+		if (types[i] == "web") != (types[j] == "web") {
+			return types[i] == "web"
+		}
+		return types[i] < types[j]
+	})
+	return types
+}
+
+// freeName is the lowest-numbered "<app>-<type>-<n>" not in use.
+func freeName(app, process string, used map[string]bool) string {
+	for n := 1; ; n++ {
+		name := fmt.Sprintf("%s-%s-%d", app, process, n)
+		if !used[name] {
+			used[name] = true
+			return name
+		}
+	}
+}
+
+// containersOf lists an app's containers.
+func (p *Platform) containersOf(ctx context.Context, appID int64) ([]rtm.Instance, error) {
+	if p.containers == nil {
+		return nil, fmt.Errorf("this server runs no container runtime: %w", store.ErrInvalid)
+	}
+	return p.containers.List(ctx, map[string]string{labelAppID: strconv.FormatInt(appID, 10)})
+}
+
+// execIn runs a process in one of the app's running web containers, as
+// the app's uid.
+func (p *Platform) execIn(ctx context.Context, a store.App, spec rtm.ExecSpec) (int, error) {
+	cs, err := p.containersOf(ctx, a.ID)
+	if err != nil {
+		return -1, err
+	}
+	for _, c := range cs {
+		if c.Status == rtm.StatusRunning && c.Labels[labelProcess] == "web" {
+			spec.UID, spec.GID = a.UID, a.UID
+			return p.containers.Exec(ctx, c.Name, spec)
+		}
+	}
+	return -1, ErrAppStopped
+}
+
+// ErrAppStopped says an app has no running container to work in.
+var ErrAppStopped = fmt.Errorf("the app is not running; start it first: %w", store.ErrInvalid)
+
+// ensureImage makes an app's image present: the built-in static image is
+// built locally, anything else is pulled.
+func (p *Platform) ensureImage(ctx context.Context, ref string) error {
+	if ref == StaticRuntimeImage {
+		_, err := p.containers.EnsureStaticImage(ctx)
+		return err
+	}
+	have, err := p.containers.Images(ctx)
+	if err != nil {
+		return err
+	}
+	for _, img := range have {
+		if img == ref {
+			return nil
+		}
+	}
+	p.log.Info("pulling image", "image", ref)
+	return p.containers.Pull(ctx, ref, func(progress string) { p.log.Debug("pull", "image", ref, "progress", progress) })
+}

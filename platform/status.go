@@ -1,0 +1,227 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	rtm "github.com/rosti-paas/rosti/runtime"
+	"github.com/rosti-paas/rosti/store"
+)
+
+// AppStatus is what is known of a running app, in the terms of Rosti's
+// apps-status plus its containers.
+type AppStatus struct {
+	Running       bool
+	HTTPStatus    bool // the app answers HTTP on its port
+	DNSStatus     bool // every domain resolves to this server
+	Errors, Info  []string
+	MemoryUsageMB float64
+	MemoryLimitMB float64
+	StorageUsage  float64 // MB
+	StorageLimit  float64 // MB
+	OverLimit     bool
+	Runtime       store.Runtime
+	Containers    []ContainerStatus
+}
+
+// ContainerStatus is one process instance.
+type ContainerStatus struct {
+	Name        string
+	Process     string
+	State       string // running, stopped, created, unknown
+	IP          string
+	Restarts    int
+	ExitCode    uint32
+	Reason      string // why it last stopped: "oom-killed", "exited", ""
+	NextRestart *time.Time
+	MemoryMB    float64
+	CPUSeconds  float64
+	StartedAt   time.Time
+}
+
+// statusTimeout bounds the probes a status answer makes.
+const statusTimeout = 2 * time.Second
+
+// Status reports on one app.
+func (p *Platform) Status(ctx context.Context, u store.User, companyID, appID int64) (AppStatus, error) {
+	a, err := p.App(u, companyID, appID)
+	if err != nil {
+		return AppStatus{}, err
+	}
+	cs, err := p.containersOf(ctx, appID)
+	if err != nil {
+		return AppStatus{}, err
+	}
+	plan, err := p.store.Plan(a.PlanID)
+	if err != nil {
+		return AppStatus{}, err
+	}
+	rt, _, err := p.runtimeByImage(a.Image)
+	if err != nil {
+		return AppStatus{}, err
+	}
+	st := AppStatus{Runtime: rt, StorageLimit: float64(plan.DiskMB), Errors: []string{}, Info: []string{}}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+	var webAddrs []string
+	for _, c := range cs {
+		cst := ContainerStatus{Name: c.Name, Process: c.Labels[labelProcess], State: c.Status, IP: c.IP, ExitCode: c.ExitCode, StartedAt: c.StartedAt}
+		if info, ok := p.reconciler.crashInfo(c.Name); ok {
+			cst.Restarts = info.restarts
+			if c.Status != rtm.StatusRunning {
+				next := info.nextStart
+				cst.NextRestart = &next
+			}
+		}
+		switch {
+		case c.OOMKilled:
+			cst.Reason = "oom-killed"
+			st.Errors = append(st.Errors, fmt.Sprintf("%s was killed for using more than the plan's %d MB of memory", c.Name, plan.MemoryMB))
+		case c.Status != rtm.StatusRunning && !c.ExitedAt.IsZero():
+			cst.Reason = "exited"
+			st.Errors = append(st.Errors, fmt.Sprintf("%s exited with code %d", c.Name, c.ExitCode))
+		}
+		if cst.NextRestart != nil {
+			st.Info = append(st.Info, fmt.Sprintf("%s restarts in %s (restart %d)", c.Name, time.Until(*cst.NextRestart).Round(time.Second), cst.Restarts+1))
+		}
+		if c.Status == rtm.StatusRunning {
+			st.Running = true
+			if s, err := p.containers.Stats(ctx, c.Name); err == nil {
+				cst.MemoryMB = float64(s.MemoryUsage) / (1 << 20)
+				cst.CPUSeconds = float64(s.CPUUsageNs) / 1e9
+				st.MemoryUsageMB += cst.MemoryMB
+			}
+			if cst.Process == "web" {
+				webAddrs = append(webAddrs, net.JoinHostPort(c.IP, strconv.Itoa(a.AppPort)))
+			}
+		}
+		st.Containers = append(st.Containers, cst)
+	}
+	st.MemoryLimitMB = float64(plan.MemoryMB * int64(len(cs)))
+	if msg := p.reconciler.lastError(appID); msg != "" {
+		st.Errors = append(st.Errors, msg)
+	}
+	if !a.Enabled() {
+		st.Info = append(st.Info, "the app is stopped; start it to run it again")
+	}
+	st.HTTPStatus = len(webAddrs) > 0 && answersHTTP(ctx, webAddrs[0])
+	if st.Running && !st.HTTPStatus {
+		st.Errors = append(st.Errors, fmt.Sprintf("the app does not answer HTTP on port %d", a.AppPort))
+	}
+	st.DNSStatus = p.domainsResolveHere(ctx, a, &st)
+	used, err := dirSizeMB(p.volumeDir(a))
+	if err != nil {
+		st.Errors = append(st.Errors, "storage usage unknown: "+err.Error())
+	}
+	st.StorageUsage, st.OverLimit = used, used > st.StorageLimit
+	return st, nil
+}
+
+func answersHTTP(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
+}
+
+// domainsResolveHere checks that each domain resolves to an address of one
+// of this machine's interfaces.
+func (p *Platform) domainsResolveHere(ctx context.Context, a store.App, st *AppStatus) bool {
+	local := map[string]bool{}
+	addrs, _ := net.InterfaceAddrs()
+	for _, ad := range addrs {
+		if ipn, ok := ad.(*net.IPNet); ok {
+			local[ipn.IP.String()] = true
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	ok := true
+	for _, d := range a.Domains {
+		if d == "localhost" || strings.HasSuffix(d, ".localhost") {
+			continue // RFC 6761: always the loopback of the machine asking
+		}
+		if strings.HasPrefix(d, "*.") {
+			d = "check-wildcard" + d[1:]
+		}
+		ips, err := net.DefaultResolver.LookupHost(ctx, d)
+		here := false
+		for _, ip := range ips {
+			here = here || local[ip]
+		}
+		if err != nil || !here {
+			ok = false
+			st.Errors = append(st.Errors, fmt.Sprintf("domain %s does not point to this server", d))
+		}
+	}
+	return ok
+}
+
+func dirSizeMB(dir string) (float64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if info, err := d.Info(); err == nil && d.Type().IsRegular() {
+			total += info.Size()
+		}
+		return nil
+	})
+	return float64(total) / (1 << 20), err
+}
+
+// Logs writes the last lines of the output of an app's containers to w,
+// and with follow keeps writing until ctx ends.
+func (p *Platform) Logs(ctx context.Context, u store.User, companyID, appID int64, lines int, follow bool, w io.Writer) error {
+	if _, err := p.App(u, companyID, appID); err != nil {
+		return err
+	}
+	if lines < 0 || lines > 10000 {
+		return FieldError("lines", "must be between 0 and 10000")
+	}
+	cs, err := p.containersOf(ctx, appID)
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		return fmt.Errorf("the app has no containers; start it first: %w", store.ErrInvalid)
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+	if !follow {
+		for _, c := range cs {
+			if err := p.containers.Logs(ctx, c.Name, lines, false, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	sw := &syncWriter{w: w}
+	errc := make(chan error, len(cs))
+	for _, c := range cs {
+		go func() { errc <- p.containers.Logs(ctx, c.Name, lines, true, sw) }()
+	}
+	var first error
+	for range cs {
+		if err := <-errc; err != nil && first == nil && ctx.Err() == nil {
+			first = err
+		}
+	}
+	return first
+}
