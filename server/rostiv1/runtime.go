@@ -47,6 +47,7 @@ type containerJSON struct {
 	Name        string     `json:"name"`
 	Process     string     `json:"process"`
 	State       string     `json:"state"`
+	IP          string     `json:"ip"`
 	Restarts    int        `json:"restarts"`
 	ExitCode    uint32     `json:"exit_code"`
 	Reason      string     `json:"reason"`
@@ -87,7 +88,7 @@ func (h *Handler) appStatus(w http.ResponseWriter, r *http.Request, u store.User
 	}
 	for _, c := range st.Containers {
 		out.Containers = append(out.Containers, containerJSON{
-			Name: c.Name, Process: c.Process, State: c.State, Restarts: c.Restarts, ExitCode: c.ExitCode,
+			Name: c.Name, Process: c.Process, State: c.State, IP: c.IP, Restarts: c.Restarts, ExitCode: c.ExitCode,
 			Reason: c.Reason, NextRestart: c.NextRestart, MemoryMB: c.MemoryMB, CPUSeconds: c.CPUSeconds, StartedAt: c.StartedAt,
 		})
 	}
