@@ -67,7 +67,7 @@ type Proxy struct {
 	log       *slog.Logger
 	access    *slog.Logger
 	errorLog  *log.Logger
-	transport *http.Transport
+	transport *upstreamTransport
 	buffers   *bufferPool
 	ids       *requestIDs
 	writers   sync.Pool
@@ -116,7 +116,7 @@ func New(cfg Config) (*Proxy, error) {
 		log:       l,
 		access:    cfg.AccessLog,
 		errorLog:  slog.NewLogLogger(l.Handler(), slog.LevelDebug),
-		transport: newTransport(cfg.UpstreamTimeout),
+		transport: newUpstreamTransport(cfg.UpstreamTimeout),
 		buffers:   newBufferPool(),
 		ids:       newRequestIDs(),
 		ready:     make(chan struct{}),

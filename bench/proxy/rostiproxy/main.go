@@ -1,0 +1,41 @@
+// Command rostiproxy runs rosti's proxy package with one route, so the
+// benchmark measures the proxy itself.
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+
+	"github.com/rosti-paas/rosti/proxy"
+)
+
+func main() {
+	listen := flag.String("addr", "127.0.0.1:18081", "HTTP listen address")
+	upstream := flag.String("upstream", "127.0.0.1:18080", "upstream ip:port")
+	host := flag.String("host", "127.0.0.1", "Host header routed to the upstream")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until exit")
+	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	p, err := proxy.New(proxy.Config{HTTPAddr: *listen, Logger: logger})
+	if err != nil {
+		logger.Error("new proxy", "err", err)
+		os.Exit(1)
+	}
+	p.SetRoutes([]proxy.Route{{App: "bench", Hosts: []string{*host}, Upstreams: []string{*upstream}}}, nil)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := p.Serve(ctx); err != nil {
+		logger.Error("serve", "err", err)
+	}
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Proxy benchmark: wrk against one upstream directly, through rosti's proxy,
+# through nginx and through Caddy (plain reverse proxies with upstream
+# keep-alive), all in one run on this machine; then the p99 added by rosti
+# at half of its peak rate, measured with an open-loop generator.
+#
+#   bench/proxy/run.sh                      static Go upstream built from here
+#   UPSTREAM=10.88.0.5:8080 bench/proxy/run.sh   an app container instead
+#
+# Knobs: DURATION (wrk seconds, default 10), CONNS (default 64),
+# THREADS (default 2), BASE_PORT (default 18080).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+BASE_PORT=${BASE_PORT:-18080}
+
+need=()
+for p in wrk nginx caddy; do
+	command -v "$p" >/dev/null || need+=("$p")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+	echo "installing: ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+work=$(mktemp -d /tmp/rosti-bench-proxy.XXXXXX)
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+CGO_ENABLED=0 go build -o "$work/upstream" ./bench/proxy/upstream
+CGO_ENABLED=0 go build -o "$work/rostiproxy" ./bench/proxy/rostiproxy
+CGO_ENABLED=0 go build -o "$work/rate" ./bench/proxy/rate
+
+up_port=$BASE_PORT
+rosti_port=$((BASE_PORT + 1))
+nginx_port=$((BASE_PORT + 2))
+caddy_port=$((BASE_PORT + 3))
+
+if [ -n "${UPSTREAM:-}" ]; then
+	upstream=$UPSTREAM
+else
+	upstream=127.0.0.1:$up_port
+	"$work/upstream" -addr "$upstream" & pids+=($!)
+fi
+
+"$work/rostiproxy" -addr "127.0.0.1:$rosti_port" -upstream "$upstream" -host 127.0.0.1 2>"$work/rosti.log" & pids+=($!)
+
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $work/nginx/body;
+	proxy_temp_path $work/nginx/proxy;
+	fastcgi_temp_path $work/nginx/fastcgi;
+	uwsgi_temp_path $work/nginx/uwsgi;
+	scgi_temp_path $work/nginx/scgi;
+	upstream app {
+		server $upstream;
+		keepalive 256;
+	}
+	server {
+		listen 127.0.0.1:$nginx_port;
+		location / {
+			proxy_pass http://app;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host \$host;
+			proxy_set_header X-Forwarded-For \$remote_addr;
+		}
+	}
+}
+EOF
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
+
+mkdir -p "$work/caddy"
+cat >"$work/caddy/Caddyfile" <<EOF
+{
+	admin off
+	auto_https off
+}
+http://:$caddy_port {
+	bind 127.0.0.1
+	reverse_proxy $upstream
+}
+EOF
+XDG_DATA_HOME=$work/caddy XDG_CONFIG_HOME=$work/caddy \
+	caddy run --config "$work/caddy/Caddyfile" --adapter caddyfile 2>"$work/caddy/caddy.log" & pids+=($!)
+
+wait_port() {
+	for _ in $(seq 100); do
+		if curl -fsS -o /dev/null "http://$1/" 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "nothing answers at $1" >&2
+	exit 1
+}
+for a in "$upstream" "127.0.0.1:$rosti_port" "127.0.0.1:$nginx_port" "127.0.0.1:$caddy_port"; do
+	wait_port "$a"
+done
+
+# run_wrk NAME ADDR -> sets rps[NAME], p99[NAME] (ms)
+declare -A rps p99
+to_ms() { # wrk prints 1.23ms, 456.00us or 1.02s
+	awk -v v="$1" 'BEGIN {
+		if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
+		else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
+		else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
+	}'
+}
+run_wrk() {
+	local out
+	out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://$2/")
+	echo "$out" >"$work/wrk-$1.txt"
+	rps[$1]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	p99[$1]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
+		echo "warning: $1 had errors:" >&2
+		grep "Non-2xx\|Socket errors" <<<"$out" >&2
+	fi
+}
+
+echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; upstream $upstream; $(nproc) cores"
+# A short warm-up so every proxy has its upstream connections open.
+for a in "127.0.0.1:$rosti_port" "127.0.0.1:$nginx_port" "127.0.0.1:$caddy_port"; do
+	wrk -t"$THREADS" -c"$CONNS" -d2s "http://$a/" >/dev/null
+done
+run_wrk direct "$upstream"
+run_wrk rosti "127.0.0.1:$rosti_port"
+run_wrk nginx "127.0.0.1:$nginx_port"
+run_wrk caddy "127.0.0.1:$caddy_port"
+
+printf '%-8s %12s %10s\n' target req/s p99_ms
+for n in direct rosti nginx caddy; do
+	printf '%-8s %12s %10s\n' "$n" "${rps[$n]}" "${p99[$n]}"
+done
+awk -v r="${rps[rosti]}" -v n="${rps[nginx]}" -v c="${rps[caddy]}" 'BEGIN {
+	printf "rosti/nginx %.2f (budget >= 0.80)\nrosti/caddy %.2f (budget >= 1.20)\n", r / n, r / c
+}'
+
+# Added latency at half of rosti's peak: same fixed rate, open loop,
+# directly and through rosti; the difference of the p99s is what the proxy
+# adds.
+half=$(awk -v r="${rps[rosti]}" 'BEGIN { printf "%d", r / 2 }')
+echo "open loop at $half req/s (half of rosti's peak), ${DURATION}s each:"
+direct_line=$("$work/rate" -url "http://$upstream/" -rate "$half" -duration "${DURATION}s" -conns "$CONNS")
+rosti_line=$("$work/rate" -url "http://127.0.0.1:$rosti_port/" -rate "$half" -duration "${DURATION}s" -conns "$CONNS")
+echo "direct  $direct_line"
+echo "rosti   $rosti_line"
+d99=$(sed 's/.*p99_ms=\([0-9.]*\).*/\1/' <<<"$direct_line")
+r99=$(sed 's/.*p99_ms=\([0-9.]*\).*/\1/' <<<"$rosti_line")
+awk -v d="$d99" -v r="$r99" 'BEGIN { printf "added p99 %.3f ms (budget <= 1.000)\n", r - d }'
