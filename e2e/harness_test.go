@@ -5,9 +5,12 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,8 +56,10 @@ var startedAddr = regexp.MustCompile(`msg=started component=api addr=(\S+)`)
 // loopback port, and waits until its API is bound.
 func startRosti(t *testing.T, bin, dataDir string, extra ...string) *instance {
 	t.Helper()
+	bridge, subnet := networkFor(t, dataDir)
 	args := append([]string{"serve", "--data", dataDir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
-		"--https", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--apps-domain", "apps.test", "--ssh-host", "host.test"}, extra...)
+		"--https", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--apps-domain", "apps.test", "--ssh-host", "host.test",
+		"--bridge", bridge, "--subnet", subnet}, extra...)
 	in := &instance{t: t, bin: bin, dataDir: dataDir, cmd: exec.Command(bin, args...)}
 	in.cmd.Stdout = &lockedWriter{mu: &in.mu, w: &in.stdout}
 	stderr, err := in.cmd.StderrPipe()
@@ -193,3 +198,40 @@ func (in *instance) expect(t *testing.T, want int, token, method, path string, b
 func pathf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// networkFor gives a data dir a bridge prefix and a /16 of its own, the same
+// on every start, and unused by anything else on the machine, so that test
+// instances never share addresses with each other or with other tests.
+func networkFor(t *testing.T, dataDir string) (string, string) {
+	t.Helper()
+	sum := sha256.Sum256([]byte(dataDir))
+	bridge := "e2e" + hex.EncodeToString(sum[:3])
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taken []*net.IPNet
+	for _, ifc := range ifaces {
+		if strings.HasPrefix(ifc.Name, bridge) {
+			continue // this instance's own bridges, from an earlier start
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				taken = append(taken, ipn)
+			}
+		}
+	}
+	for i := 0; i < 100; i++ {
+		_, subnet, _ := net.ParseCIDR(fmt.Sprintf("10.%d.0.0/16", 100+(int(sum[3])+i)%100))
+		used := false
+		for _, ipn := range taken {
+			used = used || subnet.Contains(ipn.IP)
+		}
+		if !used {
+			return bridge, subnet.String()
+		}
+	}
+	t.Fatal("no free /16 in 10.100-199")
+	return "", ""
+}

@@ -120,6 +120,9 @@ func (p *Platform) DeleteApp(ctx context.Context, u store.User, companyID, appID
 		return err
 	}
 	p.log.Info("app deleted", "app", a.Name, "user", u.Username)
+	if p.reconciler != nil {
+		p.reconciler.markDeleted(a)
+	}
 	return p.applied(ctx, appID)
 }
 

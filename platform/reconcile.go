@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -37,8 +38,9 @@ type reconciler struct {
 	mu      sync.Mutex
 	pending map[int64][]chan error // apps to reconcile, with who waits for the result
 	crashes map[string]*crashState
-	errors  map[int64]string // the last reconcile error of an app, for its status
-	rebuild map[int64]bool   // apps whose containers all go before new ones start
+	errors  map[int64]string    // the last reconcile error of an app, for its status
+	rebuild map[int64]bool      // apps whose containers all go before new ones start
+	deleted map[int64]store.App // deleted apps, until what they left is removed
 	// Exits that are not crashes: of containers being removed, and of an
 	// earlier container of the same name, reported after its successor started.
 	stopping map[string]bool
@@ -47,8 +49,14 @@ type reconciler struct {
 }
 
 func newReconciler(p *Platform) *reconciler {
-	return &reconciler{p: p, pending: map[int64][]chan error{}, crashes: map[string]*crashState{}, errors: map[int64]string{}, rebuild: map[int64]bool{},
+	return &reconciler{p: p, pending: map[int64][]chan error{}, crashes: map[string]*crashState{}, errors: map[int64]string{}, rebuild: map[int64]bool{}, deleted: map[int64]store.App{},
 		stopping: map[string]bool{}, started: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+}
+
+func (r *reconciler) markDeleted(a store.App) {
+	r.mu.Lock()
+	r.deleted[a.ID] = a
+	r.mu.Unlock()
 }
 
 func (r *reconciler) markRebuild(appID int64) {
@@ -216,7 +224,23 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 	}
 	a, err := p.store.App(appID)
 	if errors.Is(err, store.ErrNotFound) {
-		return r.removeApp(ctx, appID, existing)
+		r.mu.Lock()
+		gone, known := r.deleted[appID]
+		r.mu.Unlock()
+		if !known {
+			// Deleted while rosti was down: what its containers say of it.
+			gone = store.App{ID: appID}
+			for _, c := range existing {
+				gone.Name = c.Labels[labelAppName]
+			}
+		}
+		if err := r.removeApp(ctx, gone, existing); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		delete(r.deleted, appID)
+		r.mu.Unlock()
+		return nil
 	}
 	if err != nil {
 		return err
@@ -356,17 +380,25 @@ func (r *reconciler) removeAll(ctx context.Context, cs []rtm.Instance) error {
 	return errors.Join(errs...)
 }
 
-// removeApp removes what is left of a deleted app: containers, their logs,
-// and its volume.
-func (r *reconciler) removeApp(ctx context.Context, appID int64, existing []rtm.Instance) error {
+// removeApp removes what is left of a deleted app: containers, the logs of
+// every container it ever had, and its volume.
+func (r *reconciler) removeApp(ctx context.Context, a store.App, existing []rtm.Instance) error {
 	if err := r.removeAll(ctx, existing); err != nil {
 		return err
 	}
 	var errs []error
-	for _, c := range existing {
-		errs = append(errs, r.p.containers.RemoveLogs(c.Name))
+	logs, err := r.p.containers.LogNames()
+	errs = append(errs, err)
+	// Names are "<app>-<type>-<n>" and process types have no '-', so this
+	// matches this app's containers only, never those of an app whose name
+	// starts with this one's.
+	own := regexp.MustCompile("^" + regexp.QuoteMeta(a.Name) + "-[a-z][a-z0-9]*-[0-9]+$")
+	for _, name := range logs {
+		if a.Name != "" && own.MatchString(name) {
+			errs = append(errs, r.p.containers.RemoveLogs(name))
+		}
 	}
-	errs = append(errs, os.RemoveAll(r.p.volumeDir(store.App{ID: appID})))
+	errs = append(errs, os.RemoveAll(r.p.volumeDir(a)))
 	return errors.Join(errs...)
 }
 

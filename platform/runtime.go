@@ -26,6 +26,7 @@ type Containers interface {
 	Stop(ctx context.Context, name string, grace time.Duration) error
 	Remove(ctx context.Context, name string) error
 	RemoveLogs(name string) error
+	LogNames() ([]string, error)
 	List(ctx context.Context, labels map[string]string) ([]rtm.Instance, error)
 	Exits() <-chan rtm.Exit
 	Exec(ctx context.Context, name string, spec rtm.ExecSpec) (int, error)
