@@ -4,7 +4,7 @@
 // and never lets a bbolt error escape: callers see ErrNotFound, ErrConflict
 // or ErrInvalid, wrapped with %w.
 //
-// Bucket tree (schema version 1):
+// Bucket tree (schema version 2):
 //
 //	meta                 "schema" -> version (decimal string)
 //	users                id(8)   -> User
@@ -18,6 +18,8 @@
 //	apps_by_name         name    -> id(8)
 //	company_apps         company id(8) ++ app id(8) -> empty
 //	domains              host name -> app id(8)
+//	keys                 id(8)   -> Key                       (schema 2)
+//	keys_by_fingerprint  fingerprint ++ 0 ++ user id(8) -> key id(8)  (schema 2)
 //
 // Ids come from each bucket's sequence and are never reused, so an app's uid
 // (derived from its id) never passes to another app.

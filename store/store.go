@@ -27,6 +27,9 @@ var (
 	bucketAppsByName  = []byte("apps_by_name")
 	bucketCompanyApps = []byte("company_apps")
 	bucketDomains     = []byte("domains")
+	// Added by schema 2.
+	bucketKeys              = []byte("keys")
+	bucketKeysByFingerprint = []byte("keys_by_fingerprint")
 )
 
 var keySchema = []byte("schema")
@@ -38,6 +41,15 @@ var migrations = []func(tx *bolt.Tx) error{
 		for _, b := range [][]byte{bucketUsers, bucketUsersByName, bucketTokens, bucketCompanies,
 			bucketMemberships, bucketPlans, bucketRuntimes, bucketApps, bucketAppsByName,
 			bucketCompanyApps, bucketDomains} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+	// 2: users' SSH keys.
+	func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketKeys, bucketKeysByFingerprint} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -103,7 +103,7 @@ func (s *Store) TouchLogin(id int64, at time.Time) error {
 	return err
 }
 
-// DeleteUser removes a user, its tokens and memberships. Companies it owned
+// DeleteUser removes a user, its tokens, keys and memberships. Companies it owned
 // alone and their apps stay for the operator to hand over or delete.
 func (s *Store) DeleteUser(id int64) error {
 	return s.update(func(tx *bolt.Tx) error {
@@ -115,6 +115,9 @@ func (s *Store) DeleteUser(id int64) error {
 			var t Token
 			return decodeInto(v, &t) && t.UserID == id
 		}); err != nil {
+			return err
+		}
+		if err := deleteUserKeys(tx, id); err != nil {
 			return err
 		}
 		if err := deletePrefix(tx.Bucket(bucketMemberships), itob(id)); err != nil {
