@@ -32,6 +32,7 @@ func newRootCmd() *cobra.Command {
 		newAdminCmd(),
 		newSandboxCmd(),
 		newInitCmd(),
+		newImageCmd(),
 	)
 	return root
 }

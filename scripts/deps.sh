@@ -5,7 +5,7 @@
 #   scripts/deps.sh test    that plus the real clients and servers the tests use
 set -euo pipefail
 
-serve_pkgs=(containerd runc containernetworking-plugins iptables ca-certificates)
+serve_pkgs=(containerd runc containernetworking-plugins iptables iproute2 ca-certificates)
 test_pkgs=("${serve_pkgs[@]}" busybox-static openssh-client rsync git)
 
 case "${1:-}" in
