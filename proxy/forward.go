@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"log"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -103,8 +101,10 @@ func (g *appGroup) rewrite(pr *httputil.ProxyRequest) {
 	// headers from Out; X-Real-Ip is not on its list.
 	h := pr.Out.Header
 	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
-		h["X-Forwarded-For"] = []string{ip}
-		h["X-Real-Ip"] = []string{ip}
+		// One slice for both headers: nothing downstream appends to them.
+		v := []string{ip}
+		h["X-Forwarded-For"] = v
+		h["X-Real-Ip"] = v
 	} else {
 		delete(h, "X-Real-Ip")
 	}
@@ -214,18 +214,23 @@ func newTransport(responseHeaderTimeout time.Duration) *http.Transport {
 	}
 }
 
-// bufferPool lends the 32 KiB copy buffers of httputil.ReverseProxy.
+// bufferPool lends the copy buffers of httputil.ReverseProxy. It pools
+// array pointers so that Put, converting the slice back, allocates nothing.
 type bufferPool struct{ pool sync.Pool }
 
+const copyBufferSize = 32 << 10
+
 func newBufferPool() *bufferPool {
-	return &bufferPool{pool: sync.Pool{New: func() any {
-		b := make([]byte, 32<<10)
-		return &b
-	}}}
+	return &bufferPool{pool: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
-func (b *bufferPool) Get() []byte  { return *b.pool.Get().(*[]byte) }
-func (b *bufferPool) Put(p []byte) { b.pool.Put(&p) }
+func (b *bufferPool) Get() []byte { return b.pool.Get().(*[copyBufferSize]byte)[:] }
+
+func (b *bufferPool) Put(p []byte) {
+	if len(p) == copyBufferSize {
+		b.pool.Put((*[copyBufferSize]byte)(p))
+	}
+}
 
 // writePage answers with a short plain text page; errors must never look
 // like an app's own content.
@@ -250,10 +255,4 @@ type stoppedApp struct{ app string }
 
 func (s stoppedApp) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	writePage(w, http.StatusServiceUnavailable, "app "+s.app+" is stopped\n")
-}
-
-// serverErrorLog keeps net/http's own complaints (TLS handshakes for
-// unknown names, broken clients) out of the info log.
-func serverErrorLog(l *slog.Logger) *log.Logger {
-	return slog.NewLogLogger(l.Handler(), slog.LevelDebug)
 }
