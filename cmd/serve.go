@@ -36,6 +36,9 @@ type serveConfig struct {
 	Containerd   string
 	Bridge       string
 	Subnet       string
+	ACMEEmail    string
+	ACMECA       string
+	PanelDomain  string
 }
 
 // Paths inside the data dir.
@@ -70,8 +73,11 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f := c.Flags()
 	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory (store, keys, volumes, logs)")
 	f.StringVar(&cfg.APIAddr, "api", cfg.APIAddr, "address of the REST API and web UI")
-	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "address of the HTTP proxy (used once the proxy is wired in)")
-	f.StringVar(&cfg.HTTPSAddr, "https", cfg.HTTPSAddr, "address of the HTTPS proxy (used once the proxy is wired in)")
+	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "address of the HTTP proxy to apps (and ACME HTTP-01 challenges)")
+	f.StringVar(&cfg.HTTPSAddr, "https", cfg.HTTPSAddr, "address of the HTTPS proxy to apps; empty serves no HTTPS")
+	f.StringVar(&cfg.ACMEEmail, "acme-email", cfg.ACMEEmail, "contact e-mail for the ACME account of apps in mode https+le")
+	f.StringVar(&cfg.ACMECA, "acme-ca", cfg.ACMECA, "ACME directory URL; empty is Let's Encrypt")
+	f.StringVar(&cfg.PanelDomain, "panel-domain", cfg.PanelDomain, "also serve the API and web UI through the proxy at this host name, with a certificate like an app in https+le")
 	f.StringVar(&cfg.SSHAddr, "ssh", cfg.SSHAddr, "address of the SSH gateway (used once the gateway is wired in)")
 	f.StringVar(&cfg.SSHHost, "ssh-host", cfg.SSHHost, "host name shown to users in their apps' ssh_access")
 	f.StringVar(&cfg.AppsDomain, "apps-domain", cfg.AppsDomain, "apps are served at <app>.<apps-domain>")
@@ -133,9 +139,16 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	front, err := proxy.New(proxy.Config{
+		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, DataDir: cfg.DataDir, ACMEEmail: cfg.ACMEEmail, ACMECA: cfg.ACMECA,
+		AccessLog: log.With("component", "access"), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
 	plat := platform.New(platform.Config{
 		DataDir: cfg.DataDir, AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
-	}, platform.Deps{Store: st, Containers: containers, Health: proxy.WaitHealthy, Log: log})
+	}, platform.Deps{Store: st, Containers: containers, Health: proxy.WaitHealthy, Router: front, Log: log})
 	if err := plat.SeedCatalog(); err != nil {
 		return err
 	}
@@ -146,7 +159,10 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 
 	api := server.New(server.Config{Addr: cfg.APIAddr, AdminSocket: cfg.adminSocket(), Version: version}, plat, log)
-	return runParts(ctx, log, containers, plat, api)
+	if cfg.PanelDomain != "" {
+		front.SetPanel([]string{cfg.PanelDomain}, server.Handler(plat, version, log), cfg.HTTPSAddr != "")
+	}
+	return runParts(ctx, log, containers, front, plat, api)
 }
 
 // part is the shape of every long-running piece of rosti.

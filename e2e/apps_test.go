@@ -51,6 +51,9 @@ type appStatus struct {
 	HTTPStatus bool     `json:"http_status"`
 	Errors     []string `json:"errors"`
 	Info       []string `json:"info"`
+	Memory     struct {
+		Limit float64 `json:"limit"`
+	} `json:"memory"`
 	Containers []struct {
 		Name        string  `json:"name"`
 		State       string  `json:"state"`

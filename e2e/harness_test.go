@@ -45,12 +45,16 @@ type instance struct {
 	dataDir string
 	cmd     *exec.Cmd
 	apiURL  string
+	httpURL string // the proxy
 	mu      sync.Mutex
 	stdout  bytes.Buffer
 	log     bytes.Buffer
 }
 
-var startedAddr = regexp.MustCompile(`msg=started component=api addr=(\S+)`)
+var (
+	startedAddr  = regexp.MustCompile(`msg=started component=api addr=(\S+)`)
+	startedProxy = regexp.MustCompile(`msg=started component=proxy http=(\S+)`)
+)
 
 // startRosti runs `rosti serve` on dataDir with every listener on a free
 // loopback port, and waits until its API is bound.
@@ -71,6 +75,7 @@ func startRosti(t *testing.T, bin, dataDir string, extra ...string) *instance {
 	}
 	t.Cleanup(in.stop)
 	addr := make(chan string, 1)
+	proxyAddr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -81,8 +86,12 @@ func startRosti(t *testing.T, bin, dataDir string, extra ...string) *instance {
 			if m := startedAddr.FindStringSubmatch(line); m != nil {
 				addr <- m[1]
 			}
+			if m := startedProxy.FindStringSubmatch(line); m != nil {
+				proxyAddr <- m[1]
+			}
 		}
 		close(addr)
+		close(proxyAddr)
 	}()
 	select {
 	case a, ok := <-addr:
@@ -92,6 +101,15 @@ func startRosti(t *testing.T, bin, dataDir string, extra ...string) *instance {
 		in.apiURL = "http://" + a
 	case <-time.After(60 * time.Second):
 		t.Fatalf("rosti serve did not start within a minute:\n%s", in.logs())
+	}
+	select {
+	case a, ok := <-proxyAddr:
+		if !ok {
+			t.Fatalf("rosti serve exited before its proxy started:\n%s", in.logs())
+		}
+		in.httpURL = "http://" + a
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the proxy did not start within a minute:\n%s", in.logs())
 	}
 	return in
 }

@@ -33,7 +33,9 @@ type Deps struct {
 	// (the API's own tests), where actions and status answer a clear 400.
 	Containers Containers
 	Health     HealthCheck
-	Log        *slog.Logger
+	// Router is the proxy; nil serves no traffic to apps.
+	Router Router
+	Log    *slog.Logger
 }
 
 // Platform is rosti's use-case layer.
@@ -42,6 +44,7 @@ type Platform struct {
 	store      *store.Store
 	containers Containers
 	health     HealthCheck
+	router     Router
 	reconciler *reconciler
 	log        *slog.Logger
 	now        func() time.Time
@@ -52,7 +55,7 @@ func New(cfg Config, deps Deps) *Platform {
 	if cfg.Registration == "" {
 		cfg.Registration = RegistrationOpen
 	}
-	p := &Platform{cfg: cfg, store: deps.Store, containers: deps.Containers, health: deps.Health,
+	p := &Platform{cfg: cfg, store: deps.Store, containers: deps.Containers, health: deps.Health, router: deps.Router,
 		log: deps.Log.With("component", "platform"), now: time.Now}
 	if p.containers != nil {
 		p.reconciler = newReconciler(p)

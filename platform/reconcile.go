@@ -237,6 +237,9 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 		if err := r.removeApp(ctx, gone, existing); err != nil {
 			return err
 		}
+		if err := r.publishRoutes(ctx, nil); err != nil {
+			return err
+		}
 		r.mu.Lock()
 		delete(r.deleted, appID)
 		r.mu.Unlock()
@@ -250,7 +253,7 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 	delete(r.rebuild, appID)
 	r.mu.Unlock()
 	if !a.Enabled() || rebuild {
-		if err := r.removeAll(ctx, existing); err != nil || !a.Enabled() {
+		if err := r.retire(ctx, existing); err != nil || !a.Enabled() {
 			return err
 		}
 		existing = nil
@@ -321,7 +324,7 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 		}
 		stale = append(stale, old...)
 	}
-	return r.removeAll(ctx, stale)
+	return r.retire(ctx, stale)
 }
 
 func (r *reconciler) waitHealthy(ctx context.Context, a store.App, started []rtm.Instance) error {
@@ -370,10 +373,10 @@ func (r *reconciler) removeAll(ctx context.Context, cs []rtm.Instance) error {
 			errs = append(errs, err)
 			continue
 		}
+		// The stopping mark stays until a container of this name starts
+		// again, because containerd may report the exit after the removal.
 		r.mu.Lock()
 		delete(r.crashes, c.Name)
-		delete(r.stopping, c.Name)
-		delete(r.started, c.Name)
 		r.mu.Unlock()
 		r.p.log.Info("container removed", "container", c.Name)
 	}
@@ -381,7 +384,7 @@ func (r *reconciler) removeAll(ctx context.Context, cs []rtm.Instance) error {
 }
 
 // removeApp removes what is left of a deleted app: containers, the logs of
-// every container it ever had, and its volume.
+// every container it ever had, its volume and its git repository.
 func (r *reconciler) removeApp(ctx context.Context, a store.App, existing []rtm.Instance) error {
 	if err := r.removeAll(ctx, existing); err != nil {
 		return err
@@ -398,7 +401,7 @@ func (r *reconciler) removeApp(ctx context.Context, a store.App, existing []rtm.
 			errs = append(errs, r.p.containers.RemoveLogs(name))
 		}
 	}
-	errs = append(errs, os.RemoveAll(r.p.volumeDir(a)))
+	errs = append(errs, os.RemoveAll(r.p.volumeDir(a)), os.RemoveAll(r.p.repoDir(a)))
 	return errors.Join(errs...)
 }
 

@@ -48,6 +48,7 @@ const (
 	labelCompany = "app.company"
 	labelProcess = "app.process"
 	labelSpec    = "app.spec"
+	labelPort    = "app.port" // the port the container's app listens on
 )
 
 // stopGrace is how long a process has between SIGTERM and SIGKILL.
@@ -110,7 +111,7 @@ func (d desired) spec(name, process, volume string) rtm.ContainerSpec {
 		Name: name,
 		Labels: map[string]string{
 			labelAppID: strconv.FormatInt(a.ID, 10), labelAppName: a.Name, labelCompany: strconv.FormatInt(a.CompanyID, 10),
-			labelProcess: process, labelSpec: d.hash,
+			labelProcess: process, labelSpec: d.hash, labelPort: strconv.Itoa(a.AppPort),
 		},
 		Image: a.Image, Command: d.runtime.Command, ProcessType: process,
 		Env: []string{"PORT=" + strconv.Itoa(a.AppPort), "HOME=" + rtm.VolumePath, "ROSTI_APP=" + a.Name},

@@ -1,0 +1,96 @@
+package platform
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/rosti-paas/rosti/proxy"
+	rtm "github.com/rosti-paas/rosti/runtime"
+	"github.com/rosti-paas/rosti/store"
+)
+
+// Router is what platform needs of the proxy.
+type Router interface {
+	SetRoutes(routes []proxy.Route, certs []proxy.Cert)
+	WaitDrained(ctx context.Context, upstreams []string) error
+}
+
+// publishRoutes hands the proxy a fresh table: every app's domains to its
+// running web containers, minus those in leaving (being replaced).
+func (r *reconciler) publishRoutes(ctx context.Context, leaving map[string]bool) error {
+	if r.p.router == nil {
+		return nil
+	}
+	apps, err := r.p.store.Apps()
+	if err != nil {
+		return err
+	}
+	cs, err := r.p.containers.List(ctx, nil)
+	if err != nil {
+		return err
+	}
+	byApp := map[string][]rtm.Instance{}
+	for _, c := range cs {
+		byApp[c.Labels[labelAppID]] = append(byApp[c.Labels[labelAppID]], c)
+	}
+	routes := make([]proxy.Route, 0, len(apps))
+	for _, a := range apps {
+		routes = append(routes, route(a, byApp[strconv.FormatInt(a.ID, 10)], leaving))
+	}
+	r.p.router.SetRoutes(routes, nil)
+	return nil
+}
+
+func route(a store.App, cs []rtm.Instance, leaving map[string]bool) proxy.Route {
+	rt := proxy.Route{App: a.Name, Hosts: a.Domains, TLS: a.Mode == store.ModeHTTPSLE, Stopped: !a.Enabled()}
+	for _, c := range cs {
+		if addr := upstream(c); addr != "" && !leaving[c.Name] {
+			rt.Upstreams = append(rt.Upstreams, addr)
+		}
+	}
+	return rt
+}
+
+// upstream is where a running web container serves, "" for others.
+func upstream(c rtm.Instance) string {
+	if c.Status != rtm.StatusRunning || c.Labels[labelProcess] != "web" || c.IP == "" {
+		return ""
+	}
+	return net.JoinHostPort(c.IP, c.Labels[labelPort])
+}
+
+// drainTimeout bounds how long replaced containers may finish requests.
+const drainTimeout = 30 * time.Second
+
+// retire takes containers out of the routes, lets their requests finish,
+// then removes them.
+func (r *reconciler) retire(ctx context.Context, cs []rtm.Instance) error {
+	if len(cs) == 0 {
+		return r.publishRoutes(ctx, nil)
+	}
+	leaving := map[string]bool{}
+	var addrs []string
+	for _, c := range cs {
+		leaving[c.Name] = true
+		if addr := upstream(c); addr != "" {
+			addrs = append(addrs, addr)
+		}
+	}
+	if err := r.publishRoutes(ctx, leaving); err != nil {
+		return err
+	}
+	if r.p.router != nil && len(addrs) > 0 {
+		drainCtx, cancel := context.WithTimeout(ctx, drainTimeout)
+		err := r.p.router.WaitDrained(drainCtx, addrs)
+		cancel()
+		if err != nil {
+			r.p.log.Warn("requests still running on replaced containers", "err", err)
+		}
+	}
+	if err := r.removeAll(ctx, cs); err != nil {
+		return err
+	}
+	return r.publishRoutes(ctx, nil)
+}
