@@ -18,6 +18,7 @@ func (a *testAPI) aliceState(t *testing.T, appID int64) string {
 		fmt.Sprintf("/api/v1/%d/plans/", a.aliceCo),
 		fmt.Sprintf("/api/v1/%d/runtimes/", a.aliceCo),
 		"/api/v1/tokens/",
+		"/api/v1/keys/",
 		"/api/v1/companies/",
 	} {
 		r := a.do(t, a.alice, "GET", path, "")
@@ -34,7 +35,10 @@ func TestTenantIsolation(t *testing.T) {
 	r := a.do(t, a.alice, "POST", "/api/v1/tokens/", `{"name":"ci"}`)
 	var tok struct{ ID int64 }
 	r.json(t, &tok)
-	ids := map[string]int64{"apps": appID, "tokens": tok.ID, "plans": 1, "runtimes": 1}
+	r = a.do(t, a.alice, "POST", "/api/v1/keys/", `{"key":"`+validKey+`"}`)
+	var key struct{ ID int64 }
+	r.json(t, &key)
+	ids := map[string]int64{"apps": appID, "tokens": tok.ID, "keys": key.ID, "plans": 1, "runtimes": 1}
 	bodies := map[string]string{
 		"POST":   `{"name":"bobs","image":"static","plan":1,"ram":64,"disk":1,"cpu_quota":10,"pids":64}`,
 		"PUT":    `{"app_port":3000,"image":"static","name":"x","ram":64,"disk":1,"cpu_quota":10,"pids":64}`,

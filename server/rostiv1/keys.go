@@ -1,0 +1,73 @@
+package rostiv1
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/rosti-paas/rosti/platform"
+	"github.com/rosti-paas/rosti/server/httpapi"
+	"github.com/rosti-paas/rosti/store"
+)
+
+// keyJSON is a user's SSH public key; it opens the apps of the user's
+// companies over SSH.
+type keyJSON struct {
+	ID          int64     `json:"id"`
+	Name        string    `json:"name"`
+	Key         string    `json:"key"`
+	Fingerprint string    `json:"fingerprint"`
+	Created     time.Time `json:"created"`
+}
+
+func toKeyJSON(k store.Key) keyJSON {
+	return keyJSON{ID: k.ID, Name: k.Name, Key: k.PublicKey, Fingerprint: k.Fingerprint, Created: k.Created}
+}
+
+func (h *Handler) listKeys(w http.ResponseWriter, _ *http.Request, u store.User) error {
+	ks, err := h.p.Keys(u)
+	if err != nil {
+		return err
+	}
+	out := make([]keyJSON, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, toKeyJSON(k))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) addKey(w http.ResponseWriter, r *http.Request, u store.User) error {
+	raw, err := httpapi.DecodeObject(w, r)
+	if err != nil {
+		return err
+	}
+	f := httpapi.NewFields(raw)
+	name, key := f.String("name"), f.String("key")
+	if err := f.Err(); err != nil {
+		return err
+	}
+	if key == nil {
+		return platform.FieldError("key", "this field is required")
+	}
+	if name == nil {
+		name = new(string)
+	}
+	k, err := h.p.AddKey(u, *name, *key)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, toKeyJSON(k))
+	return nil
+}
+
+func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, u store.User) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := h.p.DeleteKey(u, id); err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"message": "key deleted"})
+	return nil
+}
