@@ -444,3 +444,42 @@ func sorted(a, b string) []string {
 	}
 	return []string{a, b}
 }
+
+// With a managed containerd, shutting the driver down stops containerd but
+// not the shims: the app keeps serving, and the next managed containerd
+// finds it running.
+func TestAppsSurviveManagedContainerdRestart(t *testing.T) {
+	env := rttest.Start(t)
+	ctx := context.Background()
+	spec := httpSpec(t, "sv-web-1", rttest.HTTPServerImage(t, env.Driver), "g1", 10011)
+	inst, err := env.Driver.Run(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(t, inst.IP, "/")
+	shutdownCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := env.Driver.Shutdown(shutdownCtx); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, inst.IP, "/"); got != "hello from sv-web-1" {
+		t.Errorf("with containerd stopped: %q", got)
+	}
+	d2 := rttest.StartManagedAgain(t, env)
+	list, err := d2.List(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Status != rtm.StatusRunning || list[0].IP != inst.IP {
+		t.Fatalf("after containerd restart: %+v", list)
+	}
+	if err := d2.Stop(ctx, spec.Name, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if ex := waitExit(t, d2, spec.Name); ex.Code != 143 {
+		t.Errorf("exit after restart: %+v", ex)
+	}
+	if err := d2.Remove(ctx, spec.Name); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -54,6 +54,11 @@ type Driver struct {
 
 	nets *networks
 
+	serveCtx     context.Context // cancelled by Shutdown, ends the event watch
+	stopServing  context.CancelFunc
+	shutdownOnce sync.Once
+	shutdownErr  error
+
 	mu  sync.Mutex // guards oom
 	oom map[string]bool
 }
@@ -94,13 +99,16 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	serveCtx, stopServing := context.WithCancel(context.Background())
 	return &Driver{
-		cfg:   cfg,
-		log:   cfg.Logger.With("component", "runtime"),
-		ready: make(chan struct{}),
-		exits: make(chan Exit, 256),
-		nets:  nets,
-		oom:   map[string]bool{},
+		serveCtx:    serveCtx,
+		stopServing: stopServing,
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "runtime"),
+		ready:       make(chan struct{}),
+		exits:       make(chan Exit, 256),
+		nets:        nets,
+		oom:         map[string]bool{},
 	}, nil
 }
 
@@ -136,13 +144,22 @@ func (d *Driver) Serve(ctx context.Context) error {
 	}
 	d.log.Info("connected to containerd", "socket", socket, "version", v.Version, "managed", d.managed != nil, "namespace", d.cfg.Namespace)
 	close(d.ready)
-	d.watchEvents(ctx)
+	watchCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	context.AfterFunc(d.serveCtx, cancel)
+	d.watchEvents(watchCtx)
 	return nil
 }
 
 // Shutdown closes the client and stops a managed containerd. Tasks keep
 // running: they belong to their shims, not to containerd or rosti.
 func (d *Driver) Shutdown(ctx context.Context) error {
+	d.shutdownOnce.Do(func() { d.shutdownErr = d.shutdown(ctx) })
+	return d.shutdownErr
+}
+
+func (d *Driver) shutdown(ctx context.Context) error {
+	d.stopServing()
 	var errs []error
 	select {
 	case <-d.ready:

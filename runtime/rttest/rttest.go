@@ -100,6 +100,20 @@ func StartAgain(t testing.TB, env *Env) *rtm.Driver {
 	return startWith(t, env.Config, false)
 }
 
+// StartManagedAgain starts a second Driver on env's data dir that starts its
+// own managed containerd, as rosti does after its containerd child went away
+// with it; shut down at the end of the test.
+func StartManagedAgain(t testing.TB, env *Env) *rtm.Driver {
+	t.Helper()
+	d := startWith(t, env.Config, true)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = d.Shutdown(ctx)
+	})
+	return d
+}
+
 func startWith(t testing.TB, cfg rtm.Config, managed bool) *rtm.Driver {
 	t.Helper()
 	if managed {
