@@ -19,6 +19,7 @@ import (
 	"github.com/rosti-paas/rosti/proxy"
 	rtm "github.com/rosti-paas/rosti/runtime"
 	"github.com/rosti-paas/rosti/server"
+	"github.com/rosti-paas/rosti/sshd"
 	"github.com/rosti-paas/rosti/store"
 )
 
@@ -44,6 +45,7 @@ type serveConfig struct {
 // Paths inside the data dir.
 func (c serveConfig) storePath() string   { return filepath.Join(c.DataDir, "rosti.db") }
 func (c serveConfig) adminSocket() string { return filepath.Join(c.DataDir, "admin.sock") }
+func (c serveConfig) hostKeyPath() string { return filepath.Join(c.DataDir, "ssh_host_ed25519_key") }
 
 func newServeCmd() *cobra.Command {
 	host, _ := os.Hostname()
@@ -78,7 +80,7 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f.StringVar(&cfg.ACMEEmail, "acme-email", cfg.ACMEEmail, "contact e-mail for the ACME account of apps in mode https+le")
 	f.StringVar(&cfg.ACMECA, "acme-ca", cfg.ACMECA, "ACME directory URL; empty is Let's Encrypt")
 	f.StringVar(&cfg.PanelDomain, "panel-domain", cfg.PanelDomain, "also serve the API and web UI through the proxy at this host name, with a certificate like an app in https+le")
-	f.StringVar(&cfg.SSHAddr, "ssh", cfg.SSHAddr, "address of the SSH gateway (used once the gateway is wired in)")
+	f.StringVar(&cfg.SSHAddr, "ssh", cfg.SSHAddr, "address of the SSH gateway: shell, sftp, scp, rsync and git push to apps")
 	f.StringVar(&cfg.SSHHost, "ssh-host", cfg.SSHHost, "host name shown to users in their apps' ssh_access")
 	f.StringVar(&cfg.AppsDomain, "apps-domain", cfg.AppsDomain, "apps are served at <app>.<apps-domain>")
 	f.StringVar(&cfg.Registration, "registration", cfg.Registration, fmt.Sprintf("who may create accounts: %s, %s or %s",
@@ -158,11 +160,22 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "rosti: created the admin account; this password is shown only once.\n  username: %s\n  password: %s\n", platform.AdminUsername, password)
 	}
 
+	// The host key is made on the first start only: users' known_hosts
+	// must keep matching across restarts.
+	if err := sshd.EnsureHostKey(cfg.hostKeyPath()); err != nil {
+		return err
+	}
+	gateway, err := sshd.New(sshd.Config{Addr: cfg.SSHAddr, HostKeyPath: cfg.hostKeyPath(), SandboxBinary: self, Logger: log}, plat.SSH())
+	if err != nil {
+		return err
+	}
 	api := server.New(server.Config{Addr: cfg.APIAddr, AdminSocket: cfg.adminSocket(), Version: version}, plat, log)
 	if cfg.PanelDomain != "" {
 		front.SetPanel([]string{cfg.PanelDomain}, server.Handler(plat, version, log), cfg.HTTPSAddr != "")
 	}
-	return runParts(ctx, log, containers, front, plat, api)
+	// Shut down in reverse: the API and the gateway stop taking work before
+	// the platform and containers they drive.
+	return runParts(ctx, log, containers, front, plat, gateway, api)
 }
 
 // part is the shape of every long-running piece of rosti.
