@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	rtm "github.com/rosti-paas/rosti/runtime"
 	"io"
 	"net"
 	"net/http"
@@ -73,6 +74,7 @@ func startRosti(t *testing.T, bin, dataDir string, extra ...string) *instance {
 	if err := in.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { removeNetwork(t, bin, dataDir, bridge, subnet) })
 	t.Cleanup(in.stop)
 	addr := make(chan string, 1)
 	proxyAddr := make(chan string, 1)
@@ -252,4 +254,16 @@ func networkFor(t *testing.T, dataDir string) (string, string) {
 	}
 	t.Fatal("no free /16 in 10.100-199")
 	return "", ""
+}
+
+// removeNetwork deletes the bridges and firewall rules rosti made for a
+// data dir; a server leaves them on exit because its apps keep running.
+func removeNetwork(t *testing.T, bin, dataDir, bridge, subnet string) {
+	d, err := rtm.New(rtm.Config{DataDir: dataDir, InitBinary: bin, Bridge: bridge, Subnet: subnet})
+	if err == nil {
+		err = d.RemoveNetwork()
+	}
+	if err != nil {
+		t.Errorf("remove the test network: %v", err)
+	}
 }

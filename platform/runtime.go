@@ -35,6 +35,7 @@ type Containers interface {
 	Images(ctx context.Context) ([]string, error)
 	Pull(ctx context.Context, ref string, progress func(string)) error
 	EnsureStaticImage(ctx context.Context) (string, error)
+	Import(ctx context.Context, archive io.Reader, progress func(string)) ([]string, error)
 }
 
 // HealthCheck waits until addr answers (a TCP connect, or an HTTP GET of
@@ -192,4 +193,18 @@ func (p *Platform) ensureImage(ctx context.Context, ref string) error {
 	}
 	p.log.Info("pulling image", "image", ref)
 	return p.containers.Pull(ctx, ref, func(progress string) { p.log.Debug("pull", "image", ref, "progress", progress) })
+}
+
+// ImportImage loads images from an OCI or docker archive for apps to use,
+// and returns their names.
+func (p *Platform) ImportImage(ctx context.Context, archive io.Reader, progress func(string)) ([]string, error) {
+	if p.containers == nil {
+		return nil, fmt.Errorf("this server runs no container runtime: %w", store.ErrInvalid)
+	}
+	names, err := p.containers.Import(ctx, archive, progress)
+	if err != nil {
+		return nil, fmt.Errorf("import: %v: %w", err, store.ErrInvalid)
+	}
+	p.log.Info("images imported", "images", names)
+	return names, nil
 }

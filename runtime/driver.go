@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +52,7 @@ type Driver struct {
 
 	client        *containerd.Client // set before ready is closed
 	managed       *exec.Cmd          // the managed containerd child, nil when external
+	adopted       int                // pid of a managed containerd of an earlier run, adopted
 	managedExited chan struct{}
 
 	nets *networks
@@ -166,6 +169,9 @@ func (d *Driver) shutdown(ctx context.Context) error {
 		errs = append(errs, d.client.Close())
 	default:
 	}
+	if d.adopted != 0 {
+		errs = append(errs, stopAdopted(ctx, d.adopted))
+	}
 	if d.managed != nil {
 		_ = d.managed.Process.Signal(syscall.SIGTERM)
 		select {
@@ -189,11 +195,12 @@ func (d *Driver) conn(ctx context.Context) (*containerd.Client, error) {
 	}
 }
 
-func (d *Driver) managedDir() string    { return filepath.Join(d.cfg.DataDir, "containerd") }
-func (d *Driver) managedSocket() string { return filepath.Join(d.managedDir(), "containerd.sock") }
-func (d *Driver) logRoot() string       { return filepath.Join(d.cfg.DataDir, "logs") }
-func (d *Driver) netnsRoot() string     { return filepath.Join(d.cfg.DataDir, "netns") }
-func (d *Driver) etcDir() string        { return filepath.Join(d.cfg.DataDir, "network", "etc") }
+func (d *Driver) managedDir() string     { return filepath.Join(d.cfg.DataDir, "containerd") }
+func (d *Driver) managedSocket() string  { return filepath.Join(d.managedDir(), "containerd.sock") }
+func (d *Driver) managedPidFile() string { return filepath.Join(d.managedDir(), "containerd.pid") }
+func (d *Driver) logRoot() string        { return filepath.Join(d.cfg.DataDir, "logs") }
+func (d *Driver) netnsRoot() string      { return filepath.Join(d.cfg.DataDir, "netns") }
+func (d *Driver) etcDir() string         { return filepath.Join(d.cfg.DataDir, "network", "etc") }
 
 // LogDir is where the logs of the named container are written.
 func (d *Driver) LogDir(name string) string { return filepath.Join(d.logRoot(), name) }
@@ -214,6 +221,9 @@ func (d *Driver) connectOrStart(ctx context.Context) (string, error) {
 	}
 	for _, s := range candidates {
 		if serving(ctx, s) {
+			if s == d.managedSocket() {
+				d.adoptManaged()
+			}
 			return s, nil
 		}
 	}
@@ -298,6 +308,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		return fmt.Errorf("runtime: start managed containerd: %w", err)
 	}
 	logFile.Close()
+	if err := os.WriteFile(d.managedPidFile(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+		d.log.Warn("record managed containerd pid", "err", err)
+	}
 	d.managed = cmd
 	d.managedExited = make(chan struct{})
 	go func() {
@@ -307,4 +320,54 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	}()
 	d.log.Info("started managed containerd", "pid", cmd.Process.Pid, "socket", d.managedSocket())
 	return nil
+}
+
+// adoptManaged takes over a managed containerd that an earlier rosti
+// started and could not stop (it was killed), so that this one stops it on
+// exit as if it had started it.
+func (d *Driver) adoptManaged() {
+	raw, err := os.ReadFile(d.managedPidFile())
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), filepath.Join(d.managedDir(), "config.toml")) {
+		return // that pid is gone or is another process now
+	}
+	d.adopted = pid
+	d.log.Info("adopted managed containerd of an earlier run", "pid", pid)
+}
+
+// stopAdopted ends a containerd that is not our child: SIGTERM, then
+// SIGKILL when ctx ends. It is gone once it has exited, zombie or not.
+func stopAdopted(ctx context.Context, pid int) error {
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || processState(stat) == 'Z' {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			return fmt.Errorf("runtime: adopted containerd killed: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// processState reads the state letter of /proc/<pid>/stat, which follows
+// the command name in parentheses.
+func processState(stat []byte) byte {
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 || i+2 >= len(stat) {
+		return 0
+	}
+	return stat[i+2]
 }

@@ -114,4 +114,3 @@ func TestRunServesAsNonRootAndKeepsVolume(t *testing.T) {
 		t.Errorf("data after Remove and Run = %q", got)
 	}
 }
-

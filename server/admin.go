@@ -140,6 +140,16 @@ func adminHandler(p *platform.Platform, log *slog.Logger) http.Handler {
 		}
 		httpapi.WriteJSON(w, http.StatusOK, saved)
 	})
+	mux.HandleFunc("POST /admin/images", func(w http.ResponseWriter, r *http.Request) {
+		// The archive is the body, unbounded: images are large, and only
+		// root reaches this socket.
+		names, err := p.ImportImage(r.Context(), r.Body, func(line string) { log.Debug("import", "progress", line) })
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"images": names})
+	})
 	mux.HandleFunc("GET /admin/plans", func(w http.ResponseWriter, r *http.Request) {
 		plans, err := p.Plans()
 		if err != nil {
