@@ -383,3 +383,32 @@ func TestSSHGateway(t *testing.T) {
 		}
 	})
 }
+
+// TestSSHHostKeyPersists restarts rosti and finds the same host key, so
+// users' known_hosts keep matching.
+func TestSSHHostKeyPersists(t *testing.T) {
+	bin := rostiBin(t)
+	data := filepath.Join(t.TempDir(), "data")
+	hostKey := func(in *instance) string {
+		t.Helper()
+		var seen string
+		_, err := gossh.Dial("tcp", "127.0.0.1:"+in.sshPort(t), &gossh.ClientConfig{
+			User: "nobody",
+			HostKeyCallback: func(_ string, _ net.Addr, key gossh.PublicKey) error {
+				seen = gossh.FingerprintSHA256(key)
+				return nil
+			},
+			Timeout: 10 * time.Second,
+		})
+		if err == nil || seen == "" {
+			t.Fatalf("handshake without credentials: %v, host key %q", err, seen)
+		}
+		return seen
+	}
+	in := startRosti(t, bin, data)
+	first := hostKey(in)
+	in.stop()
+	if second := hostKey(startRosti(t, bin, data)); second != first {
+		t.Fatalf("host key changed across a restart: %s, then %s", first, second)
+	}
+}
