@@ -34,11 +34,14 @@ func newAdminClient(dataDir string) *adminClient {
 	}}}
 }
 
-// call sends body as JSON and decodes a JSON answer into out, or copies a
-// raw answer to out when it is an io.Writer.
+// call sends body (as JSON, or as is when it is an io.Reader) and decodes a
+// JSON answer into out, or copies a raw answer to out when it is an
+// io.Writer.
 func (a *adminClient) call(method, path string, body any, out any) error {
 	var rd io.Reader
-	if body != nil {
+	if r, ok := body.(io.Reader); ok {
+		rd = r
+	} else if body != nil {
 		raw, err := json.Marshal(body)
 		if err != nil {
 			return err

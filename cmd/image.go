@@ -1,106 +1,88 @@
 package cmd
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
-
-	rtm "github.com/rosti-paas/rosti/runtime"
 )
 
-// newImageCmd manages containerd images directly, without `rosti serve`:
-// it connects to the same containerd (managed or system) with the same data
-// dir.
+// newImageCmd manages app images through the running `rosti serve`, so
+// that one process alone drives containerd.
 func newImageCmd() *cobra.Command {
-	var cfg rtm.Config
-	cmd := &cobra.Command{
+	var dataDir string
+	c := &cobra.Command{
 		Use:   "image",
-		Short: "Import, pull and list app images",
+		Short: "Import, pull, list and clean up app images (through the running rosti serve)",
+		Long: `Manage the images apps run on. The commands go through the admin socket of the
+running rosti serve (<data>/admin.sock, root only).` + envNote,
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error { return bindEnv(c) },
 	}
-	cmd.PersistentFlags().StringVar(&cfg.DataDir, "data", "/var/lib/rosti", "data dir")
-	cmd.PersistentFlags().StringVar(&cfg.Socket, "containerd", "", "containerd socket (default: system containerd, else a managed one)")
-	cmd.PersistentFlags().StringVar(&cfg.Namespace, "namespace", "rosti", "containerd namespace")
-
-	withDriver := func(fn func(ctx context.Context, d *rtm.Driver) error) error {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		cfg.InitBinary, _ = filepath.Abs(exe)
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		d, err := rtm.New(cfg)
-		if err != nil {
-			return err
-		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		serveCtx, cancel := context.WithCancel(ctx)
-		served := make(chan error, 1)
-		go func() { served <- d.Serve(serveCtx) }()
-		defer func() {
-			cancel()
-			<-served
-			shutdownCtx, done := context.WithTimeout(context.Background(), 30*time.Second)
-			defer done()
-			_ = d.Shutdown(shutdownCtx)
-		}()
-		select {
-		case <-d.Ready():
-		case err := <-served:
-			served <- err
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		return fn(ctx, d)
-	}
-	progress := func(s string) { fmt.Fprintln(os.Stderr, s) }
-
-	cmd.AddCommand(&cobra.Command{
+	c.PersistentFlags().StringVar(&dataDir, "data", "/var/lib/rosti", "data directory of the rosti serve to talk to")
+	client := func() *adminClient { return newAdminClient(dataDir) }
+	c.AddCommand(&cobra.Command{
 		Use:   "import FILE",
-		Short: "Import images from an OCI or docker archive",
+		Short: "Import images from an OCI or docker archive (- reads standard input) and print their names",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
-			if err != nil {
+		RunE: func(c *cobra.Command, args []string) error {
+			in := os.Stdin
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				in = f
+			}
+			var out struct{ Images []string }
+			if err := client().call("POST", "/admin/images", in, &out); err != nil {
 				return err
 			}
-			defer f.Close()
-			return withDriver(func(ctx context.Context, d *rtm.Driver) error {
-				names, err := d.Import(ctx, f, progress)
-				for _, n := range names {
-					fmt.Println(n)
-				}
-				return err
-			})
+			for _, name := range out.Images {
+				fmt.Fprintln(c.OutOrStdout(), name)
+			}
+			return nil
 		},
 	}, &cobra.Command{
 		Use:   "pull REF",
 		Short: "Pull an image from a registry",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return withDriver(func(ctx context.Context, d *rtm.Driver) error { return d.Pull(ctx, args[0], progress) })
+		RunE: func(c *cobra.Command, args []string) error {
+			var out map[string]any
+			if err := client().call("POST", "/admin/images/pull", map[string]string{"ref": args[0]}, &out); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), args[0])
+			return nil
 		},
 	}, &cobra.Command{
 		Use:   "ls",
 		Short: "List images",
 		Args:  cobra.NoArgs,
-		RunE: func(_ *cobra.Command, _ []string) error {
-			return withDriver(func(ctx context.Context, d *rtm.Driver) error {
-				names, err := d.Images(ctx)
-				for _, n := range names {
-					fmt.Println(n)
-				}
+		RunE: func(c *cobra.Command, _ []string) error {
+			var out struct{ Images []string }
+			if err := client().call("GET", "/admin/images", nil, &out); err != nil {
 				return err
-			})
+			}
+			for _, name := range out.Images {
+				fmt.Fprintln(c.OutOrStdout(), name)
+			}
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "gc",
+		Short: "Remove images that no app or runtime uses",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			var out struct{ Removed []string }
+			if err := client().call("POST", "/admin/images/gc", nil, &out); err != nil {
+				return err
+			}
+			for _, name := range out.Removed {
+				fmt.Fprintln(c.OutOrStdout(), "removed", name)
+			}
+			return nil
 		},
 	})
-	return cmd
+	return c
 }

@@ -272,4 +272,3 @@ func TestAppsSurviveRostiKill(t *testing.T) {
 	}
 	again.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, app), nil)
 }
-

@@ -2,7 +2,6 @@ package platform
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/rosti-paas/rosti/store"
 )
@@ -24,8 +23,8 @@ func (p *Platform) AppAction(ctx context.Context, u store.User, companyID, appID
 	if _, err := p.App(u, companyID, appID); err != nil {
 		return store.App{}, err
 	}
-	if p.reconciler == nil {
-		return store.App{}, fmt.Errorf("this server runs no container runtime: %w", store.ErrInvalid)
+	if err := p.needRuntime(); err != nil {
+		return store.App{}, err
 	}
 	change := map[string]func(a *store.App){
 		ActionStart:   func(a *store.App) { a.DesiredState = store.StateRunning },

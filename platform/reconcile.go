@@ -19,9 +19,14 @@ import (
 const (
 	resyncInterval = 30 * time.Second // a full pass catches what events missed
 	healthTimeout  = 60 * time.Second // how long a new version has to answer
+	healthProbe    = 2 * time.Second  // one probe of it, between checks that it still runs
 	maxBackoff     = 5 * time.Minute
 	stableRun      = time.Minute // a process that ran this long starts its backoff afresh
 )
+
+// ErrNotHealthy says a new version of an app never answered, so the old
+// one was kept. It is the user's to fix, hence an ErrInvalid.
+var ErrNotHealthy = fmt.Errorf("new version not healthy: %w", store.ErrInvalid)
 
 // crashState is what the reconciler remembers of a container's exits.
 type crashState struct {
@@ -319,7 +324,7 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 				if rmErr := r.removeAll(ctx, started); rmErr != nil {
 					p.log.Warn("remove unhealthy containers", "err", rmErr)
 				}
-				return fmt.Errorf("the new version of %s did not answer on port %d, the previous one keeps running: %w", a.Name, a.AppPort, err)
+				return fmt.Errorf("the new version of %s did not start to answer on port %d (%v); the previous one keeps running: %w", a.Name, a.AppPort, err, ErrNotHealthy)
 			}
 		}
 		stale = append(stale, old...)
@@ -328,11 +333,27 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 }
 
 func (r *reconciler) waitHealthy(ctx context.Context, a store.App, started []rtm.Instance) error {
-	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
-	defer cancel()
+	deadline := time.Now().Add(healthTimeout)
 	for _, c := range started {
-		if err := r.p.health(ctx, net.JoinHostPort(c.IP, strconv.Itoa(a.AppPort)), ""); err != nil {
-			return err
+		addr := net.JoinHostPort(c.IP, strconv.Itoa(a.AppPort))
+		for {
+			probeCtx, cancel := context.WithTimeout(ctx, healthProbe)
+			err := r.p.health(probeCtx, addr, "")
+			cancel()
+			if err == nil {
+				break
+			}
+			// A process that died will never answer: say so at once.
+			if cs, lerr := r.p.containersOf(ctx, a.ID); lerr == nil {
+				for _, now := range cs {
+					if now.Name == c.Name && now.Status != rtm.StatusRunning {
+						return fmt.Errorf("%s exited with code %d", c.Name, now.ExitCode)
+					}
+				}
+			}
+			if ctx.Err() != nil || time.Now().After(deadline) {
+				return fmt.Errorf("nothing answered on %s within %s", addr, healthTimeout)
+			}
 		}
 	}
 	return nil

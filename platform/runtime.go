@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +37,7 @@ type Containers interface {
 	Pull(ctx context.Context, ref string, progress func(string)) error
 	EnsureStaticImage(ctx context.Context) (string, error)
 	Import(ctx context.Context, archive io.Reader, progress func(string)) ([]string, error)
+	RemoveUnusedImages(ctx context.Context, inUse []string) ([]string, error)
 }
 
 // HealthCheck waits until addr answers (a TCP connect, or an HTTP GET of
@@ -115,7 +117,7 @@ func (d desired) spec(name, process, volume string) rtm.ContainerSpec {
 			labelProcess: process, labelSpec: d.hash, labelPort: strconv.Itoa(a.AppPort),
 		},
 		Image: a.Image, Command: d.runtime.Command, ProcessType: process,
-		Env: []string{"PORT=" + strconv.Itoa(a.AppPort), "HOME=" + rtm.VolumePath, "ROSTI_APP=" + a.Name},
+		Env: appEnv(a),
 		UID: a.UID, GID: a.UID, VolumeDir: volume,
 		MemoryMB: d.plan.MemoryMB, CPUMillis: d.plan.CPUMillis, Pids: d.plan.Pids,
 		Group: "company-" + strconv.FormatInt(a.CompanyID, 10),
@@ -150,8 +152,8 @@ func freeName(app, process string, used map[string]bool) string {
 
 // containersOf lists an app's containers.
 func (p *Platform) containersOf(ctx context.Context, appID int64) ([]rtm.Instance, error) {
-	if p.containers == nil {
-		return nil, fmt.Errorf("this server runs no container runtime: %w", store.ErrInvalid)
+	if err := p.needRuntime(); err != nil {
+		return nil, err
 	}
 	return p.containers.List(ctx, map[string]string{labelAppID: strconv.FormatInt(appID, 10)})
 }
@@ -198,8 +200,8 @@ func (p *Platform) ensureImage(ctx context.Context, ref string) error {
 // ImportImage loads images from an OCI or docker archive for apps to use,
 // and returns their names.
 func (p *Platform) ImportImage(ctx context.Context, archive io.Reader, progress func(string)) ([]string, error) {
-	if p.containers == nil {
-		return nil, fmt.Errorf("this server runs no container runtime: %w", store.ErrInvalid)
+	if err := p.needRuntime(); err != nil {
+		return nil, err
 	}
 	names, err := p.containers.Import(ctx, archive, progress)
 	if err != nil {
@@ -207,4 +209,66 @@ func (p *Platform) ImportImage(ctx context.Context, archive io.Reader, progress 
 	}
 	p.log.Info("images imported", "images", names)
 	return names, nil
+}
+
+func (p *Platform) needRuntime() error {
+	if p.containers == nil {
+		return fmt.Errorf("this server runs no container runtime: %w", store.ErrInvalid)
+	}
+	return nil
+}
+
+// PullImage fetches an image from its registry.
+func (p *Platform) PullImage(ctx context.Context, ref string) error {
+	if err := p.needRuntime(); err != nil {
+		return err
+	}
+	if ref == "" || strings.ContainsAny(ref, " \t\n") {
+		return FieldError("ref", "must be an image reference such as docker.io/library/node:22-alpine")
+	}
+	if err := p.containers.Pull(ctx, ref, func(progress string) { p.log.Info("pull", "image", ref, "progress", progress) }); err != nil {
+		return fmt.Errorf("pull %s: %v: %w", ref, err, store.ErrInvalid)
+	}
+	return nil
+}
+
+// Images lists the images present.
+func (p *Platform) Images(ctx context.Context) ([]string, error) {
+	if err := p.needRuntime(); err != nil {
+		return nil, err
+	}
+	return p.containers.Images(ctx)
+}
+
+// RemoveUnusedImages deletes images that neither an app nor a runtime of
+// the catalogue refers to.
+func (p *Platform) RemoveUnusedImages(ctx context.Context) ([]string, error) {
+	if err := p.needRuntime(); err != nil {
+		return nil, err
+	}
+	apps, err := p.store.Apps()
+	if err != nil {
+		return nil, err
+	}
+	rts, err := p.store.Runtimes()
+	if err != nil {
+		return nil, err
+	}
+	var inUse []string
+	for _, a := range apps {
+		inUse = append(inUse, a.Image)
+	}
+	for _, rt := range rts {
+		inUse = append(inUse, rt.Image)
+	}
+	removed, err := p.containers.RemoveUnusedImages(ctx, inUse)
+	if len(removed) > 0 {
+		p.log.Info("unused images removed", "images", removed)
+	}
+	return removed, err
+}
+
+// appEnv is the environment the app's processes see.
+func appEnv(a store.App) []string {
+	return []string{"PORT=" + strconv.Itoa(a.AppPort), "HOME=" + rtm.VolumePath, "ROSTI_APP=" + a.Name}
 }

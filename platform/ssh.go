@@ -108,11 +108,6 @@ func (p *Platform) repoDir(a store.App) string {
 	return filepath.Join(p.cfg.DataDir, "repos", strconv.FormatInt(a.ID, 10)+".git")
 }
 
-// appEnv is the environment the app's processes see.
-func appEnv(a store.App) []string {
-	return []string{"PORT=" + strconv.Itoa(a.AppPort), "HOME=" + rtm.VolumePath, "ROSTI_APP=" + a.Name}
-}
-
 // Exec runs a command in the app's running web container.
 func (s SSHAccess) Exec(ctx context.Context, appID string, req sshd.ExecRequest) (int, error) {
 	a, err := s.p.appByID(appID)

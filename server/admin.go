@@ -150,6 +150,33 @@ func adminHandler(p *platform.Platform, log *slog.Logger) http.Handler {
 		}
 		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"images": names})
 	})
+	mux.HandleFunc("POST /admin/images/pull", func(w http.ResponseWriter, r *http.Request) {
+		f, ok := decode(w, r)
+		if !ok {
+			return
+		}
+		if err := p.PullImage(r.Context(), str(f.String("ref"))); err != nil {
+			fail(w, r, err)
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"message": "pulled"})
+	})
+	mux.HandleFunc("GET /admin/images", func(w http.ResponseWriter, r *http.Request) {
+		names, err := p.Images(r.Context())
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"images": names})
+	})
+	mux.HandleFunc("POST /admin/images/gc", func(w http.ResponseWriter, r *http.Request) {
+		removed, err := p.RemoveUnusedImages(r.Context())
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"removed": removed})
+	})
 	mux.HandleFunc("GET /admin/plans", func(w http.ResponseWriter, r *http.Request) {
 		plans, err := p.Plans()
 		if err != nil {
