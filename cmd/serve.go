@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,7 @@ type serveConfig struct {
 	Subnet       string
 	ACMEEmail    string
 	ACMECA       string
+	ACMECARoot   string
 	PanelDomain  string
 }
 
@@ -79,6 +81,7 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f.StringVar(&cfg.HTTPSAddr, "https", cfg.HTTPSAddr, "address of the HTTPS proxy to apps; empty serves no HTTPS")
 	f.StringVar(&cfg.ACMEEmail, "acme-email", cfg.ACMEEmail, "contact e-mail for the ACME account of apps in mode https+le")
 	f.StringVar(&cfg.ACMECA, "acme-ca", cfg.ACMECA, "ACME directory URL; empty is Let's Encrypt")
+	f.StringVar(&cfg.ACMECARoot, "acme-ca-root", cfg.ACMECARoot, "PEM file of the CA that signs the ACME directory's own HTTPS certificate, for a private ACME CA")
 	f.StringVar(&cfg.PanelDomain, "panel-domain", cfg.PanelDomain, "also serve the API and web UI through the proxy at this host name, with a certificate like an app in https+le")
 	f.StringVar(&cfg.SSHAddr, "ssh", cfg.SSHAddr, "address of the SSH gateway: shell, sftp, scp, rsync and git push to apps")
 	f.StringVar(&cfg.SSHHost, "ssh-host", cfg.SSHHost, "host name shown to users in their apps' ssh_access")
@@ -141,8 +144,12 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	acmeRoots, err := loadRoots(cfg.ACMECARoot)
+	if err != nil {
+		return err
+	}
 	front, err := proxy.New(proxy.Config{
-		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, DataDir: cfg.DataDir, ACMEEmail: cfg.ACMEEmail, ACMECA: cfg.ACMECA,
+		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, DataDir: cfg.DataDir, ACMEEmail: cfg.ACMEEmail, ACMECA: cfg.ACMECA, ACMERoots: acmeRoots,
 		AccessLog: log.With("component", "access"), Logger: log,
 	})
 	if err != nil {
@@ -217,4 +224,20 @@ func portOf(addr string) int {
 		fmt.Sscanf(addr[i+1:], "%d", &port)
 	}
 	return port
+}
+
+// loadRoots reads a PEM bundle into a pool; no file means the system's.
+func loadRoots(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--acme-ca-root: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("--acme-ca-root %s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }

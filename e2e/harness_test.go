@@ -41,20 +41,21 @@ func rostiBin(t *testing.T) string {
 
 // instance is one running `rosti serve`.
 type instance struct {
-	t       *testing.T
-	bin     string
-	dataDir string
-	cmd     *exec.Cmd
-	apiURL  string
-	httpURL string // the proxy
-	mu      sync.Mutex
-	stdout  bytes.Buffer
-	log     bytes.Buffer
+	t         *testing.T
+	bin       string
+	dataDir   string
+	cmd       *exec.Cmd
+	apiURL    string
+	httpURL   string // the proxy
+	httpsAddr string
+	mu        sync.Mutex
+	stdout    bytes.Buffer
+	log       bytes.Buffer
 }
 
 var (
 	startedAddr  = regexp.MustCompile(`msg=started component=api addr=(\S+)`)
-	startedProxy = regexp.MustCompile(`msg=started component=proxy http=(\S+)`)
+	startedProxy = regexp.MustCompile(`msg=started component=proxy http=(\S+) https=(\S*)`)
 )
 
 // startRosti runs `rosti serve` on dataDir with every listener on a free
@@ -89,7 +90,7 @@ func startRosti(t *testing.T, bin, dataDir string, extra ...string) *instance {
 				addr <- m[1]
 			}
 			if m := startedProxy.FindStringSubmatch(line); m != nil {
-				proxyAddr <- m[1]
+				proxyAddr <- m[1] + " " + m[2]
 			}
 		}
 		close(addr)
@@ -109,7 +110,11 @@ func startRosti(t *testing.T, bin, dataDir string, extra ...string) *instance {
 		if !ok {
 			t.Fatalf("rosti serve exited before its proxy started:\n%s", in.logs())
 		}
-		in.httpURL = "http://" + a
+		addrs := strings.Fields(a)
+		in.httpURL = "http://" + addrs[0]
+		if len(addrs) > 1 {
+			in.httpsAddr = addrs[1]
+		}
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the proxy did not start within a minute:\n%s", in.logs())
 	}

@@ -15,6 +15,15 @@ import (
 
 // viaProxy sends a GET for host through the proxy.
 func (in *instance) viaProxy(host, path string) (int, string, error) {
+	return in.viaProxyWith(host, path, nil)
+}
+
+// viaProxyHeaders is viaProxy for "/" that hands the answer's headers to check.
+func (in *instance) viaProxyHeaders(host string, check func(http.Header)) (int, string, error) {
+	return in.viaProxyWith(host, "/", check)
+}
+
+func (in *instance) viaProxyWith(host, path string, check func(http.Header)) (int, string, error) {
 	req, err := http.NewRequest("GET", in.httpURL+path, nil)
 	if err != nil {
 		return 0, "", err
@@ -26,6 +35,9 @@ func (in *instance) viaProxy(host, path string) (int, string, error) {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
+	if check != nil {
+		check(resp.Header)
+	}
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
 }
