@@ -19,7 +19,6 @@ import (
 
 // testAPI is the whole API over a real store, with two tenants.
 type testAPI struct {
-	t                  *testing.T
 	url                string
 	p                  *platform.Platform
 	alice, bob         string // tokens
