@@ -111,13 +111,14 @@ func TestProxyRoutesByHost(t *testing.T) {
 	}
 }
 
-// TestRestartsUnderLoad: with requests flowing all the time, restarts
-// through the API fail none of them.
+// TestRestartsUnderLoad: with requests flowing all the time, restarts,
+// a plan change and an image change through the API fail none of them.
 func TestRestartsUnderLoad(t *testing.T) {
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
 	in := startRosti(t, bin, data)
 	admin := in.adminUser(t)
+	in.importHTTPServerRuntime(t)
 	app := in.createApp(t, admin, map[string]any{"name": "busy", "image": "static", "plan": 1})
 	publish(t, data, app, "steady")
 	in.waitServed(t, "busy.apps.test", "steady")
@@ -141,7 +142,8 @@ func TestRestartsUnderLoad(t *testing.T) {
 				case <-tick.C:
 				}
 				code, body, err := in.viaProxy("busy.apps.test", "/")
-				if err != nil || code != 200 || body != "steady" {
+				// The static runtime serves the file, the httpserver runtime greets.
+				if err != nil || code != 200 || (body != "steady" && !strings.HasPrefix(body, "hello from")) {
 					failed.Add(1)
 					failures.Store(fmt.Sprintf("%d %q %v", code, body, err), true)
 					continue
@@ -160,13 +162,19 @@ func TestRestartsUnderLoad(t *testing.T) {
 		st := in.status(t, admin, app)
 		return len(st.Containers) == 1 && st.Memory.Limit == 512 && st.HTTPStatus, fmt.Sprintf("%+v", st)
 	})
+	// An image change: the static runtime's image for the httpserver's.
+	in.expect(t, 200, admin.token, "PATCH", pathf("/api/v1/%d/apps/%d/", admin.company, app), map[string]any{"image": "httpserver"})
+	waitFor(t, "image applied", 60*time.Second, func() (bool, string) {
+		code, body, err := in.viaProxy("busy.apps.test", "/")
+		return err == nil && code == 200 && strings.HasPrefix(body, "hello from"), fmt.Sprintf("%d %q %v", code, body, err)
+	})
 	before := ok.Load()
 	waitFor(t, "load after the changes", 10*time.Second, func() (bool, string) { return ok.Load() > before+50, fmt.Sprint(ok.Load()) })
 	close(stop)
 	wg.Wait()
 	failures.Range(func(k, _ any) bool { t.Errorf("failed request: %v", k); return true })
 	if failed.Load() > 0 {
-		t.Fatalf("%d of %d requests failed across 5 restarts and a plan change", failed.Load(), failed.Load()+ok.Load())
+		t.Fatalf("%d of %d requests failed across 5 restarts, a plan change and an image change", failed.Load(), failed.Load()+ok.Load())
 	}
 	t.Logf("%d requests, none failed", ok.Load())
 	in.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, app), nil)
