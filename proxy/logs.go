@@ -74,9 +74,12 @@ func newRequestIDs() *requestIDs {
 
 func (g *requestIDs) next() string {
 	var buf [40]byte
-	b := append(buf[:0], g.prefix...)
-	b = strconv.AppendUint(b, g.n.Add(1), 36)
-	return string(b)
+	return string(g.appendNext(buf[:0]))
+}
+
+func (g *requestIDs) appendNext(b []byte) []byte {
+	b = append(b, g.prefix...)
+	return strconv.AppendUint(b, g.n.Add(1), 36)
 }
 
 // validRequestID accepts ids a load balancer in front might set, and

@@ -81,10 +81,13 @@ type Proxy struct {
 	panel    panel
 	httpSrv  *http.Server
 	httpsSrv *http.Server
-	httpLn   net.Listener
-	httpsLn  net.Listener
-	ready    chan struct{}
-	stopped  bool
+	// front serves httpLn: the fast path, handing other connections to
+	// httpSrv.
+	front   *httpFront
+	httpLn  net.Listener
+	httpsLn net.Listener
+	ready   chan struct{}
+	stopped bool
 	// redirectPort is the ":port" suffix of HTTPS redirects, empty for 443;
 	// written once before the listeners serve.
 	redirectPort string
@@ -370,13 +373,14 @@ func (p *Proxy) Serve(ctx context.Context) error {
 		return err
 	}
 	p.log.Info("started", "http", p.HTTPAddr().String(), "https", addrString(p.HTTPSAddr()))
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	p.mu.Lock()
-	httpSrv, httpsSrv := p.httpSrv, p.httpsSrv
-	httpLn, httpsLn := p.httpLn, p.httpsLn
+	httpSrv, httpsSrv, front := p.httpSrv, p.httpsSrv, p.front
+	httpsLn := p.httpsLn
 	p.mu.Unlock()
-	go func() { errc <- httpSrv.Serve(httpLn) }()
-	servers := 1
+	go func() { errc <- front.serve() }()
+	go func() { errc <- httpSrv.Serve(front.handoff) }()
+	servers := 2
 	if httpsSrv != nil {
 		servers++
 		go func() { errc <- httpsSrv.ServeTLS(httpsLn, "", "") }()
@@ -435,6 +439,7 @@ func (p *Proxy) listen() error {
 		}
 	}
 	p.httpLn = httpLn
+	p.front = newHTTPFront(p, httpLn)
 	close(p.ready)
 	if p.acme != nil {
 		p.acme.sync(p.table.Load().acmeHosts)
@@ -460,8 +465,14 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.stopped = true
 	srvs := []*http.Server{p.httpSrv, p.httpsSrv}
+	front := p.front
 	p.mu.Unlock()
 	var errs []error
+	if front != nil {
+		if err := front.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("proxy: shutdown: %w", err))
+		}
+	}
 	for _, s := range srvs {
 		if s != nil {
 			if err := s.Shutdown(ctx); err != nil {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/tls"
 	"net/http"
 	"strings"
@@ -33,6 +34,18 @@ func (t *table) lookup(host string) *site {
 	}
 	if i := strings.IndexByte(host, '.'); i > 0 {
 		return t.wildcard[host[i+1:]]
+	}
+	return nil
+}
+
+// lookupBytes is lookup for a normalized name in a byte slice, without
+// allocating.
+func (t *table) lookupBytes(host []byte) *site {
+	if s := t.exact[string(host)]; s != nil {
+		return s
+	}
+	if i := bytes.IndexByte(host, '.'); i > 0 {
+		return t.wildcard[string(host[i+1:])]
 	}
 	return nil
 }
