@@ -9,6 +9,8 @@
 //     command is the line of /srv/app/Procfile that matches the process type,
 //     run through /bin/sh -c when the image has a shell and split into argv
 //     otherwise; without such a line it is the command given after "--".
+//     It starts in /srv/app; --dir names another tree, as a deploy does for
+//     the release line of a tree staged beside the live one.
 //   - static file server (--serve-static DIR): the built-in `static` runtime,
 //     serving DIR over HTTP on $PORT.
 //   - log driver (--logger MAXBYTES:KEEP:DIR): started on the host by the

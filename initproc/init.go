@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 // Config says which role `rosti init` plays and with what.
 type Config struct {
 	ProcessType string   // Procfile line to run ("web", "worker", ...)
+	AppDir      string   // the app's tree: its Procfile is read there and the command starts there
 	ServeStatic string   // non-empty: serve this directory on $PORT instead of supervising
 	Logger      string   // non-empty: be the log driver, "MAXBYTES:KEEP:DIR"
 	Command     []string // fallback command (the positional arguments after "--")
@@ -25,6 +27,9 @@ type Config struct {
 // BindFlags declares the flags of `rosti init` on fs and fills cfg from them.
 func (cfg *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&cfg.ProcessType, "type", "web", "process type: the Procfile line to run")
+	// A deploy runs the release line in the tree it is about to put at
+	// /srv/app, so that a failing release never touches the live one.
+	fs.StringVar(&cfg.AppDir, "dir", DefaultAppDir, "the app's tree: where the Procfile is read and the command starts")
 	fs.StringVar(&cfg.ServeStatic, "serve-static", "", "serve this directory over HTTP on $PORT")
 	fs.StringVar(&cfg.Logger, "logger", "", "act as containerd log driver: MAXBYTES:KEEP:DIR")
 }
@@ -40,9 +45,9 @@ func Run(cfg Config) int {
 		err = serveStatic(cfg.ServeStatic, os.Getenv("PORT"))
 	default:
 		var argv []string
-		argv, err = resolveCommand(ProcfilePath, cfg.ProcessType, "/bin/sh", cfg.Command)
+		argv, err = resolveCommand(filepath.Join(cfg.AppDir, "Procfile"), cfg.ProcessType, "/bin/sh", cfg.Command)
 		if err == nil {
-			return Supervise(argv, workDir(), os.Stdout, os.Stderr, os.Stderr)
+			return Supervise(argv, workDir(cfg.AppDir), os.Stdout, os.Stderr, os.Stderr)
 		}
 	}
 	if err != nil {
@@ -52,14 +57,13 @@ func Run(cfg Config) int {
 	return 0
 }
 
-// workDir is where the app command starts: the app checkout when there is
+// workDir is where the app command starts: the app's tree when there is
 // one, else the volume.
-func workDir() string {
-	if fi, err := os.Stat("/srv/app"); err == nil && fi.IsDir() {
-		return "/srv/app"
-	}
-	if _, err := os.Stat("/srv"); err == nil {
-		return "/srv"
+func workDir(appDir string) string {
+	for _, dir := range []string{appDir, "/srv"} {
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			return dir
+		}
 	}
 	return "/"
 }

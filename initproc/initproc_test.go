@@ -217,3 +217,19 @@ func TestRotatingFile(t *testing.T) {
 		t.Error("kept more than 2 rotated files")
 	}
 }
+
+// --dir points init at another tree, as a deploy does for the release line
+// of a staged tree: the Procfile is read there and the command starts there.
+func TestRunInAppDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Procfile"), []byte("release: pwd > ran\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := Run(Config{ProcessType: "release", AppDir: dir}); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "ran"))
+	if err != nil || strings.TrimSpace(string(got)) != dir {
+		t.Fatalf("ran in %q (%v), want %s", got, err, dir)
+	}
+}

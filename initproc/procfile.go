@@ -10,8 +10,8 @@ import (
 	"unicode"
 )
 
-// ProcfilePath is where init looks for the app's Procfile inside the container.
-const ProcfilePath = "/srv/app/Procfile"
+// DefaultAppDir is the app's tree inside the container, holding its Procfile.
+const DefaultAppDir = "/srv/app"
 
 // ParseProcfile reads Procfile lines of the form `type: command`. Blank lines
 // and lines starting with # are skipped; a later line for the same type wins,
