@@ -39,11 +39,11 @@ func main() {
 }
 
 type server struct {
-	cmd            *exec.Cmd
-	api, proxy     string
-	token          string
-	company        int64
-	stdout, stderr bytes.Buffer
+	cmd        *exec.Cmd
+	api, proxy string
+	token      string
+	company    int64
+	stdout     bytes.Buffer
 }
 
 // The bench's own network, apart from a rosti serve running on the host.
