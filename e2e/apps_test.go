@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -190,8 +191,33 @@ func TestAppLifecycleInContainers(t *testing.T) {
 	waitFor(t, "logs show the server", 10*time.Second, func() (bool, string) {
 		r := in.expect(t, 200, admin.token, "GET", pathf("/api/v1/%d/apps-logs/%d/?lines=50", admin.company, app), nil)
 		logs = string(r.body)
-		return strings.Contains(logs, "8080"), logs
+		return strings.Contains(logs, "site-web-") && strings.Contains(logs, "8080"), logs
 	})
+
+	// Followed logs stream new lines as the app writes them.
+	followCtx, stopFollowing := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stopFollowing()
+	req, _ := http.NewRequestWithContext(followCtx, "GET", in.apiURL+pathf("/api/v1/%d/apps-logs/%d/?lines=1&follow=1", admin.company, app), nil)
+	req.Header.Set("Authorization", "Token "+admin.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("follow logs: %v %v", resp, err)
+	}
+	before := in.status(t, admin, app).Containers[0].Name
+	in.action(t, admin, app, "restart")
+	after := in.status(t, admin, app).Containers[0].Name
+	if after == before {
+		t.Fatalf("restart kept container %s", before)
+	}
+	followed := bufio.NewScanner(resp.Body)
+	found := false
+	for !found && followed.Scan() {
+		found = strings.HasPrefix(followed.Text(), after+" | serving")
+	}
+	if !found {
+		t.Fatalf("the followed logs never showed the new container %s start: %v", after, followed.Err())
+	}
+	resp.Body.Close()
 
 	// A changed port applies itself.
 	in.expect(t, 200, admin.token, "PATCH", pathf("/api/v1/%d/apps/%d/", admin.company, app), map[string]any{"app_port": 9090})

@@ -68,9 +68,12 @@ func (in *instance) waitServed(t *testing.T, host, want string) {
 func TestProxyRoutesByHost(t *testing.T) {
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
-	in := startRosti(t, bin, data)
+	in := startRosti(t, bin, data, "--panel-domain", "panel.apps.test")
 	admin := in.adminUser(t)
 	bob := in.register(t, "bob")
+	if code, body, err := in.viaProxy("panel.apps.test", "/api/schema/"); err != nil || code != 200 || !strings.Contains(body, "openapi") {
+		t.Fatalf("the panel domain does not serve the API: %d %v", code, err)
+	}
 
 	alpha := in.createApp(t, admin, map[string]any{"name": "alpha", "image": "static", "plan": 1, "domains": "alpha.apps.test www.alpha.test *.wild.test"})
 	beta := in.createApp(t, bob, map[string]any{"name": "beta", "image": "static", "plan": 1})

@@ -187,8 +187,13 @@ func dirSizeMB(dir string) (float64, error) {
 	return float64(total) / (1 << 20), err
 }
 
+// logRescan is how often a followed log looks for new containers, such as
+// those a deploy starts.
+const logRescan = time.Second
+
 // Logs writes the last lines of the output of an app's containers to w,
-// and with follow keeps writing until ctx ends.
+// each line prefixed with its container's name, and with follow keeps
+// writing until ctx ends, picking up containers started meanwhile.
 func (p *Platform) Logs(ctx context.Context, u store.User, companyID, appID int64, lines int, follow bool, w io.Writer) error {
 	if _, err := p.App(u, companyID, appID); err != nil {
 		return err
@@ -200,28 +205,48 @@ func (p *Platform) Logs(ctx context.Context, u store.User, companyID, appID int6
 	if err != nil {
 		return err
 	}
-	if len(cs) == 0 {
+	if len(cs) == 0 && !follow {
 		return fmt.Errorf("the app has no containers; start it first: %w", store.ErrInvalid)
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+	out := &syncWriter{w: w}
 	if !follow {
 		for _, c := range cs {
-			if err := p.containers.Logs(ctx, c.Name, lines, false, w); err != nil {
+			if err := p.containers.Logs(ctx, c.Name, lines, false, newLinePrefixer(out, c.Name)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	sw := &syncWriter{w: w}
-	errc := make(chan error, len(cs))
-	for _, c := range cs {
-		go func() { errc <- p.containers.Logs(ctx, c.Name, lines, true, sw) }()
+	followed := map[string]bool{}
+	follow1 := func(name string, lines int) {
+		followed[name] = true
+		go func() {
+			err := p.containers.Logs(ctx, name, lines, true, newLinePrefixer(out, name))
+			if err != nil && ctx.Err() == nil {
+				p.log.Debug("log follow ended", "container", name, "err", err)
+			}
+		}()
 	}
-	var first error
-	for range cs {
-		if err := <-errc; err != nil && first == nil && ctx.Err() == nil {
-			first = err
+	for _, c := range cs {
+		follow1(c.Name, lines)
+	}
+	rescan := time.NewTicker(logRescan)
+	defer rescan.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-rescan.C:
+		}
+		now, err := p.containersOf(ctx, appID)
+		if err != nil {
+			continue
+		}
+		for _, c := range now {
+			if !followed[c.Name] {
+				follow1(c.Name, 0) // a new container: all it wrote so far
+			}
 		}
 	}
-	return first
 }
