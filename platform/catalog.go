@@ -35,6 +35,12 @@ func (p *Platform) SeedCatalog() error { return p.store.SeedCatalog(defaultPlans
 // Plans lists the plans anyone may pick.
 func (p *Platform) Plans() ([]store.Plan, error) { return p.store.Plans() }
 
+// Plan returns one plan.
+func (p *Platform) Plan(id int64) (store.Plan, error) { return p.store.Plan(id) }
+
+// Runtime returns one runtime.
+func (p *Platform) Runtime(id int64) (store.Runtime, error) { return p.store.Runtime(id) }
+
 // Runtimes lists the runtimes anyone may pick.
 func (p *Platform) Runtimes() ([]store.Runtime, error) { return p.store.Runtimes() }
 

@@ -86,6 +86,15 @@ func (s *Store) Runtimes() ([]Runtime, error) {
 	return out, err
 }
 
+// Runtime returns one runtime.
+func (s *Store) Runtime(id int64) (Runtime, error) {
+	var r Runtime
+	err := s.view(func(tx *bolt.Tx) error {
+		return getJSON(tx.Bucket(bucketRuntimes), itob(id), &r, fmt.Sprintf("runtime %d", id))
+	})
+	return r, err
+}
+
 // PutRuntime creates (ID 0) or replaces a runtime. Only one runtime is the
 // default: marking one clears the mark on the others.
 func (s *Store) PutRuntime(r Runtime) (Runtime, error) {

@@ -87,16 +87,11 @@ func (h *Handler) updatePlan(w http.ResponseWriter, r *http.Request, u store.Use
 	if err := h.member(r, u); err != nil {
 		return err
 	}
-	plans, err := h.p.Plans()
+	p, err := h.p.Plan(id)
 	if err != nil {
 		return err
 	}
-	for _, p := range plans {
-		if p.ID == id {
-			return h.putPlan(w, r, u, p)
-		}
-	}
-	return notFound("plan not found")
+	return h.putPlan(w, r, u, p)
 }
 
 func (h *Handler) putPlan(w http.ResponseWriter, r *http.Request, u store.User, p store.Plan) error {
@@ -144,16 +139,11 @@ func (h *Handler) updateRuntime(w http.ResponseWriter, r *http.Request, u store.
 	if err := h.member(r, u); err != nil {
 		return err
 	}
-	rts, err := h.p.Runtimes()
+	rt, err := h.p.Runtime(id)
 	if err != nil {
 		return err
 	}
-	for _, rt := range rts {
-		if rt.ID == id {
-			return h.putRuntime(w, r, u, rt)
-		}
-	}
-	return notFound("runtime not found")
+	return h.putRuntime(w, r, u, rt)
 }
 
 func (h *Handler) putRuntime(w http.ResponseWriter, r *http.Request, u store.User, rt store.Runtime) error {
