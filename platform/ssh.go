@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/crypto/bcrypt"
@@ -166,37 +168,50 @@ func relaySizes(ctx context.Context, in <-chan sshd.WindowSize) <-chan rtm.Windo
 // releaseProcess is the Procfile line run before a deploy restarts the app.
 const releaseProcess = "release"
 
-// Deploy runs after a push was checked out into the app's /srv/app: the
-// Procfile's release: line in the running container (its failure stops the
-// deploy and the running version keeps serving), then a zero-downtime
-// restart of the app's processes.
-func (s SSHAccess) Deploy(ctx context.Context, appID string, progress io.Writer) error {
+// Release runs the release: line of the Procfile in dir, the tree a push
+// staged in the app's volume (a path in its containers, under /srv), in the
+// running container with dir as its cwd. An error means the release failed;
+// the gateway then drops the tree and the running version keeps serving.
+func (s SSHAccess) Release(ctx context.Context, appID, dir string, progress io.Writer) error {
 	p := s.p
 	a, err := p.appByID(appID)
 	if err != nil {
 		return err
 	}
-	release, err := p.releaseLine(a)
-	if err != nil {
+	inVolume, ok := strings.CutPrefix(path.Clean(dir), rtm.VolumePath+"/")
+	if !ok {
+		return fmt.Errorf("release in %q: not a directory of the app volume: %w", dir, store.ErrInvalid)
+	}
+	release, err := p.releaseLine(a, inVolume)
+	if err != nil || release == "" {
 		return err
 	}
-	if release != "" {
-		fmt.Fprintf(progress, "running release: %s\n", release)
-		// `rosti init` (mounted in every container) picks the release line
-		// exactly as it picks the web line: through /bin/sh when the image
-		// has one, split into argv otherwise, in /srv/app.
-		code, err := p.execIn(ctx, a, rtm.ExecSpec{
-			Args:   []string{rtm.InitPath, "init", "--type", releaseProcess},
-			Stdout: progress, Stderr: progress,
-		})
-		switch {
-		case errors.Is(err, ErrAppStopped):
-			return errors.New("the release step runs in the app's container, and the app is not running; start it and push again")
-		case err != nil:
-			return fmt.Errorf("release step: %w", err)
-		case code != 0:
-			return fmt.Errorf("the release step exited with status %d", code)
-		}
+	fmt.Fprintf(progress, "running release: %s\n", release)
+	// `rosti init` (mounted in every container) picks the release line
+	// exactly as it picks the web line: through /bin/sh when the image has
+	// one, split into argv otherwise, in the tree --dir names.
+	code, err := p.execIn(ctx, a, rtm.ExecSpec{
+		Args:   []string{rtm.InitPath, "init", "--type", releaseProcess, "--dir", path.Join(rtm.VolumePath, inVolume)},
+		Stdout: progress, Stderr: progress,
+	})
+	switch {
+	case errors.Is(err, ErrAppStopped):
+		return errors.New("the release step runs in the app's container, and the app is not running; start it and push again")
+	case err != nil:
+		return fmt.Errorf("release step: %w", err)
+	case code != 0:
+		return fmt.Errorf("the release step exited with status %d", code)
+	}
+	return nil
+}
+
+// Restart replaces the app's processes with zero downtime, once a pushed
+// tree is its /srv/app; a stopped app runs it once started.
+func (s SSHAccess) Restart(ctx context.Context, appID string, progress io.Writer) error {
+	p := s.p
+	a, err := p.appByID(appID)
+	if err != nil {
+		return err
 	}
 	if !a.Enabled() {
 		fmt.Fprintln(progress, "the app is stopped; it runs this version once started")
@@ -206,37 +221,41 @@ func (s SSHAccess) Deploy(ctx context.Context, appID string, progress io.Writer)
 	if _, err := p.store.UpdateApp(a.ID, func(a *store.App) error { a.Generation++; return nil }); err != nil {
 		return err
 	}
+	if err := p.applied(ctx, a.ID); err != nil {
+		return err
+	}
 	p.log.Info("app deployed over ssh", "app", a.Name)
-	return p.applied(ctx, a.ID)
+	return nil
 }
 
 // maxProcfileSize bounds what is read of a Procfile.
 const maxProcfileSize = 1 << 20
 
-// releaseLine reads the release: line of the app's Procfile, "" if none.
-// The file is read through an os.Root on the volume, so a Procfile that is
-// a symlink cannot make rosti read a host file, and opened non-blocking so
-// a FIFO cannot hang the deploy.
-func (p *Platform) releaseLine(a store.App) (string, error) {
+// releaseLine reads the release: line of the Procfile in dir (relative to
+// the app's volume), "" if none. The file is read through an os.Root on the
+// volume, so a Procfile that is a symlink cannot make rosti read a host
+// file, and opened non-blocking so a FIFO cannot hang the deploy.
+func (p *Platform) releaseLine(a store.App, dir string) (string, error) {
 	root, err := os.OpenRoot(p.volumeDir(a))
 	if err != nil {
 		return "", fmt.Errorf("open the app volume: %w", err)
 	}
 	defer root.Close()
-	f, err := root.OpenFile(filepath.Join("app", "Procfile"), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	name := path.Join(rtm.VolumePath, dir, "Procfile")
+	f, err := root.OpenFile(path.Join(dir, "Procfile"), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read /srv/app/Procfile: %w", err)
+		return "", fmt.Errorf("read %s: %w", name, err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return "", errors.New("/srv/app/Procfile is not a regular file")
+		return "", fmt.Errorf("%s is not a regular file", name)
 	}
 	procs, err := initproc.ParseProcfile(io.LimitReader(f, maxProcfileSize))
 	if err != nil {
-		return "", fmt.Errorf("/srv/app/Procfile: %w", err)
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	return procs[releaseProcess], nil
 }

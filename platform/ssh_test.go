@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	rtm "github.com/rosti-paas/rosti/runtime"
 	"github.com/rosti-paas/rosti/store"
 )
 
@@ -239,7 +242,7 @@ func TestReleaseLine(t *testing.T) {
 			done := make(chan struct{})
 			var got string
 			var err error
-			go func() { got, err = p.releaseLine(a); close(done) }()
+			go func() { got, err = p.releaseLine(a, "app"); close(done) }()
 			select {
 			case <-done:
 			case <-time.After(10 * time.Second):
@@ -253,6 +256,136 @@ func TestReleaseLine(t *testing.T) {
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("got %q %v, want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// execContainers is a runtime with one running web container of app 1 that
+// records what is executed in it; other calls are not expected.
+type execContainers struct {
+	Containers
+	running bool
+	code    int
+	execs   []rtm.ExecSpec
+}
+
+func (c *execContainers) List(context.Context, map[string]string) ([]rtm.Instance, error) {
+	if !c.running {
+		return nil, nil
+	}
+	return []rtm.Instance{{Name: "web-web-1", Status: rtm.StatusRunning, Labels: map[string]string{labelProcess: "web"}}}, nil
+}
+
+func (c *execContainers) Exec(_ context.Context, _ string, spec rtm.ExecSpec) (int, error) {
+	c.execs = append(c.execs, spec)
+	return c.code, nil
+}
+
+func TestSSHRelease(t *testing.T) {
+	const staged = "/srv/.rosti/deploy-0123456789ab"
+	for _, tc := range []struct {
+		name     string
+		dir      string
+		procfile string // in the staged tree; /srv/app's always has a release line
+		stopped  bool
+		code     int
+		wantExec []string
+		wantErr  string
+	}{
+		{name: "no release line", dir: staged, procfile: "web: ./serve\n"},
+		{name: "release line", dir: staged, procfile: "web: ./serve\nrelease: make\n",
+			wantExec: []string{rtm.InitPath, "init", "--type", "release", "--dir", staged}},
+		{name: "release fails", dir: staged, procfile: "release: make\n", code: 7,
+			wantExec: []string{rtm.InitPath, "init", "--type", "release", "--dir", staged}, wantErr: "exited with status 7"},
+		{name: "app not running", dir: staged, procfile: "release: make\n", stopped: true, wantErr: "not running"},
+		{name: "outside the volume", dir: "/srv/../etc", wantErr: "not a directory of the app volume"},
+		{name: "the volume itself", dir: "/srv", wantErr: "not a directory of the app volume"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestPlatform(t)
+			a := newApp(t, p)
+			containers := &execContainers{running: !tc.stopped, code: tc.code}
+			p.containers = containers
+			volume, err := p.ensureVolume(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(volume, "app", "Procfile"), []byte("release: live\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			stagedDir := filepath.Join(volume, strings.TrimPrefix(staged, "/srv/"))
+			if err := os.MkdirAll(stagedDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(stagedDir, "Procfile"), []byte(tc.procfile), 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			var progress strings.Builder
+			err = p.SSH().Release(context.Background(), strconv.FormatInt(a.ID, 10), tc.dir, &progress)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("got %v, want an error with %q", err, tc.wantErr)
+			}
+			var ran []string
+			if len(containers.execs) == 1 {
+				ran = containers.execs[0].Args
+			}
+			if len(containers.execs) > 1 || !slices.Equal(ran, tc.wantExec) {
+				t.Fatalf("executed %+v, want %q", containers.execs, tc.wantExec)
+			}
+			if ran != nil && (containers.execs[0].UID != a.UID || !strings.Contains(progress.String(), "running release: make")) {
+				t.Fatalf("exec as %d (app %d), progress %q", containers.execs[0].UID, a.UID, progress.String())
+			}
+		})
+	}
+}
+
+// newApp creates an app "web" of a new user.
+func newApp(t *testing.T, p *Platform) store.App {
+	t.Helper()
+	u, err := p.CreateUser(NewUser{Username: "alice", Password: "password-alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := p.Companies(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := p.CreateApp(u, cs[0].ID, AppInput{Name: ptr("web"), Image: ptr("static"), Plan: ptr(int64(1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestSSHRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		state          string
+		wantGeneration int64
+		wantProgress   string
+	}{
+		{"running app", store.StateRunning, 1, "restarting web"},
+		{"stopped app", store.StateStopped, 0, "runs this version once started"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestPlatform(t)
+			a := newApp(t, p)
+			a, err := p.store.UpdateApp(a.ID, func(a *store.App) error { a.DesiredState = tc.state; return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			var progress strings.Builder
+			if err := p.SSH().Restart(context.Background(), strconv.FormatInt(a.ID, 10), &progress); err != nil {
+				t.Fatal(err)
+			}
+			after, err := p.store.App(a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Generation-a.Generation != tc.wantGeneration || !strings.Contains(progress.String(), tc.wantProgress) {
+				t.Fatalf("generation %d -> %d, progress %q", a.Generation, after.Generation, progress.String())
 			}
 		})
 	}

@@ -19,8 +19,7 @@ import (
 )
 
 // gitReceive serves `git push`: receive-pack into the app's bare repo, then
-// the pushed branch checked out into /srv/app, then Platform.Deploy, all
-// reported on the pusher's stderr.
+// the deployment of the pushed branch, all reported on the pusher's stderr.
 func (s *Server) gitReceive(sess ssh.Session, access AppAccess) int {
 	ctx := sess.Context()
 	progress := newPrefixWriter(sess.Stderr(), "remote: ")
@@ -64,12 +63,13 @@ func (s *Server) gitReceive(sess ssh.Session, access AppAccess) int {
 	if !ok {
 		return 0
 	}
-	if err := s.checkout(ctx, access, after["refs/heads/"+branch], progress); err != nil {
-		return fail("cannot check out %s into /srv/app: %v", branch, err)
+	ref := "refs/heads/" + branch
+	d := &deployment{
+		s: s, access: access, progress: progress,
+		branch: branch, previous: before[ref], commit: after[ref],
 	}
-	fmt.Fprintf(progress, "checked out %s (%.12s) into /srv/app\n", branch, after["refs/heads/"+branch])
-	if err := s.platform.Deploy(ctx, access.AppID, progress); err != nil {
-		return fail("deploy failed: %v; the previous version keeps serving", err)
+	if err := d.run(ctx); err != nil {
+		return fail("deploy failed: %v; /srv/app and the running version are unchanged. %s", err, d.rollBack(ctx))
 	}
 	fmt.Fprintln(progress, "deployed")
 	return 0
@@ -131,35 +131,21 @@ func pushedBranch(before, after map[string]string) (string, bool) {
 	return changed[0], true
 }
 
-// checkout makes /srv/app the tree of commit: tracked files are updated or
-// removed as in the previous checkout (its index lives in the bare repo),
-// untracked files the app made are left alone.
-func (s *Server) checkout(ctx context.Context, access AppAccess, commit string, progress io.Writer) error {
-	volume, err := os.OpenRoot(access.VolumeDir)
-	if err != nil {
-		return err
-	}
-	defer volume.Close()
-	if err := volume.Mkdir("app", 0o755); err == nil {
-		if err := volume.Lchown("app", int(access.UID), int(access.GID)); err != nil {
-			return err
-		}
-	} else if !errors.Is(err, os.ErrExist) {
-		return err
-	}
-	return s.sandboxedGit(ctx, access, progress, "--git-dir="+sandbox.RepoPath,
-		"--work-tree="+sandbox.VolumePath+"/app", "read-tree", "--reset", "-u", commit)
-}
-
 // sandboxedGit runs git on the app's repo in the sandbox; its output goes to
 // out (discarded when nil) and its stderr is part of the returned error.
 func (s *Server) sandboxedGit(ctx context.Context, access AppAccess, out io.Writer, args ...string) error {
+	return s.sandboxedGitEnv(ctx, access, nil, out, args...)
+}
+
+// sandboxedGitEnv is sandboxedGit with KEY=VALUE env for git.
+func (s *Server) sandboxedGitEnv(ctx context.Context, access AppAccess, env []string, out io.Writer, args ...string) error {
 	if out == nil {
 		out = io.Discard
 	}
 	var stderr bytes.Buffer
 	code, err := s.runSandboxed(ctx, access, sandboxRun{
 		args:     append([]string{"git", "-c", "core.hooksPath=/dev/null"}, args...),
+		env:      env,
 		withRepo: true,
 		stdout:   out,
 		stderr:   &stderr,

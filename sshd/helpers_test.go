@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,10 +62,15 @@ func uniqueUID() uint32 {
 // fakePlatform authorizes the apps it was given and runs Exec on the host as
 // the app's uid in its volume; the real containers are the platform's tests.
 type fakePlatform struct {
-	mu        sync.Mutex
-	apps      map[string]*fakeApp
-	deploys   []string
-	deployErr error
+	mu       sync.Mutex
+	apps     map[string]*fakeApp
+	releases []string // the staged trees Release ran in, as containers see them
+	restarts int
+	// releaseErr and restartErr fail the next Release or Restart.
+	releaseErr, restartErr error
+	// duringRelease, when set, runs in Release with the staged tree's
+	// host path, to look at the volume while a release step runs.
+	duringRelease func(staged string)
 }
 
 type fakeApp struct {
@@ -144,18 +150,55 @@ func (p *fakePlatform) Exec(ctx context.Context, appID string, req sshd.ExecRequ
 	return 0, err
 }
 
-func (p *fakePlatform) Deploy(_ context.Context, appID string, progress io.Writer) error {
+// Release stands for a release step that builds into its tree: it writes
+// built.txt there, owned by the app as a real one would be.
+func (p *fakePlatform) Release(_ context.Context, appID, dir string, progress io.Writer) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.deploys = append(p.deploys, appID)
+	p.releases = append(p.releases, dir)
 	fmt.Fprintln(progress, "running release: ./build")
-	return p.deployErr
+	if err := p.releaseErr; err != nil {
+		p.releaseErr = nil
+		return err
+	}
+	var app *fakeApp
+	for _, a := range p.apps {
+		if a.access.AppID == appID {
+			app = a
+		}
+	}
+	rel, ok := strings.CutPrefix(dir, sandbox.VolumePath+"/")
+	if app == nil || !ok {
+		return fmt.Errorf("release of app %s in %s: not a staged tree in its volume", appID, dir)
+	}
+	staged := filepath.Join(app.access.VolumeDir, rel)
+	if p.duringRelease != nil {
+		p.duringRelease(staged)
+	}
+	built := filepath.Join(staged, "built.txt")
+	if err := os.WriteFile(built, []byte(dir+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Lchown(built, int(app.access.UID), int(app.access.GID))
 }
 
-func (p *fakePlatform) deployCount() int {
+func (p *fakePlatform) Restart(_ context.Context, _ string, progress io.Writer) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.deploys)
+	p.restarts++
+	fmt.Fprintln(progress, "restarting web...")
+	if err := p.restartErr; err != nil {
+		p.restartErr = nil
+		return err
+	}
+	return nil
+}
+
+// deploys counts the releases run and the restarts that followed.
+func (p *fakePlatform) deploys() (releases, restarts int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.releases), p.restarts
 }
 
 // testApp is one app with its volume, repo, client key and password.

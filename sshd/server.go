@@ -30,9 +30,33 @@
 // volume) is created on the first push and owned by the app's uid, because
 // every git command on it runs in the sandbox as that uid: rosti never runs
 // git as root on a repository whose content a user controls (config, hooks).
-// receive-pack runs with hooks disabled; afterwards rosti itself checks the
-// pushed branch out into /srv/app (again in the sandbox, as the app uid) and
-// calls Platform.Deploy, streaming its progress to the pusher's stderr.
+// receive-pack runs with hooks disabled; afterwards rosti deploys the pushed
+// branch, streaming the progress to the pusher's stderr:
+//
+//  1. the commit is checked out (in the sandbox, as the app uid) into a
+//     staging tree, /srv/.rosti/deploy-<commit>: the volume is the only place
+//     both the sandbox and the app's containers see, and the dot directory
+//     keeps it out of the app's usual view. /srv/app is not touched;
+//  2. the files the app made itself in /srv/app (those the previous deploy's
+//     index does not track: uploads, .env, build output) are copied into the
+//     staging tree, so that the release step sees them and the new version
+//     keeps them; tracked files come from the commit alone, so files the
+//     commit deleted are gone. They are copied, not hard-linked, because a
+//     release step that rewrote a shared file in place would change the
+//     running version. So large data belongs elsewhere in /srv, never
+//     copied; copying again just before the swap picks up files the running
+//     version made or changed during the release step;
+//  3. Platform.Release runs the Procfile's release: line in the staging tree;
+//  4. the staging tree and /srv/app trade places in one rename(2)
+//     (RENAME_EXCHANGE, relative to the volume without following symlinks),
+//     so /srv/app always names a whole tree, and Platform.Restart replaces
+//     the app's processes; the previous tree is removed only then, since the
+//     old processes serve from it (their cwd) until they are stopped.
+//
+// When any step fails, /srv/app holds the previous tree (the exchange is
+// undone if the restart failed), the staging tree is removed and the pushed
+// branch is set back to where it was before the push (deleted if the push
+// created it), so that pushing the same commit again retries the deploy.
 //
 // The package owns the listener, the host key file and the sessions. It does
 // not touch the store, containers or the proxy: all of that goes through the
@@ -96,10 +120,16 @@ type Platform interface {
 	// Exec runs a command inside the app's running web container as its
 	// uid, cwd /srv, and returns its exit code; ErrAppStopped when none runs.
 	Exec(ctx context.Context, appID string, req ExecRequest) (exitCode int, err error)
-	// Deploy runs after a git push was checked out into /srv/app: the
-	// Procfile's release: line, then a zero-downtime restart. An error means
-	// the build failed and the old version keeps serving.
-	Deploy(ctx context.Context, appID string, progress io.Writer) error
+	// Release runs the release: line of the Procfile in dir, a tree a git
+	// push staged beside /srv/app (dir is its path in the app's containers),
+	// in the app's environment with dir as its cwd. It runs before the tree
+	// goes live: an error means the release failed, the tree is dropped and
+	// the running version keeps serving.
+	Release(ctx context.Context, appID, dir string, progress io.Writer) error
+	// Restart replaces the app's processes with zero downtime once the
+	// released tree is /srv/app. An error means the new version did not
+	// start and the previous one keeps running.
+	Restart(ctx context.Context, appID string, progress io.Writer) error
 }
 
 // Config configures the gateway.

@@ -179,6 +179,7 @@ func (s *Server) runSandboxedSession(sess ssh.Session, access AppAccess, args []
 
 type sandboxRun struct {
 	args     []string
+	env      []string // KEY=VALUE for the tool
 	withRepo bool
 	stdin    io.Reader // nil: none
 	stdout   io.Writer
@@ -193,6 +194,7 @@ func (s *Server) runSandboxed(ctx context.Context, access AppAccess, run sandbox
 		UID:       access.UID,
 		GID:       access.GID,
 		VolumeDir: access.VolumeDir,
+		Env:       run.env,
 		Args:      run.args,
 	}
 	if run.withRepo {

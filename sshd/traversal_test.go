@@ -119,6 +119,17 @@ func TestNothingOutsideTheVolumeIsReachable(t *testing.T) {
 			t.Errorf("push succeeded; want the checkout to fail:\n%s", out)
 		}
 	})
+	t.Run("git push with the staging area a symlink out of the volume", func(t *testing.T) {
+		os.Remove(filepath.Join(app.access.VolumeDir, "app"))
+		appSymlink(t, app, outside, ".rosti")
+		repo := gitWorkTree(t, "main", map[string]string{"index.html": "deployed\n"})
+		if out, code := e.gitPush(app, repo, "main"); code != 0 {
+			t.Fatalf("push failed (exit %d):\n%s", code, out)
+		}
+		if got := readFile(t, filepath.Join(app.access.VolumeDir, "app", "index.html")); got != "deployed\n" {
+			t.Errorf("deployed index.html = %q", got)
+		}
+	})
 	t.Run("git push to another path", func(t *testing.T) {
 		repo := gitWorkTree(t, "main", map[string]string{"evil.txt": "evil\n"})
 		out, code := run(t, repo, "", "git", "-c", "core.sshCommand="+e.sshCommand(app),

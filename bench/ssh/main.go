@@ -117,4 +117,5 @@ func (p *benchPlatform) Exec(context.Context, string, sshd.ExecRequest) (int, er
 	return 0, sshd.ErrAppStopped
 }
 
-func (p *benchPlatform) Deploy(context.Context, string, io.Writer) error { return nil }
+func (p *benchPlatform) Release(context.Context, string, string, io.Writer) error { return nil }
+func (p *benchPlatform) Restart(context.Context, string, io.Writer) error         { return nil }
