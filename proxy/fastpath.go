@@ -41,6 +41,10 @@ type frontConn struct {
 	reqLines  []span
 	respLines []span
 	dropped   [][]byte // names listed in a response's Connection header
+	// entry is the access log line of the request in progress, written
+	// when logPending.
+	entry      accessEntry
+	logPending bool
 }
 
 type span struct{ start, end int }
@@ -333,23 +337,38 @@ type upstreamError struct {
 // response back. It reports whether the client connection stays usable.
 func (fc *frontConn) forward(g *appGroup, rq *reqHead) bool {
 	p := fc.f.p
-	start := time.Now()
-	var method, uri, host, id string
-	logging := p.access != nil
 	var idb [64]byte
 	reqID := rq.requestID
 	if len(reqID) == 0 {
 		reqID = p.ids.appendNext(idb[:0])
 	}
-	if logging {
+	if p.access != nil {
 		// The head is read past below; keep what the log needs.
-		method, uri, host, id = string(rq.method), string(rq.uri), string(rq.host), string(reqID)
+		fc.entry = accessEntry{app: g.app, method: string(rq.method), host: string(rq.host), uri: string(rq.uri),
+			id: string(reqID), start: time.Now()}
+		fc.logPending = true
 	}
-	status, n, keep := fc.exchange(g, rq, reqID)
-	if logging {
-		p.logFast(g.app, method, host, uri, status, n, time.Since(start), fc.remote, id)
-	}
+	_, _, keep := fc.exchange(g, rq, reqID)
+	fc.logAccess(statusClientClosed, 0) // when nothing was answered
 	return keep
+}
+
+// accessEntry is what the access log line of a fast path request needs.
+type accessEntry struct {
+	app, method, host, uri, id string
+	start                      time.Time
+}
+
+// logAccess writes the pending access log line. It is called before the
+// last flush of the response, as on the net/http path, so a client that
+// has its answer finds its line in the log.
+func (fc *frontConn) logAccess(status int, n int64) {
+	if !fc.logPending {
+		return
+	}
+	fc.logPending = false
+	e := &fc.entry
+	fc.f.p.logFast(e.app, e.method, e.host, e.uri, status, n, time.Since(e.start), fc.remote, e.id)
 }
 
 // exchange does the work of forward and returns the status and body bytes
@@ -447,6 +466,7 @@ func (fc *frontConn) exchange(g *appGroup, rq *reqHead, reqID []byte) (status in
 			rerr = nil
 		}
 	}
+	fc.logAccess(resp.status, sent)
 	if werr == nil {
 		werr = bw.Flush()
 	}
@@ -719,6 +739,7 @@ func (fc *frontConn) errorPage(status int, text string, reqClose, isHead, bodyUn
 	if !isHead {
 		bw.WriteString(text)
 	}
+	fc.logAccess(status, int64(len(text)))
 	err := bw.Flush()
 	bw.Reset(nil)
 	frontWriters.Put(bw)

@@ -19,6 +19,7 @@ func main() {
 	upstream := flag.String("upstream", "127.0.0.1:18080", "upstream ip:port")
 	host := flag.String("host", "127.0.0.1", "Host header routed to the upstream")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until exit")
+	accessLog := flag.Bool("accesslog", true, "log every request to stderr, as rosti serve does")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -26,8 +27,14 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	p, err := proxy.New(proxy.Config{HTTPAddr: *listen, Logger: logger})
+	// The same loggers as rosti serve: text on stderr, the access log a
+	// child of the main logger.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg := proxy.Config{HTTPAddr: *listen, Logger: logger}
+	if *accessLog {
+		cfg.AccessLog = logger.With("component", "access")
+	}
+	p, err := proxy.New(cfg)
 	if err != nil {
 		logger.Error("new proxy", "err", err)
 		os.Exit(1)
