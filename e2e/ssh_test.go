@@ -274,7 +274,8 @@ func TestSSHGateway(t *testing.T) {
 		git("config", "user.name", "e2e")
 		remote := fmt.Sprintf("ssh://site@127.0.0.1:%s/site", port)
 
-		writeTree(t, repo, map[string]string{"index.html": "v2", "Procfile": "release: echo releasing; id -u > /srv/released\n"})
+		// The release step builds in its cwd, the tree about to go live.
+		writeTree(t, repo, map[string]string{"index.html": "v2", "Procfile": "release: echo releasing; id -u > /srv/released; printf built > built.html\n"})
 		git("add", ".")
 		git("commit", "-q", "-m", "v2")
 		code, out, progress := deployer.run(t, repo, "git", "push", remote, "main")
@@ -284,26 +285,46 @@ func TestSSHGateway(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(volume, "released")); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(int(uid)) {
 			t.Fatalf("the release step did not run as the app: %q %v", b, err)
 		}
-		in.servingAt(t, admin, site, 8080, "v2")
+		addr := in.servingAt(t, admin, site, 8080, "v2")
+		if body, err := get("http://" + addr + "/built.html"); err != nil || body != "built" {
+			t.Fatalf("what the release step built is not served: %q %v", body, err)
+		}
 		deployed, deployedIP := in.running(t, admin, site)
 		if deployed == container {
 			t.Fatalf("the deploy did not replace container %s", container)
 		}
 
 		// A failing release step fails the push and keeps the running
-		// container; the previous deploy's container still serves.
+		// container, still serving the previous deploy's files; the branch
+		// stays where it was, so the same push fails the same way again
+		// instead of being "up to date".
 		writeTree(t, repo, map[string]string{"index.html": "v3", "Procfile": "release: echo broken >&2; exit 7\n"})
 		git("commit", "-q", "-am", "v3")
+		for range 2 {
+			code, out, progress = deployer.run(t, repo, "git", "push", remote, "main")
+			if code == 0 || !strings.Contains(progress, "broken") || !strings.Contains(progress, "exited with status 7") ||
+				!strings.Contains(progress, "push again to retry") {
+				t.Fatalf("push with a failing release: exit %d\n%s%s", code, out, progress)
+			}
+			if name, ip := in.running(t, admin, site); name != deployed || ip != deployedIP {
+				t.Fatalf("a failed deploy replaced the container: %s %s, was %s %s", name, ip, deployed, deployedIP)
+			}
+			if body, err := get("http://" + net.JoinHostPort(deployedIP, "8080") + "/"); err != nil || body != "v2" {
+				t.Fatalf("after a failed deploy the app serves %q %v, want the previous version's v2", body, err)
+			}
+			if b, err := os.ReadFile(filepath.Join(volume, "app", "index.html")); err != nil || string(b) != "v2" {
+				t.Fatalf("a failed deploy changed /srv/app: %q %v", b, err)
+			}
+		}
+
+		// Fixed, the next push deploys.
+		writeTree(t, repo, map[string]string{"index.html": "v4", "Procfile": "release: echo fixed\n"})
+		git("commit", "-q", "-am", "v4")
 		code, out, progress = deployer.run(t, repo, "git", "push", remote, "main")
-		if code == 0 || !strings.Contains(progress, "broken") || !strings.Contains(progress, "exited with status 7") {
-			t.Fatalf("push with a failing release: exit %d\n%s%s", code, out, progress)
+		if code != 0 || !strings.Contains(progress, "remote: fixed") || !strings.Contains(progress, "deployed") {
+			t.Fatalf("push after fixing the release: exit %d\n%s%s", code, out, progress)
 		}
-		if name, ip := in.running(t, admin, site); name != deployed || ip != deployedIP {
-			t.Fatalf("a failed deploy replaced the container: %s %s, was %s %s", name, ip, deployed, deployedIP)
-		}
-		if _, err := get("http://" + net.JoinHostPort(deployedIP, "8080") + "/"); err != nil {
-			t.Fatalf("the running version stopped serving: %v", err)
-		}
+		in.servingAt(t, admin, site, 8080, "v4")
 	})
 
 	t.Run("who may log in", func(t *testing.T) {

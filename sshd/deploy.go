@@ -24,8 +24,8 @@ const (
 	// becomes the repo's index once the tree is /srv/app, so that the index
 	// always says which files of /srv/app are tracked.
 	stagedIndex = "rosti-staged.index"
-	// cleanupTimeout bounds undoing a failed deploy, which goes on when the
-	// pusher has hung up.
+	// cleanupTimeout bounds rolling the branch back after a failed deploy,
+	// which goes on when the pusher has hung up.
 	cleanupTimeout = 2 * time.Minute
 )
 
@@ -238,7 +238,7 @@ func (d *deployment) undo() {
 	if d.swapped {
 		if err := d.exchange(); err != nil {
 			d.warn("cannot put the previous tree back at /srv/app", err)
-			return // the staging area holds the previous tree: keep it
+			return // the staging area holds the previous tree: keep it, swapped stays set
 		}
 		d.swapped = false
 	}

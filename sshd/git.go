@@ -69,6 +69,9 @@ func (s *Server) gitReceive(sess ssh.Session, access AppAccess) int {
 		branch: branch, previous: before[ref], commit: after[ref],
 	}
 	if err := d.run(ctx); err != nil {
+		if d.swapped {
+			return fail("deploy failed: %v; /srv/app holds the new tree, the previous one is in /srv/%s. %s", err, stagingDir, d.rollBack(ctx))
+		}
 		return fail("deploy failed: %v; /srv/app and the running version are unchanged. %s", err, d.rollBack(ctx))
 	}
 	fmt.Fprintln(progress, "deployed")
