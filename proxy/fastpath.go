@@ -269,6 +269,7 @@ func (fc *frontConn) parseRequest(buf []byte, rq *reqHead) bool {
 				return false
 			}
 			rq.contentLength = n
+			fc.reqLines = append(fc.reqLines, span{start, start + e})
 		case equalFold(name, "connection"):
 			if !connectionTokens(value, &rq.close) {
 				return false
@@ -470,7 +471,9 @@ func (fc *frontConn) exchange(g *appGroup, rq *reqHead, reqID []byte) (status in
 	if werr == nil {
 		werr = bw.Flush()
 	}
-	if rerr != nil || werr != nil || !reusable {
+	// Bytes past the response (an app that sent a body with a 204 or a
+	// HEAD answer) would be read as the next response: drop the connection.
+	if rerr != nil || werr != nil || !reusable || uc.br.Buffered() > 0 {
 		uc.conn.Close()
 	} else {
 		tr.put(u.addr, uc)
@@ -705,7 +708,7 @@ next:
 	for _, l := range fc.respLines {
 		line := head[l.start:l.end]
 		for _, d := range fc.dropped {
-			if hasName(line, string(d)) {
+			if len(line) > len(d) && line[len(d)] == ':' && bytes.EqualFold(line[:len(d)], d) {
 				continue next
 			}
 		}
