@@ -286,6 +286,7 @@ func TestSSHGateway(t *testing.T) {
 			t.Fatalf("the release step did not run as the app: %q %v", b, err)
 		}
 		addr := in.servingAt(t, admin, site, 8080, "v2")
+		in.waitServed(t, "site.apps.test", "v2") // and through the proxy
 		if body, err := get("http://" + addr + "/built.html"); err != nil || body != "built" {
 			t.Fatalf("what the release step built is not served: %q %v", body, err)
 		}
@@ -312,6 +313,9 @@ func TestSSHGateway(t *testing.T) {
 			if body, err := get("http://" + net.JoinHostPort(deployedIP, "8080") + "/"); err != nil || body != "v2" {
 				t.Fatalf("after a failed deploy the app serves %q %v, want the previous version's v2", body, err)
 			}
+			if code, body, err := in.viaProxy("site.apps.test", "/"); err != nil || code != 200 || body != "v2" {
+				t.Fatalf("after a failed deploy the proxy serves %d %q %v, want v2", code, body, err)
+			}
 			if b, err := os.ReadFile(filepath.Join(volume, "app", "index.html")); err != nil || string(b) != "v2" {
 				t.Fatalf("a failed deploy changed /srv/app: %q %v", b, err)
 			}
@@ -325,6 +329,7 @@ func TestSSHGateway(t *testing.T) {
 			t.Fatalf("push after fixing the release: exit %d\n%s%s", code, out, progress)
 		}
 		in.servingAt(t, admin, site, 8080, "v4")
+		in.waitServed(t, "site.apps.test", "v4")
 	})
 
 	t.Run("who may log in", func(t *testing.T) {
