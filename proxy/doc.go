@@ -21,10 +21,40 @@
 //     dropped and set from the connection. An incoming X-Request-Id is kept
 //     when it is short and made of safe characters (so an ID set by a load
 //     balancer in front stays traceable); otherwise the proxy makes one.
-//   - Streamed responses (SSE, chunked bodies of unknown length) are flushed
-//     on every write by httputil.ReverseProxy itself; responses of known
-//     length are copied with pooled buffers without per-write flushes, which
-//     is what keeps the hot path fast.
+//   - Plain HTTP/1.1 requests for apps take a fast path (front.go,
+//     fastpath.go): a goroutine per connection parses the request head in
+//     place in its read buffer, writes it with the forwarding headers
+//     rewritten to a pooled upstream connection, and copies the response
+//     head and body back with their own framing (Content-Length, chunked
+//     verbatim, or until EOF with Connection: close), flushing whenever the
+//     upstream has nothing more buffered, so SSE and other streams are
+//     never held back. It allocates almost nothing per request. Measured on
+//     the 2-core benchmark machine, net/http's server with
+//     httputil.ReverseProxy cost about 38 µs of CPU per request against
+//     nginx's 17 µs; the fast path costs 18 µs (21 µs with the access log
+//     on), which moved rosti from 0.4-0.6 × nginx's throughput to 0.8-1.0 ×.
+//     The fast path only ever accepts a strict subset of HTTP/1.1. For
+//     everything else it leaves the request unread and hands the connection
+//     to the net/http server (the same handler as before), which then
+//     serves that connection to its end: upgrades (websockets), Expect,
+//     Transfer-Encoding on requests, HTTP/1.0, absolute URIs, heads over
+//     8 KiB (net/http answers 431 past 64 KiB), malformed heads (net/http
+//     answers 400), the panel, unknown hosts, stopped apps, HTTPS
+//     redirects and ACME challenges. HTTPS (HTTP/2) stays on net/http.
+//     fasthttp was the other candidate. It would have meant rewriting the
+//     panel, ACME, websocket and SSE handling against its API, or adapting
+//     them. The peek-and-hand-off design keeps every unusual case on the
+//     tested net/http path, and the fast path itself is small.
+//   - On the fast path an idle pooled upstream connection the app has
+//     closed is skipped by a non-blocking peek before a request with a
+//     body is sent (such a request cannot be sent twice), and a request
+//     without a body is sent again on a fresh connection. A client that
+//     goes away while the app is still thinking is only noticed when the
+//     answer is written.
+//   - The access log line is written before the last flush of the answer,
+//     as on the net/http path. It costs about 3.5 µs per request, mostly
+//     slog's text formatting; buffering the writer (the caller's choice)
+//     saves only the write call.
 //   - A request without a body whose upstream refuses the connection is
 //     retried on the next upstream: nothing reached the app, so this is safe
 //     for any method, and it keeps restarts free of failed requests.

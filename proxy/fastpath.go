@@ -330,7 +330,6 @@ func connectionTokens(v []byte, close *bool) bool {
 type upstreamError struct {
 	err     error
 	retry   bool // nothing reached the app: safe to send again
-	dial    bool
 	timeout bool
 }
 
