@@ -203,7 +203,12 @@ func runParts(ctx context.Context, log *slog.Logger, parts ...part) error {
 	var failed error
 	select {
 	case <-ctx.Done():
-	case failed = <-errc:
+	case err := <-errc:
+		// A part that ends because we are stopping anyway is no failure;
+		// only one that ends on its own is.
+		if ctx.Err() == nil {
+			failed = err
+		}
 		cancel()
 	}
 	log.Info("shutting down")
