@@ -359,16 +359,14 @@ type accessEntry struct {
 	start                      time.Time
 }
 
-// logAccess writes the pending access log line. It is called before the
-// last flush of the response, as on the net/http path, so a client that
-// has its answer finds its line in the log.
+// logAccess queues the pending access log line, once the answer is known.
 func (fc *frontConn) logAccess(status int, n int64) {
 	if !fc.logPending {
 		return
 	}
 	fc.logPending = false
 	e := &fc.entry
-	fc.f.p.logFast(e.app, e.method, e.host, e.uri, status, n, time.Since(e.start), fc.remote, e.id)
+	fc.f.p.accessLog.add(accessRecord{accessEntry: *e, status: status, bytes: n, took: time.Since(e.start), remote: fc.remote})
 }
 
 // exchange does the work of forward and returns the status and body bytes
@@ -1006,16 +1004,90 @@ func connAlive(c net.Conn) bool {
 	return alive && err == nil
 }
 
-func (p *Proxy) logFast(app, method, host, uri string, status int, n int64, took time.Duration, remote, id string) {
-	p.access.LogAttrs(context.Background(), slog.LevelInfo, "request",
-		slog.String("app", app),
-		slog.String("method", method),
-		slog.String("host", host),
-		slog.String("uri", uri),
-		slog.Int("status", status),
-		slog.Int64("bytes", n),
-		slog.Duration("duration", took),
-		slog.String("remote", remote),
-		slog.String("request_id", id),
+// accessRecord is one access log line of the fast path.
+type accessRecord struct {
+	accessEntry
+	status int
+	bytes  int64
+	took   time.Duration
+	remote string
+}
+
+// accessQueue writes the fast path's access log lines on its own
+// goroutine, so a slow log writer (a busy disk, a journal applying
+// backpressure) holds no request up: slog's handlers write each line
+// under a lock, and one slow write would stall every request behind it.
+// A full queue falls back to writing in the caller, so lines are never
+// dropped; Shutdown drains the queue.
+type accessQueue struct {
+	log     *slog.Logger
+	ch      chan accessRecord
+	stop    chan struct{}
+	done    chan struct{}
+	stopped atomic.Bool
+}
+
+const accessQueueSize = 8192
+
+func newAccessQueue(l *slog.Logger) *accessQueue {
+	q := &accessQueue{log: l, ch: make(chan accessRecord, accessQueueSize), stop: make(chan struct{}), done: make(chan struct{})}
+	go q.run()
+	return q
+}
+
+func (q *accessQueue) add(r accessRecord) {
+	if !q.stopped.Load() {
+		select {
+		case q.ch <- r:
+			return
+		default:
+		}
+	}
+	q.write(&r)
+}
+
+func (q *accessQueue) run() {
+	defer close(q.done)
+	for {
+		select {
+		case r := <-q.ch:
+			q.write(&r)
+		case <-q.stop:
+			for {
+				select {
+				case r := <-q.ch:
+					q.write(&r)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// close writes the queued lines and stops the goroutine; lines added
+// afterwards are written by their callers.
+func (q *accessQueue) close(ctx context.Context) {
+	if q.stopped.Swap(true) {
+		return
+	}
+	close(q.stop)
+	select {
+	case <-q.done:
+	case <-ctx.Done():
+	}
+}
+
+func (q *accessQueue) write(r *accessRecord) {
+	q.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("app", r.app),
+		slog.String("method", r.method),
+		slog.String("host", r.host),
+		slog.String("uri", r.uri),
+		slog.Int("status", r.status),
+		slog.Int64("bytes", r.bytes),
+		slog.Duration("duration", r.took),
+		slog.String("remote", r.remote),
+		slog.String("request_id", r.id),
 	)
 }

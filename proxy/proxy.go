@@ -83,11 +83,14 @@ type Proxy struct {
 	httpsSrv *http.Server
 	// front serves httpLn: the fast path, handing other connections to
 	// httpSrv.
-	front   *httpFront
-	httpLn  net.Listener
-	httpsLn net.Listener
-	ready   chan struct{}
-	stopped bool
+	front *httpFront
+	// accessLog writes the fast path's access log lines; nil without
+	// an access log or before Serve.
+	accessLog *accessQueue
+	httpLn    net.Listener
+	httpsLn   net.Listener
+	ready     chan struct{}
+	stopped   bool
 	// redirectPort is the ":port" suffix of HTTPS redirects, empty for 443;
 	// written once before the listeners serve.
 	redirectPort string
@@ -440,6 +443,9 @@ func (p *Proxy) listen() error {
 	}
 	p.httpLn = httpLn
 	p.front = newHTTPFront(p, httpLn)
+	if p.access != nil {
+		p.accessLog = newAccessQueue(p.access)
+	}
 	close(p.ready)
 	if p.acme != nil {
 		p.acme.sync(p.table.Load().acmeHosts)
@@ -465,7 +471,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.stopped = true
 	srvs := []*http.Server{p.httpSrv, p.httpsSrv}
-	front := p.front
+	front, accessLog := p.front, p.accessLog
 	p.mu.Unlock()
 	var errs []error
 	if front != nil {
@@ -479,6 +485,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("proxy: shutdown: %w", err))
 			}
 		}
+	}
+	if accessLog != nil {
+		accessLog.close(ctx)
 	}
 	if p.acme != nil {
 		p.acme.stop()

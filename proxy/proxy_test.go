@@ -274,10 +274,19 @@ func TestForwardingHeaders(t *testing.T) {
 			}
 		})
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	if n := strings.Count(logged.String(), "app=fwd"); n != len(tests) {
-		t.Errorf("access log has %d lines for app fwd, want %d:\n%s", n, len(tests), logged.String())
+	// The fast path writes its access log on its own goroutine: the lines
+	// come shortly after the answers.
+	lines := func() (int, string) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return strings.Count(logged.String(), "app=fwd"), logged.String()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for n, _ := lines(); n < len(tests) && time.Now().Before(deadline); n, _ = lines() {
+		time.Sleep(5 * time.Millisecond) // polling, bounded by the deadline
+	}
+	if n, all := lines(); n != len(tests) {
+		t.Errorf("access log has %d lines for app fwd, want %d:\n%s", n, len(tests), all)
 	}
 }
 
