@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rosti-paas/rosti/internal/logbuf"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/proxy"
 	rtm "github.com/rosti-paas/rosti/runtime"
@@ -144,13 +145,19 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	// One line per proxied request: batched, off the request's path.
+	accessOut := logbuf.New(stderr, 100*time.Millisecond)
+	accessLog, err := newLogger(accessOut, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
 	acmeRoots, err := loadRoots(cfg.ACMECARoot)
 	if err != nil {
 		return err
 	}
 	front, err := proxy.New(proxy.Config{
 		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, DataDir: cfg.DataDir, ACMEEmail: cfg.ACMEEmail, ACMECA: cfg.ACMECA, ACMERoots: acmeRoots,
-		AccessLog: log.With("component", "access"), Logger: log,
+		AccessLog: accessLog.With("component", "access"), Logger: log,
 	})
 	if err != nil {
 		return err
@@ -182,7 +189,8 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 	// Shut down in reverse: the API and the gateway stop taking work before
 	// the platform and containers they drive.
-	return runParts(ctx, log, containers, front, plat, gateway, api)
+	// Shut down last-first: the access log flushes after the proxy drained.
+	return runParts(ctx, log, accessOut, containers, front, plat, gateway, api)
 }
 
 // part is the shape of every long-running piece of rosti.

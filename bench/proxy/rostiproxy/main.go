@@ -3,18 +3,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/rosti-paas/rosti/internal/logbuf"
 	"github.com/rosti-paas/rosti/proxy"
 )
 
@@ -24,7 +22,6 @@ func main() {
 	host := flag.String("host", "127.0.0.1", "Host header routed to the upstream")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until exit")
 	accessLog := flag.Bool("accesslog", true, "log every request to stderr, as rosti serve does")
-	buffered := flag.Bool("buffered-log", false, "write the logs through a buffer flushed every 100 ms (not what rosti serve does; for comparison)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -32,19 +29,14 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	// The same loggers as rosti serve: text on stderr, the access log a
-	// child of the main logger.
-	var logOut io.Writer = os.Stderr
-	if *buffered {
-		bw := &flushingWriter{w: bufio.NewWriterSize(os.Stderr, 64<<10)}
-		defer bw.Flush()
-		go bw.flushEvery(100 * time.Millisecond)
-		logOut = bw
-	}
-	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The same loggers as rosti serve: text on stderr, the access log
+	// batched through logbuf and flushed every 100 ms and at exit.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	accessOut := logbuf.New(os.Stderr, 100*time.Millisecond)
+	defer accessOut.Flush()
 	cfg := proxy.Config{HTTPAddr: *listen, Logger: logger}
 	if *accessLog {
-		cfg.AccessLog = logger.With("component", "access")
+		cfg.AccessLog = slog.New(slog.NewTextHandler(accessOut, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "access")
 	}
 	p, err := proxy.New(cfg)
 	if err != nil {
@@ -54,31 +46,8 @@ func main() {
 	p.SetRoutes([]proxy.Route{{App: "bench", Hosts: []string{*host}, Upstreams: []string{*upstream}}}, nil)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() { _ = accessOut.Serve(ctx) }()
 	if err := p.Serve(ctx); err != nil {
 		logger.Error("serve", "err", err)
-	}
-}
-
-// flushingWriter is a buffered writer that is flushed on a timer.
-type flushingWriter struct {
-	mu sync.Mutex
-	w  *bufio.Writer
-}
-
-func (f *flushingWriter) Write(b []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.w.Write(b)
-}
-
-func (f *flushingWriter) Flush() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	_ = f.w.Flush()
-}
-
-func (f *flushingWriter) flushEvery(d time.Duration) {
-	for range time.Tick(d) {
-		f.Flush()
 	}
 }
