@@ -58,11 +58,12 @@ type Driver struct {
 	nets *networks
 
 	serveCtx     context.Context // cancelled by Shutdown, ends the event watch
+	serveDone    chan struct{}   // closed when Serve returns; nil until it runs (guarded by mu)
 	stopServing  context.CancelFunc
 	shutdownOnce sync.Once
 	shutdownErr  error
 
-	mu  sync.Mutex // guards oom
+	mu  sync.Mutex // guards oom and serveDone
 	oom map[string]bool
 }
 
@@ -121,6 +122,19 @@ func (d *Driver) Ready() <-chan struct{} { return d.ready }
 // Serve connects to containerd, starting a managed one when needed, sets up
 // the firewall chain and watches task events until ctx is done.
 func (d *Driver) Serve(ctx context.Context) error {
+	d.mu.Lock()
+	if d.serveCtx.Err() != nil { // shut down before it started
+		d.mu.Unlock()
+		return nil
+	}
+	d.serveDone = make(chan struct{})
+	d.mu.Unlock()
+	defer close(d.serveDone)
+	// Shutdown ends the setup too, so that nothing (a firewall rule, a
+	// managed containerd) is made after it has cleaned up.
+	ctx, cancelSetup := context.WithCancel(ctx)
+	defer cancelSetup()
+	context.AfterFunc(d.serveCtx, cancelSetup)
 	for _, dir := range []string{d.logRoot(), d.netnsRoot(), d.etcDir()} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("runtime: %w", err)
@@ -138,6 +152,9 @@ func (d *Driver) Serve(ctx context.Context) error {
 		return fmt.Errorf("runtime: connect %s: %w", socket, err)
 	}
 	d.client = client
+	if ctx.Err() != nil {
+		return nil
+	}
 	if err := d.nets.setupFirewall(); err != nil {
 		return err
 	}
@@ -147,10 +164,7 @@ func (d *Driver) Serve(ctx context.Context) error {
 	}
 	d.log.Info("connected to containerd", "socket", socket, "version", v.Version, "managed", d.managed != nil, "namespace", d.cfg.Namespace)
 	close(d.ready)
-	watchCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	context.AfterFunc(d.serveCtx, cancel)
-	d.watchEvents(watchCtx)
+	d.watchEvents(ctx)
 	return nil
 }
 
@@ -162,7 +176,17 @@ func (d *Driver) Shutdown(ctx context.Context) error {
 }
 
 func (d *Driver) shutdown(ctx context.Context) error {
+	d.mu.Lock()
 	d.stopServing()
+	serving := d.serveDone
+	d.mu.Unlock()
+	if serving != nil {
+		// Serve may be half-way through its setup: let it stop first.
+		select {
+		case <-serving:
+		case <-ctx.Done():
+		}
+	}
 	var errs []error
 	select {
 	case <-d.ready:
