@@ -10,115 +10,15 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"log"
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/letsencrypt/pebble/v2/ca"
-	"github.com/letsencrypt/pebble/v2/db"
-	"github.com/letsencrypt/pebble/v2/va"
-	"github.com/letsencrypt/pebble/v2/wfe"
-	"github.com/miekg/dns"
+	"github.com/rosti-paas/rosti/internal/acmetest"
 )
-
-// testDNS answers A queries for every name under zone with 127.0.0.1, over
-// TCP as Pebble's VA asks.
-func testDNS(t *testing.T, zone string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		for _, q := range req.Question {
-			if q.Qtype == dns.TypeA && strings.HasSuffix(q.Name, "."+zone+".") {
-				m.Answer = append(m.Answer, &dns.A{
-					Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
-					A:   net.IPv4(127, 0, 0, 1),
-				})
-			}
-		}
-		_ = w.WriteMsg(m)
-	})}
-	go func() { _ = srv.ActivateAndServe() }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return ln.Addr().String()
-}
-
-// pebble is a real ACME CA run in-process from Pebble's packages.
-type pebble struct {
-	directory string
-	// tlsRoots trusts Pebble's own HTTPS endpoint.
-	tlsRoots *x509.CertPool
-	// issuingRoots trusts the certificates Pebble issues.
-	issuingRoots *x509.CertPool
-	orders       atomic.Int64
-}
-
-// startPebble serves the ACME endpoint at once (the proxy must know its
-// URL) and builds the CA when challengePort, the proxy's HTTP port, is
-// known.
-func startPebble(t *testing.T) (*pebble, func(challengePort int, dnsAddr string)) {
-	t.Helper()
-	// Pebble's VA sleeps randomly before validating to mimic a real CA;
-	// that only slows the test. Validation itself stays real.
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
-	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
-	pb := &pebble{}
-	var acmeHandler atomic.Pointer[http.Handler]
-	acmeSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/order-plz" {
-			pb.orders.Add(1)
-		}
-		h := acmeHandler.Load()
-		if h == nil {
-			http.Error(w, "pebble not ready", http.StatusServiceUnavailable)
-			return
-		}
-		(*h).ServeHTTP(w, r)
-	}))
-	acmeSrv.StartTLS()
-	t.Cleanup(acmeSrv.Close)
-	pb.directory = acmeSrv.URL + wfe.DirectoryPath
-	pb.tlsRoots = x509.NewCertPool()
-	pb.tlsRoots.AddCert(acmeSrv.Certificate())
-
-	finish := func(challengePort int, dnsAddr string) {
-		logger := log.New(testWriter{t}, "pebble ", 0)
-		store := db.NewMemoryStore()
-		authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default"}})
-		validator := va.New(logger, challengePort, 0, false, dnsAddr, store)
-		front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
-		h := front.Handler()
-		acmeHandler.Store(&h)
-
-		mgmt := httptest.NewTLSServer(front.ManagementHandler())
-		t.Cleanup(mgmt.Close)
-		resp, err := mgmt.Client().Get(mgmt.URL + wfe.RootCertPath + "0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		rootPEM, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pb.issuingRoots = x509.NewCertPool()
-		if !pb.issuingRoots.AppendCertsFromPEM(rootPEM) {
-			t.Fatalf("pebble root is not PEM: %q", rootPEM)
-		}
-	}
-	return pb, finish
-}
 
 // tlsClientTo sends every request to the proxy's HTTPS address, checking
 // certificates against roots and the URL's host name.
@@ -138,16 +38,16 @@ func tlsClientTo(proxyAddr net.Addr, roots *x509.CertPool) *http.Client {
 
 func TestACMEIssuesOnlyForRoutedNames(t *testing.T) {
 	const zone = "rosti.test"
-	dnsAddr := testDNS(t, zone)
-	pb, finishPebble := startPebble(t)
+	dnsAddr := acmetest.DNS(t, zone)
+	pb := acmetest.Start(t)
 	p := startProxy(t, Config{
 		HTTPSAddr: "127.0.0.1:0",
 		DataDir:   t.TempDir(),
 		ACMEEmail: "ops@rosti.test",
-		ACMECA:    pb.directory,
-		ACMERoots: pb.tlsRoots,
+		ACMECA:    pb.Directory,
+		ACMERoots: pb.TLSRoots(),
 	})
-	finishPebble(p.HTTPAddr().(*net.TCPAddr).Port, dnsAddr)
+	pb.Finish(p.HTTPAddr().(*net.TCPAddr).Port, dnsAddr)
 
 	app := backend(t, "secure")
 	uploadedPEM, uploadedKey, uploadedRoots := selfSignedCert(t, "uploaded."+zone)
@@ -157,7 +57,7 @@ func TestACMEIssuesOnlyForRoutedNames(t *testing.T) {
 		{App: "uploaded", Hosts: []string{"uploaded." + zone}, Upstreams: []string{addr(app)}, TLS: true},
 	}, []Cert{{CertPEM: uploadedPEM, KeyPEM: uploadedKey}})
 
-	https := tlsClientTo(p.HTTPSAddr(), pb.issuingRoots)
+	https := tlsClientTo(p.HTTPSAddr(), pb.IssuingRoots)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var resp *http.Response
@@ -179,7 +79,7 @@ func TestACMEIssuesOnlyForRoutedNames(t *testing.T) {
 	if got := resp.Header.Get("Seen-X-Forwarded-Proto"); got != "https" {
 		t.Errorf("X-Forwarded-Proto %q, want https", got)
 	}
-	ordersAfterIssue := pb.orders.Load()
+	ordersAfterIssue := pb.Orders()
 	if ordersAfterIssue == 0 {
 		t.Fatal("certificate served without an ACME order")
 	}
@@ -225,10 +125,10 @@ func TestACMEIssuesOnlyForRoutedNames(t *testing.T) {
 			}
 		})
 	}
-	if n := pb.orders.Load(); n != ordersAfterIssue {
+	if n := pb.Orders(); n != ordersAfterIssue {
 		t.Fatalf("ACME orders went from %d to %d after handshakes for unrouted names", ordersAfterIssue, n)
 	}
-	if n := pb.orders.Load(); n > 1 {
+	if n := pb.Orders(); n > 1 {
 		t.Logf("note: %d ACME orders for one name (certmagic retried)", n)
 	}
 }

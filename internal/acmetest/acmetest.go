@@ -120,5 +120,12 @@ func (pb *Pebble) Finish(challengePort int, dnsAddr string) {
 	}
 }
 
+// TLSRoots is TLSRootPEM as a pool.
+func (pb *Pebble) TLSRoots() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pb.TLSRootPEM)
+	return pool
+}
+
 // Orders counts the certificate orders Pebble was sent.
 func (pb *Pebble) Orders() int64 { return pb.orders.Load() }
