@@ -80,18 +80,25 @@ func (h *Handler) createPlan(w http.ResponseWriter, r *http.Request, u store.Use
 }
 
 func (h *Handler) updatePlan(w http.ResponseWriter, r *http.Request, u store.User) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	if err := h.member(r, u); err != nil {
-		return err
-	}
-	p, err := h.p.Plan(id)
+	p, err := catalogEntry(h, r, u, h.p.Plan)
 	if err != nil {
 		return err
 	}
 	return h.putPlan(w, r, u, p)
+}
+
+// catalogEntry looks up the plan or runtime named by the route's {id}, for
+// a member of the route's company.
+func catalogEntry[T any](h *Handler, r *http.Request, u store.User, lookup func(int64) (T, error)) (T, error) {
+	var none T
+	id, err := pathID(r, "id")
+	if err != nil {
+		return none, err
+	}
+	if err := h.member(r, u); err != nil {
+		return none, err
+	}
+	return lookup(id)
 }
 
 func (h *Handler) putPlan(w http.ResponseWriter, r *http.Request, u store.User, p store.Plan) error {
@@ -132,14 +139,7 @@ func (h *Handler) createRuntime(w http.ResponseWriter, r *http.Request, u store.
 }
 
 func (h *Handler) updateRuntime(w http.ResponseWriter, r *http.Request, u store.User) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	if err := h.member(r, u); err != nil {
-		return err
-	}
-	rt, err := h.p.Runtime(id)
+	rt, err := catalogEntry(h, r, u, h.p.Runtime)
 	if err != nil {
 		return err
 	}
