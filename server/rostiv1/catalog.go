@@ -40,15 +40,7 @@ func (h *Handler) listPlans(w http.ResponseWriter, r *http.Request, u store.User
 		return err
 	}
 	plans, err := h.p.Plans()
-	if err != nil {
-		return err
-	}
-	out := make([]planJSON, 0, len(plans))
-	for _, p := range plans {
-		out = append(out, toPlanJSON(p))
-	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, plans, err, toPlanJSON)
 }
 
 func (h *Handler) listRuntimes(w http.ResponseWriter, r *http.Request, u store.User) error {
@@ -56,15 +48,7 @@ func (h *Handler) listRuntimes(w http.ResponseWriter, r *http.Request, u store.U
 		return err
 	}
 	rts, err := h.p.Runtimes()
-	if err != nil {
-		return err
-	}
-	out := make([]runtimeJSON, 0, len(rts))
-	for _, rt := range rts {
-		out = append(out, toRuntimeJSON(rt))
-	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, rts, err, toRuntimeJSON)
 }
 
 func (h *Handler) member(r *http.Request, u store.User) error {

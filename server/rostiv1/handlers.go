@@ -27,15 +27,7 @@ type companyJSON struct {
 
 func (h *Handler) listCompanies(w http.ResponseWriter, _ *http.Request, u store.User) error {
 	cs, err := h.p.Companies(u)
-	if err != nil {
-		return err
-	}
-	out := make([]companyJSON, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, companyJSON{c.ID, c.Name})
-	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, cs, err, func(c store.Company) companyJSON { return companyJSON{c.ID, c.Name} })
 }
 
 type sshAccess struct {

@@ -25,15 +25,7 @@ func toKeyJSON(k store.Key) keyJSON {
 
 func (h *Handler) listKeys(w http.ResponseWriter, _ *http.Request, u store.User) error {
 	ks, err := h.p.Keys(u)
-	if err != nil {
-		return err
-	}
-	out := make([]keyJSON, 0, len(ks))
-	for _, k := range ks {
-		out = append(out, toKeyJSON(k))
-	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, ks, err, toKeyJSON)
 }
 
 func (h *Handler) addKey(w http.ResponseWriter, r *http.Request, u store.User) error {

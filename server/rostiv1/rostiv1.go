@@ -155,3 +155,17 @@ func (c *listCache) put(company int64, revision uint64, body []byte) {
 	}
 	c.entries[company] = cachedList{revision: revision, body: body}
 }
+
+// writeList answers items, each shaped by conv, as a JSON array (Rosti's
+// lists are plain arrays, never null).
+func writeList[T, J any](w http.ResponseWriter, items []T, err error, conv func(T) J) error {
+	if err != nil {
+		return err
+	}
+	out := make([]J, 0, len(items))
+	for _, item := range items {
+		out = append(out, conv(item))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}

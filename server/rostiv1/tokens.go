@@ -18,15 +18,9 @@ type tokenJSON struct {
 
 func (h *Handler) listTokens(w http.ResponseWriter, _ *http.Request, u store.User) error {
 	ts, err := h.p.Tokens(u)
-	if err != nil {
-		return err
-	}
-	out := make([]tokenJSON, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, tokenJSON{ID: t.ID, Name: t.Name, Created: t.Created, LastUsed: t.LastUsed})
-	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, ts, err, func(t store.Token) tokenJSON {
+		return tokenJSON{ID: t.ID, Name: t.Name, Created: t.Created, LastUsed: t.LastUsed}
+	})
 }
 
 func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, u store.User) error {
