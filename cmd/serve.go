@@ -27,22 +27,23 @@ import (
 
 // serveConfig is everything `rosti serve` is told.
 type serveConfig struct {
-	DataDir      string
-	APIAddr      string
-	HTTPAddr     string
-	HTTPSAddr    string
-	SSHAddr      string
-	SSHHost      string
-	AppsDomain   string
-	Registration string
-	LogLevel     string
-	Containerd   string
-	Bridge       string
-	Subnet       string
-	ACMEEmail    string
-	ACMECA       string
-	ACMECARoot   string
-	PanelDomain  string
+	DataDir       string
+	APIAddr       string
+	HTTPAddr      string
+	HTTPSAddr     string
+	SSHAddr       string
+	SSHHost       string
+	AppsDomain    string
+	Registration  string
+	LogLevel      string
+	Containerd    string
+	Bridge        string
+	Subnet        string
+	ACMEEmail     string
+	ACMECA        string
+	ACMECARoot    string
+	PanelDomain   string
+	HealthTimeout time.Duration
 }
 
 // Paths inside the data dir.
@@ -55,7 +56,7 @@ func newServeCmd() *cobra.Command {
 	cfg := serveConfig{
 		DataDir: "/var/lib/rosti", APIAddr: ":8080", HTTPAddr: ":80", HTTPSAddr: ":443", SSHAddr: ":2222",
 		SSHHost: host, AppsDomain: "localhost", Registration: platform.RegistrationOpen, LogLevel: "info",
-		Bridge: "rosti0", Subnet: "10.213.0.0/16",
+		Bridge: "rosti0", Subnet: "10.213.0.0/16", HealthTimeout: platform.DefaultHealthTimeout,
 	}
 	c := &cobra.Command{
 		Use:   "serve",
@@ -92,6 +93,7 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.Containerd, "containerd", cfg.Containerd, "containerd socket to use; empty: the system's if one runs, else rosti starts its own under <data>/containerd")
 	f.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name prefix of the CNI bridges apps are attached to (one per company)")
+	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long a new version of an app has to pass its health check on a restart or deploy; past it the old version keeps serving")
 	f.StringVar(&cfg.Subnet, "subnet", cfg.Subnet, "IPv4 range for app containers, split into one /24 per company")
 	return c
 }
@@ -104,6 +106,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.AppsDomain == "" || strings.ContainsAny(c.AppsDomain, " /:") {
 		return fmt.Errorf("--apps-domain %q: must be a host name", c.AppsDomain)
+	}
+	if c.HealthTimeout <= 0 {
+		return fmt.Errorf("--health-timeout %s: must be positive, like 60s", c.HealthTimeout)
 	}
 	return nil
 }
@@ -164,6 +169,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 	plat := platform.New(platform.Config{
 		DataDir: cfg.DataDir, AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
+		HealthTimeout: cfg.HealthTimeout,
 	}, platform.Deps{Store: st, Containers: containers, Health: proxy.WaitHealthy, Router: front, Log: log})
 	if err := plat.SeedCatalog(); err != nil {
 		return err
@@ -187,9 +193,9 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if cfg.PanelDomain != "" {
 		front.SetPanel([]string{cfg.PanelDomain}, server.Handler(plat, version, log), cfg.HTTPSAddr != "")
 	}
-	// Shut down in reverse: the API and the gateway stop taking work before
-	// the platform and containers they drive.
-	// Shut down last-first: the access log flushes after the proxy drained.
+	// Shut down last-first: the API and the gateway stop taking work before
+	// the platform and containers they drive, and the access log flushes
+	// after the proxy drained.
 	return runParts(ctx, log, accessOut, containers, front, plat, gateway, api)
 }
 

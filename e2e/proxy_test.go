@@ -182,3 +182,41 @@ func TestRestartsUnderLoad(t *testing.T) {
 	t.Logf("%d requests, none failed", ok.Load())
 	in.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, app), nil)
 }
+
+// TestHealthCheckPath: with a health check path, a new version takes
+// traffic only once that path answers; until then a restart fails and
+// the old version serves on.
+func TestHealthCheckPath(t *testing.T) {
+	bin := rostiBin(t)
+	data := filepath.Join(t.TempDir(), "data")
+	in := startRosti(t, bin, data, "--health-timeout", "5s")
+	admin := in.adminUser(t)
+	in.importHTTPServerRuntime(t)
+	// The test server's /read answers 500 while the file is missing.
+	app := in.createApp(t, admin, map[string]any{"name": "checked", "image": "httpserver", "plan": 1, "healthcheck": "/read?path=/srv/ready"})
+	const host = "checked.apps.test"
+	in.waitServed(t, host, "hello from checked-web-1")
+
+	r := in.expect(t, 400, admin.token, "PUT", pathf("/api/v1/%d/apps-action/%d/", admin.company, app), map[string]string{"action": "restart"})
+	for _, want := range []string{"previous one keeps running", "GET /read?path=/srv/ready", "500"} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("failed restart's answer lacks %q: %s", want, r.body)
+		}
+	}
+	if code, body, err := in.viaProxy(host, "/"); err != nil || code != 200 || body != "hello from checked-web-1" {
+		t.Fatalf("after the failed restart: %d %q %v, want the old version", code, body, err)
+	}
+	if st := in.status(t, admin, app); len(st.Containers) != 1 {
+		t.Fatalf("the unhealthy container was left behind: %+v", st.Containers)
+	}
+
+	if code, body, err := in.viaProxy(host, "/write?path=/srv/ready&data=yes"); err != nil || code != 200 {
+		t.Fatalf("make the app ready: %d %q %v", code, body, err)
+	}
+	in.action(t, admin, app, "restart")
+	code, body, err := in.viaProxy(host, "/")
+	if err != nil || code != 200 || !strings.HasPrefix(body, "hello from checked-web-") || body == "hello from checked-web-1" {
+		t.Fatalf("after the healthy restart: %d %q %v, want the new version", code, body, err)
+	}
+	in.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, app), nil)
+}

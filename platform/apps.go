@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -34,6 +35,7 @@ type AppInput struct {
 	AppPort     *int
 	SSHKeys     *[]string
 	SSHPassword *string // "" means unchanged, as listings show it empty
+	Healthcheck *string // "" means a TCP connect
 }
 
 // Apps lists a company's apps.
@@ -179,6 +181,13 @@ func (p *Platform) applyInput(a *store.App, in AppInput, creating bool) error {
 			a.AppPort = port
 		}
 	}
+	if in.Healthcheck != nil {
+		if problem := checkHealthPath(*in.Healthcheck); problem != "" {
+			v.Add("healthcheck", "%s", problem)
+		} else {
+			a.Healthcheck = *in.Healthcheck
+		}
+	}
 	if in.Mode != nil {
 		if m := *in.Mode; m != store.ModeHTTP && m != store.ModeHTTPSLE {
 			v.Add("mode", "must be %q or %q", store.ModeHTTP, store.ModeHTTPSLE)
@@ -280,4 +289,29 @@ func abbreviate(s string) string {
 		return s[:24] + "..."
 	}
 	return s
+}
+
+// maxHealthPath bounds a health check path like a sane request line.
+const maxHealthPath = 1024
+
+// checkHealthPath says what is wrong with an app's health check path, if
+// anything: it is requested as is from the app, so it must be an absolute
+// path with an optional query and nothing a request line cannot carry.
+func checkHealthPath(path string) string {
+	if path == "" {
+		return ""
+	}
+	if len(path) > maxHealthPath {
+		return fmt.Sprintf("must be at most %d characters", maxHealthPath)
+	}
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") {
+		return fmt.Sprintf("%q must be a path starting with a single '/', like /healthz (or empty for a TCP check)", path)
+	}
+	if strings.ContainsFunc(path, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' }) {
+		return fmt.Sprintf("%q must not contain spaces, control characters or '#'", path)
+	}
+	if _, err := url.ParseRequestURI(path); err != nil {
+		return fmt.Sprintf("%q is not a valid URL path", path)
+	}
+	return ""
 }

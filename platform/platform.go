@@ -24,7 +24,15 @@ type Config struct {
 	SSHHost      string // host name users connect to for SSH deploys
 	SSHPort      int
 	Registration string // RegistrationOpen, RegistrationAdminOnly or RegistrationClosed
+	// HealthTimeout is how long a new version of an app has to pass its
+	// health check before a restart or deploy gives up on it; 0 is
+	// DefaultHealthTimeout.
+	HealthTimeout time.Duration
 }
+
+// DefaultHealthTimeout gives slow-starting apps (a JVM, a cold cache) time
+// to come up before a restart is called failed.
+const DefaultHealthTimeout = 60 * time.Second
 
 // Deps are the parts platform drives.
 type Deps struct {
@@ -54,6 +62,9 @@ type Platform struct {
 func New(cfg Config, deps Deps) *Platform {
 	if cfg.Registration == "" {
 		cfg.Registration = RegistrationOpen
+	}
+	if cfg.HealthTimeout <= 0 {
+		cfg.HealthTimeout = DefaultHealthTimeout
 	}
 	p := &Platform{cfg: cfg, store: deps.Store, containers: deps.Containers, health: deps.Health, router: deps.Router,
 		log: deps.Log.With("component", "platform"), now: time.Now}

@@ -18,7 +18,6 @@ import (
 // Reconciler timings.
 const (
 	resyncInterval = 30 * time.Second // a full pass catches what events missed
-	healthTimeout  = 60 * time.Second // how long a new version has to answer
 	healthProbe    = 2 * time.Second  // one probe of it, between checks that it still runs
 	maxBackoff     = 5 * time.Minute
 	stableRun      = time.Minute // a process that ran this long starts its backoff afresh
@@ -333,12 +332,13 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 }
 
 func (r *reconciler) waitHealthy(ctx context.Context, a store.App, started []rtm.Instance) error {
-	deadline := time.Now().Add(healthTimeout)
+	timeout := r.p.cfg.HealthTimeout
+	deadline := time.Now().Add(timeout)
 	for _, c := range started {
 		addr := net.JoinHostPort(c.IP, strconv.Itoa(a.AppPort))
 		for {
 			probeCtx, cancel := context.WithTimeout(ctx, healthProbe)
-			err := r.p.health(probeCtx, addr, "")
+			err := r.p.health(probeCtx, addr, a.Healthcheck)
 			cancel()
 			if err == nil {
 				break
@@ -352,7 +352,10 @@ func (r *reconciler) waitHealthy(ctx context.Context, a store.App, started []rtm
 				}
 			}
 			if ctx.Err() != nil || time.Now().After(deadline) {
-				return fmt.Errorf("nothing answered on %s within %s", addr, healthTimeout)
+				if a.Healthcheck != "" {
+					return fmt.Errorf("GET %s on %s did not succeed within %s: %v", a.Healthcheck, addr, timeout, err)
+				}
+				return fmt.Errorf("nothing answered on %s within %s", addr, timeout)
 			}
 		}
 	}

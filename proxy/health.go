@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +15,7 @@ const healthPollInterval = 50 * time.Millisecond
 
 // WaitHealthy polls addr until it is healthy or ctx is done. Healthy means
 // a TCP connect succeeds when httpPath is empty, or a GET of httpPath
-// answers with a status below 500.
+// answers 2xx or 3xx.
 func WaitHealthy(ctx context.Context, addr string, httpPath string) error {
 	client := &http.Client{
 		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
@@ -66,8 +65,9 @@ func checkHTTP(ctx context.Context, client *http.Client, addr, path string) erro
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	if resp.StatusCode >= 500 {
-		return errors.New(resp.Status)
+	// As Kubernetes' probes: a redirect is an answer, an error page is not.
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return fmt.Errorf("GET %s answered %s", path, resp.Status)
 	}
 	return nil
 }

@@ -489,8 +489,13 @@ func waitFor(ctx context.Context, stop <-chan struct{}, cond func() bool) bool {
 func TestWaitHealthy(t *testing.T) {
 	var healthy atomic.Bool
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/health" && !healthy.Load() {
+		switch {
+		case r.URL.Path == "/health" && !healthy.Load():
 			w.WriteHeader(http.StatusServiceUnavailable)
+		case r.URL.Path == "/moved":
+			http.Redirect(w, r, "http://elsewhere.test/", http.StatusFound)
+		case r.URL.Path == "/missing":
+			http.NotFound(w, r)
 		}
 	}))
 	t.Cleanup(app.Close)
@@ -516,7 +521,8 @@ func TestWaitHealthy(t *testing.T) {
 		{"nothing listens", short, closedAddr(t), "", false, true},
 		{"http path failing", short, addr(app), "/health", false, true},
 		{"http path passing", long, addr(app), "/health", true, false},
-		{"404 counts as up", long, addr(app), "/missing", false, false},
+		{"404 is not an answer", short, addr(app), "/missing", false, true},
+		{"redirect counts as up, not followed", long, addr(app), "/moved", false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

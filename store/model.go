@@ -102,7 +102,10 @@ type App struct {
 	SSHPasswordHash string         `json:"ssh_password_hash,omitempty"`
 	DesiredState    string         `json:"desired_state"`
 	Processes       map[string]int `json:"processes"`
-	UID             uint32         `json:"uid"`
+	// Healthcheck is the HTTP path a new version must answer (2xx or 3xx)
+	// before it takes traffic; empty means a TCP connect to AppPort.
+	Healthcheck string `json:"healthcheck,omitempty"`
+	UID         uint32 `json:"uid"`
 	// Generation grows with every restart or rebuild asked for, so that the
 	// containers of the previous generation are replaced.
 	Generation int64 `json:"generation"`

@@ -49,6 +49,7 @@ type appJSON struct {
 	SSHAccess   []sshAccess `json:"ssh_access"`
 	SSHKeys     []string    `json:"ssh_keys"`
 	SSHPassword string      `json:"ssh_password"`
+	Healthcheck string      `json:"healthcheck"` // our extension
 }
 
 func (h *Handler) appJSON(a store.App) appJSON {
@@ -61,7 +62,7 @@ func (h *Handler) appJSON(a store.App) appJSON {
 		ID: a.ID, Date: a.Created, Name: a.Name, Enabled: a.Enabled(), Image: a.Image,
 		Domains: a.Domains, Mode: a.Mode, Plan: a.PlanID, AppPort: a.AppPort,
 		SSHAccess: []sshAccess{{Hostname: cfg.SSHHost, Port: cfg.SSHPort, Username: a.Name}},
-		SSHKeys:   keys,
+		SSHKeys:   keys, Healthcheck: a.Healthcheck,
 	}
 }
 
@@ -108,6 +109,7 @@ func appInput(w http.ResponseWriter, r *http.Request) (platform.AppInput, error)
 		Plan:        f.Int("plan"),
 		SSHKeys:     f.List("ssh_keys", "\n"),
 		SSHPassword: f.String("ssh_password"),
+		Healthcheck: f.String("healthcheck"),
 	}
 	if port := f.Int("app_port"); port != nil {
 		p := int(*port)

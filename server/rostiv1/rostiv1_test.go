@@ -127,6 +127,10 @@ func TestAppValidation(t *testing.T) {
 		{"port 8000", `{"name":"a1","image":"static","plan":1,"app_port":8000}`, 400, "app_port", "8000"},
 		{"port too low", `{"name":"a1","image":"static","plan":1,"app_port":80}`, 400, "app_port", "1024"},
 		{"port too high", `{"name":"a1","image":"static","plan":1,"app_port":70000}`, 400, "app_port", "65535"},
+		{"healthcheck not a path", `{"name":"a1","image":"static","plan":1,"healthcheck":"healthz"}`, 400, "healthcheck", "starting with a single '/'"},
+		{"healthcheck another host", `{"name":"a1","image":"static","plan":1,"healthcheck":"//evil.test/x"}`, 400, "healthcheck", "starting with a single '/'"},
+		{"healthcheck with a space", `{"name":"a1","image":"static","plan":1,"healthcheck":"/a b"}`, 400, "healthcheck", "spaces"},
+		{"healthcheck a number", `{"name":"a1","image":"static","plan":1,"healthcheck":5}`, 400, "healthcheck", "string"},
 		{"bad mode", `{"name":"a1","image":"static","plan":1,"mode":"https"}`, 400, "mode", "https+le"},
 		{"bad domain", `{"name":"a1","image":"static","plan":1,"domains":"ok.example.com bad_domain"}`, 400, "domains", "bad_domain"},
 		{"domain of another app", `{"name":"a1","image":"static","plan":1,"domains":["TAKEN.example.com"]}`, 400, "domains", "another app"},
@@ -175,7 +179,7 @@ func TestAppLifecycle(t *testing.T) {
 	var app map[string]any
 	a.do(t, a.alice, "GET", one, "").json(t, &app)
 	want := map[string]any{"name": "shop", "enabled": true, "image": platform.StaticRuntimeImage, "mode": "http",
-		"plan": 1.0, "app_port": 8080.0, "ssh_password": ""}
+		"plan": 1.0, "app_port": 8080.0, "ssh_password": "", "healthcheck": ""}
 	for k, v := range want {
 		if app[k] != v {
 			t.Errorf("%s = %v, want %v", k, app[k], v)
@@ -208,6 +212,8 @@ func TestAppLifecycle(t *testing.T) {
 		{"same name is fine", "PATCH", `{"name":"shop"}`, 200, func(m map[string]any) bool { return m["name"] == "shop" }},
 		{"rename refused", "PATCH", `{"name":"other"}`, 400, nil},
 		{"without trailing slash", "PATCH", `{"app_port": 4000}`, 200, func(m map[string]any) bool { return m["app_port"] == 4000.0 }},
+		{"healthcheck path", "PATCH", `{"healthcheck":"/healthz?full=1"}`, 200, func(m map[string]any) bool { return m["healthcheck"] == "/healthz?full=1" }},
+		{"healthcheck back to TCP", "PATCH", `{"healthcheck":""}`, 200, func(m map[string]any) bool { return m["healthcheck"] == "" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
