@@ -174,6 +174,9 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err := plat.SeedCatalog(); err != nil {
 		return err
 	}
+	if err := plat.FailInterruptedJobs(); err != nil {
+		return err
+	}
 	if password, created, err := plat.Bootstrap(); err != nil {
 		return err
 	} else if created {

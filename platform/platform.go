@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,6 +55,7 @@ type Platform struct {
 	health     HealthCheck
 	router     Router
 	reconciler *reconciler
+	pulls      *puller
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -70,6 +72,7 @@ func New(cfg Config, deps Deps) *Platform {
 		log: deps.Log.With("component", "platform"), now: time.Now}
 	if p.containers != nil {
 		p.reconciler = newReconciler(p)
+		p.pulls = newPuller(p)
 	}
 	return p
 }
@@ -83,8 +86,14 @@ func (p *Platform) Serve(ctx context.Context) error {
 	return p.reconciler.serve(ctx)
 }
 
-// Shutdown has nothing to drain: containers keep running without rosti.
-func (p *Platform) Shutdown(context.Context) error { return nil }
+// Shutdown stops the image pulls under way and marks their jobs; the
+// containers keep running without rosti.
+func (p *Platform) Shutdown(ctx context.Context) error {
+	if p.pulls == nil {
+		return nil
+	}
+	return p.pulls.shutdown(ctx)
+}
 
 // changed tells the reconciler an app's description changed.
 func (p *Platform) changed(appID int64) {
@@ -100,6 +109,9 @@ func (p *Platform) applied(ctx context.Context, appID int64) error {
 	}
 	select {
 	case err := <-p.reconciler.kick(appID):
+		if errors.Is(err, errPulling) {
+			return nil // it carries on when its image is there
+		}
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("still in progress: %w", ctx.Err())

@@ -146,8 +146,10 @@ func (r *reconciler) runPending(ctx context.Context) {
 			return
 		}
 		err := r.reconcile(ctx, next)
+		// Waiting for an image is no error: the status shows the pull.
+		failed := err != nil && !errors.Is(err, errPulling)
 		r.mu.Lock()
-		if err != nil {
+		if failed {
 			r.errors[next] = err.Error()
 		} else {
 			delete(r.errors, next)
@@ -156,7 +158,7 @@ func (r *reconciler) runPending(ctx context.Context) {
 		for _, w := range waiters {
 			w <- err
 		}
-		if err != nil {
+		if failed {
 			r.p.log.Warn("reconcile app", "app_id", next, "err", err)
 		}
 	}
@@ -266,7 +268,7 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 	if err != nil {
 		return err
 	}
-	if err := p.ensureImage(ctx, a.Image); err != nil {
+	if err := p.ensureImage(ctx, a); err != nil {
 		return err
 	}
 	volume, err := p.ensureVolume(a)

@@ -34,7 +34,7 @@ type Containers interface {
 	Stats(ctx context.Context, name string) (rtm.Stats, error)
 	Logs(ctx context.Context, name string, lines int, follow bool, w io.Writer) error
 	Images(ctx context.Context) ([]string, error)
-	Pull(ctx context.Context, ref string, progress func(string)) error
+	Pull(ctx context.Context, ref string, progress func(rtm.PullProgress)) error
 	EnsureStaticImage(ctx context.Context) (string, error)
 	Import(ctx context.Context, archive io.Reader, progress func(string)) ([]string, error)
 	RemoveUnusedImages(ctx context.Context, inUse []string) ([]string, error)
@@ -183,8 +183,9 @@ func (p *Platform) execIn(ctx context.Context, a store.App, spec rtm.ExecSpec) (
 var ErrAppStopped = fmt.Errorf("the app is not running; start it first: %w", store.ErrInvalid)
 
 // ensureImage makes an app's image present: the built-in static image is
-// built locally, anything else is pulled.
-func (p *Platform) ensureImage(ctx context.Context, ref string) error {
+// built locally, anything else is pulled in the background (errPulling).
+func (p *Platform) ensureImage(ctx context.Context, a store.App) error {
+	ref := a.Image
 	if ref == StaticRuntimeImage {
 		_, err := p.containers.EnsureStaticImage(ctx)
 		return err
@@ -195,11 +196,11 @@ func (p *Platform) ensureImage(ctx context.Context, ref string) error {
 	}
 	for _, img := range have {
 		if img == ref {
+			p.pulls.succeeded(ref)
 			return nil
 		}
 	}
-	p.log.Info("pulling image", "image", ref)
-	return p.containers.Pull(ctx, ref, func(progress string) { p.log.Debug("pull", "image", ref, "progress", progress) })
+	return p.pulls.forApp(a)
 }
 
 // ImportImage loads images from an OCI or docker archive for apps to use,
@@ -231,7 +232,7 @@ func (p *Platform) PullImage(ctx context.Context, ref string) error {
 	if ref == "" || strings.ContainsAny(ref, " \t\n") {
 		return FieldError("ref", "must be an image reference such as docker.io/library/node:22-alpine")
 	}
-	if err := p.containers.Pull(ctx, ref, func(progress string) { p.log.Info("pull", "image", ref, "progress", progress) }); err != nil {
+	if err := p.pulls.pull(ctx, ref); err != nil {
 		return fmt.Errorf("pull %s: %v: %w", ref, err, store.ErrInvalid)
 	}
 	return nil

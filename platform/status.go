@@ -109,6 +109,9 @@ func (p *Platform) Status(ctx context.Context, u store.User, companyID, appID in
 	if msg := p.reconciler.lastError(appID); msg != "" {
 		st.Errors = append(st.Errors, msg)
 	}
+	if msg := p.pulls.describe(a.Image); msg != "" {
+		st.Info = append(st.Info, msg)
+	}
 	if !a.Enabled() {
 		st.Info = append(st.Info, "the app is stopped; start it to run it again")
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -481,5 +482,42 @@ func TestAppsSurviveManagedContainerdRestart(t *testing.T) {
 	}
 	if err := d2.Remove(ctx, spec.Name); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPullFromRegistry pulls over the network, from a registry on the
+// loopback address, and runs what it pulled.
+func TestPullFromRegistry(t *testing.T) {
+	d := rttest.StartDriver(t)
+	ctx := context.Background()
+	ref := rttest.Registry(t) + "/apps/httpserver:1"
+	rttest.Push(t, ref, rttest.HTTPServer(t, ref))
+
+	var reports []rtm.PullProgress
+	if err := d.Pull(ctx, ref, func(p rtm.PullProgress) { reports = append(reports, p) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) == 0 {
+		t.Fatal("no progress reported")
+	}
+	last := reports[len(reports)-1]
+	// An index, a manifest, a config and a layer of a few MB.
+	if last.Percent() != 100 || last.Blobs != 4 || last.BlobsDone != 4 || last.Total < 1e6 {
+		t.Fatalf("last progress %+v (%s), want all of 4 blobs", last, last)
+	}
+	if all, err := d.Images(ctx); err != nil || !slices.Contains(all, ref) {
+		t.Fatalf("Images = %v, %v; want %s among them", all, err, ref)
+	}
+	inst, err := d.Run(ctx, httpSpec(t, "pulled-web-1", ref, "g1", 10020))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, inst.IP, "/whoami"); got != "uid=10020 gid=10020" {
+		t.Fatalf("the pulled image serves %q", got)
+	}
+
+	err = d.Pull(ctx, rttest.Registry(t)+"/apps/missing:1", nil)
+	if err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("pull of a missing image: %v, want a not found error", err)
 	}
 }

@@ -7,12 +7,19 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"sort"
+	"strings"
+	"sync"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/rosti-paas/rosti/runtime/ociimage"
@@ -21,9 +28,35 @@ import (
 // StaticImage is the built-in image of the `static` runtime.
 const StaticImage = "rosti.local/static:1"
 
+// PullProgress is how far a pull has got. Total grows while the pull
+// reads manifests and learns of more blobs.
+type PullProgress struct {
+	Blobs, BlobsDone int
+	Total, Done      int64 // bytes
+}
+
+// Percent is Done of Total, 0-100.
+func (p PullProgress) Percent() int {
+	if p.Total <= 0 {
+		return 0
+	}
+	return int(min(100, p.Done*100/p.Total))
+}
+
+func (p PullProgress) String() string {
+	return fmt.Sprintf("%d of %d blobs, %s of %s", p.BlobsDone, p.Blobs, megabytes(p.Done), megabytes(p.Total))
+}
+
+func megabytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+
+// pullReportEvery is how often a pull's progress is reported.
+const pullReportEvery = 500 * time.Millisecond
+
 // Pull fetches ref (normalized: "nginx" is docker.io/library/nginx:latest)
-// and unpacks it, reporting each fetched blob to progress.
-func (d *Driver) Pull(ctx context.Context, ref string, progress func(string)) error {
+// and unpacks it, reporting its progress now and then and once at the end.
+// Registries on the loopback address are spoken to over plain HTTP, as
+// docker does: that is where a registry of one's own runs.
+func (d *Driver) Pull(ctx context.Context, ref string, progress func(PullProgress)) error {
 	client, err := d.conn(ctx)
 	if err != nil {
 		return err
@@ -32,19 +65,79 @@ func (d *Driver) Pull(ctx context.Context, ref string, progress func(string)) er
 	if err != nil {
 		return fmt.Errorf("runtime: image reference %q: %w", ref, err)
 	}
-	report := func(string) {}
-	if progress != nil {
-		report = progress
+	if progress == nil {
+		progress = func(PullProgress) {}
 	}
-	handler := images.HandlerFunc(func(_ context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-		report(fmt.Sprintf("fetching %s %s (%d bytes)", desc.MediaType, desc.Digest, desc.Size))
-		return nil, nil
+	tracker := &pullTracker{store: client.ContentStore(), sizes: map[digest.Digest]int64{}}
+	resolver := docker.NewResolver(docker.ResolverOptions{
+		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchLocalhost)),
 	})
-	if _, err := client.Pull(ctx, named.String(), containerd.WithPullUnpack, containerd.WithImageHandler(handler)); err != nil {
+	stopReports := make(chan struct{})
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		tick := time.NewTicker(pullReportEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopReports:
+				return
+			case <-tick.C:
+				progress(tracker.progress(ctx))
+			}
+		}
+	}()
+	_, err = client.Pull(ctx, named.String(), containerd.WithPullUnpack, containerd.WithResolver(resolver),
+		containerd.WithImageHandler(images.HandlerFunc(tracker.saw)))
+	close(stopReports)
+	<-reported
+	if err != nil {
 		return fmt.Errorf("runtime: pull %s: %w", named, err)
 	}
-	report("pulled " + named.String())
+	progress(tracker.progress(ctx))
 	return nil
+}
+
+// pullTracker adds up a pull's blobs: those it was told of, how much of
+// each is in the content store, and how much of those still coming.
+type pullTracker struct {
+	store content.Store
+	mu    sync.Mutex
+	sizes map[digest.Digest]int64
+}
+
+func (t *pullTracker) saw(_ context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	t.mu.Lock()
+	t.sizes[desc.Digest] = desc.Size
+	t.mu.Unlock()
+	return nil, nil
+}
+
+func (t *pullTracker) progress(ctx context.Context) PullProgress {
+	t.mu.Lock()
+	sizes := maps.Clone(t.sizes)
+	t.mu.Unlock()
+	// Ingests are named "<kind>-<digest>" by containerd's fetcher.
+	ingesting := map[digest.Digest]int64{}
+	if statuses, err := t.store.ListStatuses(ctx); err == nil {
+		for _, st := range statuses {
+			if _, d, ok := strings.Cut(st.Ref, "-"); ok {
+				ingesting[digest.Digest(d)] = st.Offset
+			}
+		}
+	}
+	var p PullProgress
+	for d, size := range sizes {
+		p.Blobs++
+		p.Total += size
+		if offset, ok := ingesting[d]; ok {
+			p.Done += offset
+		} else if _, err := t.store.Info(ctx, d); err == nil {
+			p.Done += size
+			p.BlobsDone++
+		}
+	}
+	return p
 }
 
 // Import reads an OCI or docker archive, stores and unpacks its images for

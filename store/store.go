@@ -30,6 +30,9 @@ var (
 	// Added by schema 2.
 	bucketKeys              = []byte("keys")
 	bucketKeysByFingerprint = []byte("keys_by_fingerprint")
+	// Added by schema 3.
+	bucketJobs        = []byte("jobs")
+	bucketCompanyJobs = []byte("company_jobs")
 )
 
 var keySchema = []byte("schema")
@@ -50,6 +53,15 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 2: users' SSH keys.
 	func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketKeys, bucketKeysByFingerprint} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+	// 3: jobs.
+	func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketJobs, bucketCompanyJobs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

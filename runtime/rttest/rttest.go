@@ -197,18 +197,25 @@ func BusyboxImage(t testing.TB, d *rtm.Driver) string {
 // shell), built statically, serving on $PORT, and returns its name.
 func HTTPServerImage(t testing.TB, d *rtm.Driver) string {
 	t.Helper()
+	return importImage(t, d, HTTPServer(t, "rosti.test/httpserver:"+randomHex(t, 4)))
+}
+
+// HTTPServer describes the image of HTTPServerImage, named name, for a
+// test to import or push.
+func HTTPServer(t testing.TB, name string) ociimage.Image {
+	t.Helper()
 	bin, err := os.ReadFile(buildGo(t, "github.com/rosti-paas/rosti/runtime/rttest/httpserver", "httpserver"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return importImage(t, d, ociimage.Image{
-		Name:  "rosti.test/httpserver:" + randomHex(t, 4),
+	return ociimage.Image{
+		Name:  name,
 		Files: append(baseFiles(), ociimage.Regular("/httpserver", 0o755, bin)),
 		Config: ocispec.ImageConfig{
 			Cmd: []string{"/httpserver"},
 			Env: []string{"PATH=/"},
 		},
-	})
+	}
 }
 
 // Archive renders img as an OCI archive.

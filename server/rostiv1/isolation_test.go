@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rosti-paas/rosti/server/rostiv1"
+	"github.com/rosti-paas/rosti/store"
 )
 
 // aliceState is everything of alice's that bob must not be able to change.
@@ -17,6 +18,7 @@ func (a *testAPI) aliceState(t *testing.T, appID int64) string {
 		fmt.Sprintf("/api/v1/%d/apps/%d/", a.aliceCo, appID),
 		fmt.Sprintf("/api/v1/%d/plans/", a.aliceCo),
 		fmt.Sprintf("/api/v1/%d/runtimes/", a.aliceCo),
+		fmt.Sprintf("/api/v1/%d/jobs/", a.aliceCo),
 		"/api/v1/tokens/",
 		"/api/v1/keys/",
 		"/api/v1/companies/",
@@ -38,7 +40,11 @@ func TestTenantIsolation(t *testing.T) {
 	r = a.do(t, a.alice, "POST", "/api/v1/keys/", `{"key":"`+validKey+`"}`)
 	var key struct{ ID int64 }
 	r.json(t, &key)
-	ids := map[string]int64{"apps": appID, "tokens": tok.ID, "keys": key.ID, "plans": 1, "runtimes": 1}
+	job, err := a.store.CreateJob(store.Job{CompanyID: a.aliceCo, Kind: "pull", Target: "img:1", Status: store.JobRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{"apps": appID, "tokens": tok.ID, "keys": key.ID, "plans": 1, "runtimes": 1, "jobs": job.ID}
 	bodies := map[string]string{
 		"POST":   `{"name":"bobs","image":"static","plan":1,"ram":64,"disk":1,"cpu_quota":10,"pids":64}`,
 		"PUT":    `{"app_port":3000,"image":"static","name":"x","ram":64,"disk":1,"cpu_quota":10,"pids":64}`,

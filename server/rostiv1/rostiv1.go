@@ -51,6 +51,8 @@ func Routes() []Route {
 		{"PUT", "/api/v1/{company_id}/apps-action/{id}/", (*Handler).appAction},
 		{"GET", "/api/v1/{company_id}/apps-status/{id}/", (*Handler).appStatus},
 		{"GET", "/api/v1/{company_id}/apps-logs/{id}/", (*Handler).appLogs},
+		{"GET", "/api/v1/{company_id}/jobs/", (*Handler).listJobs},
+		{"GET", "/api/v1/{company_id}/jobs/{id}/", (*Handler).readJob},
 		{"GET", "/api/v1/{company_id}/plans/", (*Handler).listPlans},
 		{"POST", "/api/v1/{company_id}/plans/", (*Handler).createPlan},
 		{"PUT", "/api/v1/{company_id}/plans/{id}/", (*Handler).updatePlan},

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/server"
@@ -21,6 +22,7 @@ import (
 type testAPI struct {
 	url                string
 	p                  *platform.Platform
+	store              *store.Store
 	alice, bob         string // tokens
 	aliceCo, bobCo     int64
 	aliceUser, bobUser store.User
@@ -40,7 +42,7 @@ func newTestAPI(t testing.TB) *testAPI {
 	}
 	srv := httptest.NewServer(server.Handler(p, "test", log))
 	t.Cleanup(srv.Close)
-	a := &testAPI{url: srv.URL, p: p}
+	a := &testAPI{url: srv.URL, p: p, store: st}
 	a.aliceUser, a.alice, a.aliceCo = mustAccount(t, p, "alice")
 	a.bobUser, a.bob, a.bobCo = mustAccount(t, p, "bob")
 	return a
@@ -334,5 +336,36 @@ func TestCatalogEditsNeedSuperuser(t *testing.T) {
 		if _, ok := plans[0][k]; !ok {
 			t.Fatalf("plan lacks %q: %v", k, plans[0])
 		}
+	}
+}
+
+func TestJobs(t *testing.T) {
+	a := newTestAPI(t)
+	started := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	done, err := a.store.CreateJob(store.Job{CompanyID: a.aliceCo, Kind: "pull", Target: "registry.test/app:1", Status: store.JobDone,
+		Progress: 100, Message: "pulled registry.test/app:1", Created: started, Started: started, Finished: started.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.store.CreateJob(store.Job{CompanyID: a.aliceCo, Kind: "pull", Target: "registry.test/app:2", Status: store.JobPending, Created: started}); err != nil {
+		t.Fatal(err)
+	}
+	var list []map[string]any
+	a.do(t, a.alice, "GET", fmt.Sprintf("/api/v1/%d/jobs/", a.aliceCo), "").json(t, &list)
+	if len(list) != 2 || list[0]["target"] != "registry.test/app:2" || list[0]["started"] != nil {
+		t.Fatalf("jobs, newest first, a pending one not started: %v", list)
+	}
+	var one map[string]any
+	a.do(t, a.alice, "GET", fmt.Sprintf("/api/v1/%d/jobs/%d/", a.aliceCo, done.ID), "").json(t, &one)
+	want := map[string]any{"id": float64(done.ID), "kind": "pull", "status": "done", "progress": 100.0,
+		"message": "pulled registry.test/app:1", "finished": "2026-11-23T10:01:00Z"}
+	for k, v := range want {
+		if one[k] != v {
+			t.Errorf("%s = %v, want %v", k, one[k], v)
+		}
+	}
+	a.do(t, a.bob, "GET", fmt.Sprintf("/api/v1/%d/jobs/", a.bobCo), "").json(t, &list)
+	if len(list) != 0 {
+		t.Fatalf("bob sees jobs of alice: %v", list)
 	}
 }
