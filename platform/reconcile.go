@@ -355,7 +355,7 @@ func (r *reconciler) waitHealthy(ctx context.Context, a store.App, started []rtm
 			}
 			if ctx.Err() != nil || time.Now().After(deadline) {
 				if a.Healthcheck != "" {
-					return fmt.Errorf("GET %s on %s did not succeed within %s: %v", a.Healthcheck, addr, timeout, err)
+					return fmt.Errorf("%s did not pass its health check within %s: %v", c.Name, timeout, err)
 				}
 				return fmt.Errorf("nothing answered on %s within %s", addr, timeout)
 			}

@@ -29,18 +29,23 @@ func WaitHealthy(ctx context.Context, addr string, httpPath string) error {
 	var last error
 	for {
 		attemptCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		var err error
 		if httpPath == "" {
-			last = checkTCP(attemptCtx, &dialer, addr)
+			err = checkTCP(attemptCtx, &dialer, addr)
 		} else {
-			last = checkHTTP(attemptCtx, client, addr, httpPath)
+			err = checkHTTP(attemptCtx, client, addr, httpPath)
 		}
 		cancel()
-		if last == nil {
+		if err == nil {
 			return nil
+		}
+		// An attempt cut short by the deadline says less than the one before.
+		if last == nil || ctx.Err() == nil {
+			last = err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("proxy: %s not healthy: %w (last error: %w)", addr, ctx.Err(), last)
+			return last // what the app did, rather than that time ran out
 		case <-ticker.C:
 		}
 	}
