@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +45,7 @@ type serveConfig struct {
 	ACMECARoot    string
 	PanelDomain   string
 	HealthTimeout time.Duration
+	Procs         int
 }
 
 // Paths inside the data dir.
@@ -93,6 +95,7 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.Containerd, "containerd", cfg.Containerd, "containerd socket to use; empty: the system's if one runs, else rosti starts its own under <data>/containerd")
 	f.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name prefix of the CNI bridges apps are attached to (one per company)")
+	f.IntVar(&cfg.Procs, "procs", cfg.Procs, "threads running Go code (GOMAXPROCS); 0: half the CPUs, leaving the rest to apps, unless GOMAXPROCS is set")
 	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long a new version of an app has to pass its health check on a restart or deploy; past it the old version keeps serving")
 	f.StringVar(&cfg.Subnet, "subnet", cfg.Subnet, "IPv4 range for app containers, split into one /24 per company")
 	return c
@@ -106,6 +109,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.AppsDomain == "" || strings.ContainsAny(c.AppsDomain, " /:") {
 		return fmt.Errorf("--apps-domain %q: must be a host name", c.AppsDomain)
+	}
+	if c.Procs < 0 {
+		return fmt.Errorf("--procs %d: must be 0 (automatic) or more", c.Procs)
 	}
 	if c.HealthTimeout <= 0 {
 		return fmt.Errorf("--health-timeout %s: must be positive, like 60s", c.HealthTimeout)
@@ -130,6 +136,12 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	log, err := newLogger(stderr, cfg.LogLevel)
 	if err != nil {
 		return err
+	}
+	switch {
+	case cfg.Procs > 0:
+		goruntime.GOMAXPROCS(cfg.Procs)
+	case os.Getenv("GOMAXPROCS") == "":
+		goruntime.GOMAXPROCS(proxy.Procs(goruntime.NumCPU()))
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)

@@ -747,12 +747,19 @@ func (fc *frontConn) errorPage(status int, text string, reqClose, isHead, bodyUn
 }
 
 // copyBody copies n bytes (n < 0: up to EOF) from src to dst, flushing dst
-// whenever src has nothing buffered, so streams are never held back.
+// whenever src has nothing buffered and the rest would not fit in dst, so
+// streams are never held back.
 func copyBody(dst *bufio.Writer, src *bufio.Reader, n int64) (written int64, rerr, werr error) {
 	for n != 0 {
 		if src.Buffered() == 0 {
-			if werr = dst.Flush(); werr != nil {
-				return
+			// What is written so far goes out while we wait, unless the
+			// rest fits beside it: a small answer whose app wrote the head
+			// and the body apart (Go's sendfile does) then leaves in one
+			// write, not two.
+			if n < 0 || n > int64(dst.Available()) {
+				if werr = dst.Flush(); werr != nil {
+					return
+				}
 			}
 			if _, rerr = src.Peek(1); rerr != nil {
 				if rerr == io.EOF && n > 0 {

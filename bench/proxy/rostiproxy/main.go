@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -23,6 +24,9 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until exit")
 	accessLog := flag.Bool("accesslog", true, "log every request to stderr, as rosti serve does")
 	flag.Parse()
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(proxy.Procs(runtime.NumCPU())) // as rosti serve
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err == nil && pprof.StartCPUProfile(f) == nil {
