@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"sync"
 	"time"
@@ -66,7 +65,6 @@ const (
 // job of its own.
 type puller struct {
 	p       *Platform
-	log     *slog.Logger
 	ctx     context.Context // ends at Shutdown
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -91,7 +89,7 @@ type pullFailure struct {
 
 func newPuller(p *Platform) *puller {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &puller{p: p, log: p.log, ctx: ctx, cancel: cancel, running: map[string]*pullRun{}, failed: map[string]pullFailure{}}
+	return &puller{p: p, ctx: ctx, cancel: cancel, running: map[string]*pullRun{}, failed: map[string]pullFailure{}}
 }
 
 // forApp makes sure the image of app a is being pulled, with a job for its
@@ -179,7 +177,7 @@ func (pl *puller) jobLocked(run *pullRun, ref string, companyID int64) (int64, e
 
 func (pl *puller) run(ref string, run *pullRun) {
 	defer pl.wg.Done()
-	pl.log.Info("pulling image", "image", ref)
+	pl.p.log.Info("pulling image", "image", ref)
 	loggedTenth := -1
 	err := pl.p.containers.Pull(pl.ctx, ref, func(pr rtm.PullProgress) {
 		pl.mu.Lock()
@@ -191,7 +189,7 @@ func (pl *puller) run(ref string, run *pullRun) {
 		}
 		if tenth := pr.Percent() / 10; tenth > loggedTenth {
 			loggedTenth = tenth
-			pl.log.Info("pull", "image", ref, "progress", pr.String())
+			pl.p.log.Info("pull", "image", ref, "progress", pr.String())
 		}
 	})
 	pl.mu.Lock()
@@ -212,11 +210,11 @@ func (pl *puller) run(ref string, run *pullRun) {
 	finished := pl.p.now().UTC()
 	switch {
 	case err == nil:
-		pl.log.Info("image pulled", "image", ref)
+		pl.p.log.Info("image pulled", "image", ref)
 	case pl.ctx.Err() != nil:
 		err = errors.New("interrupted: rosti stopped during the pull")
 	default:
-		pl.log.Warn("image pull failed", "image", ref, "err", err, "retry_in", retryIn)
+		pl.p.log.Warn("image pull failed", "image", ref, "err", err, "retry_in", retryIn)
 		err = fmt.Errorf("%v; rosti tries again in %s while an app needs the image", err, retryIn)
 	}
 	for _, id := range jobs {
@@ -238,7 +236,7 @@ func (pl *puller) run(ref string, run *pullRun) {
 
 func (pl *puller) updateJob(id int64, change func(*store.Job)) {
 	if _, err := pl.p.store.UpdateJob(id, change); err != nil {
-		pl.log.Warn("update job", "job", id, "err", err)
+		pl.p.log.Warn("update job", "job", id, "err", err)
 	}
 }
 
