@@ -119,12 +119,12 @@ func (c serveConfig) validate() error {
 	return nil
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+func parseLevel(level string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+		return l, fmt.Errorf("--log-level %q: %w", level, err)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	return l, nil
 }
 
 // runServe wires every part of rosti and runs them until ctx ends, then
@@ -133,10 +133,11 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, cfg.LogLevel)
+	level, err := parseLevel(cfg.LogLevel)
 	if err != nil {
 		return err
 	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	switch {
 	case cfg.Procs > 0:
 		goruntime.GOMAXPROCS(cfg.Procs)
@@ -162,11 +163,12 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	// One line per proxied request: batched, off the request's path.
+	// One line per proxied request, at level info: batched, written out
+	// off the request's path.
 	accessOut := logbuf.New(stderr, 100*time.Millisecond)
-	accessLog, err := newLogger(accessOut, cfg.LogLevel)
-	if err != nil {
-		return err
+	var accessLog io.Writer
+	if level <= slog.LevelInfo {
+		accessLog = accessOut
 	}
 	acmeRoots, err := loadRoots(cfg.ACMECARoot)
 	if err != nil {
@@ -174,7 +176,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 	front, err := proxy.New(proxy.Config{
 		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, DataDir: cfg.DataDir, ACMEEmail: cfg.ACMEEmail, ACMECA: cfg.ACMECA, ACMERoots: acmeRoots,
-		AccessLog: accessLog.With("component", "access"), Logger: log,
+		AccessLog: accessLog, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -41,9 +40,10 @@ type frontConn struct {
 	reqLines  []span
 	respLines []span
 	dropped   [][]byte // names listed in a response's Connection header
-	// entry is the access log line of the request in progress, written
-	// when logPending.
-	entry      accessEntry
+	// logLine is the access log line of the request in progress, begun
+	// when it arrives and written when logPending and the answer is known.
+	logLine    []byte
+	logStart   time.Time
 	logPending bool
 }
 
@@ -342,10 +342,10 @@ func (fc *frontConn) forward(g *appGroup, rq *reqHead) bool {
 	if len(reqID) == 0 {
 		reqID = p.ids.appendNext(idb[:0])
 	}
-	if p.access != nil {
-		// The head is read past below; keep what the log needs.
-		fc.entry = accessEntry{app: g.app, method: string(rq.method), host: string(rq.host), uri: string(rq.uri),
-			id: string(reqID), start: time.Now()}
+	if l := p.accessLog; l != nil {
+		// The head is read past below: log what is needed from it now.
+		fc.logStart = time.Now()
+		fc.logLine = l.begin(fc.logLine[:0], fc.logStart, g.app, fc.remote, rq.method, rq.host, rq.uri, reqID)
 		fc.logPending = true
 	}
 	_, _, keep := fc.exchange(g, rq, reqID)
@@ -353,20 +353,13 @@ func (fc *frontConn) forward(g *appGroup, rq *reqHead) bool {
 	return keep
 }
 
-// accessEntry is what the access log line of a fast path request needs.
-type accessEntry struct {
-	app, method, host, uri, id string
-	start                      time.Time
-}
-
-// logAccess queues the pending access log line, once the answer is known.
+// logAccess writes the pending access log line, once the answer is known.
 func (fc *frontConn) logAccess(status int, n int64) {
 	if !fc.logPending {
 		return
 	}
 	fc.logPending = false
-	e := &fc.entry
-	fc.f.p.accessLog.add(accessRecord{accessEntry: *e, status: status, bytes: n, took: time.Since(e.start), remote: fc.remote})
+	fc.logLine = fc.f.p.accessLog.end(fc.logLine, status, n, time.Since(fc.logStart))
 }
 
 // exchange does the work of forward and returns the status and body bytes
@@ -1009,92 +1002,4 @@ func connAlive(c net.Conn) bool {
 		return true
 	})
 	return alive && err == nil
-}
-
-// accessRecord is one access log line of the fast path.
-type accessRecord struct {
-	accessEntry
-	status int
-	bytes  int64
-	took   time.Duration
-	remote string
-}
-
-// accessQueue writes the fast path's access log lines on its own
-// goroutine, so a slow log writer (a busy disk, a journal applying
-// backpressure) holds no request up: slog's handlers write each line
-// under a lock, and one slow write would stall every request behind it.
-// A full queue falls back to writing in the caller, so lines are never
-// dropped; Shutdown drains the queue.
-type accessQueue struct {
-	log     *slog.Logger
-	ch      chan accessRecord
-	stop    chan struct{}
-	done    chan struct{}
-	stopped atomic.Bool
-}
-
-const accessQueueSize = 8192
-
-func newAccessQueue(l *slog.Logger) *accessQueue {
-	q := &accessQueue{log: l, ch: make(chan accessRecord, accessQueueSize), stop: make(chan struct{}), done: make(chan struct{})}
-	go q.run()
-	return q
-}
-
-func (q *accessQueue) add(r accessRecord) {
-	if !q.stopped.Load() {
-		select {
-		case q.ch <- r:
-			return
-		default:
-		}
-	}
-	q.write(&r)
-}
-
-func (q *accessQueue) run() {
-	defer close(q.done)
-	for {
-		select {
-		case r := <-q.ch:
-			q.write(&r)
-		case <-q.stop:
-			for {
-				select {
-				case r := <-q.ch:
-					q.write(&r)
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
-// close writes the queued lines and stops the goroutine; lines added
-// afterwards are written by their callers.
-func (q *accessQueue) close(ctx context.Context) {
-	if q.stopped.Swap(true) {
-		return
-	}
-	close(q.stop)
-	select {
-	case <-q.done:
-	case <-ctx.Done():
-	}
-}
-
-func (q *accessQueue) write(r *accessRecord) {
-	q.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
-		slog.String("app", r.app),
-		slog.String("method", r.method),
-		slog.String("host", r.host),
-		slog.String("uri", r.uri),
-		slog.Int("status", r.status),
-		slog.Int64("bytes", r.bytes),
-		slog.Duration("duration", r.took),
-		slog.String("remote", r.remote),
-		slog.String("request_id", r.id),
-	)
 }

@@ -40,22 +40,17 @@ func (w *loggingWriter) Write(b []byte) (int, error) {
 
 func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (p *Proxy) logAccess(app string, r *http.Request, w *loggingWriter, took time.Duration) {
+// logAccess writes the access log line of a request net/http served.
+func (p *Proxy) logAccess(app string, r *http.Request, w *loggingWriter, start time.Time) {
 	status := w.status
 	if status == 0 && r.Header.Get("Upgrade") != "" {
 		status = http.StatusSwitchingProtocols
 	}
-	p.access.LogAttrs(context.Background(), slog.LevelInfo, "request",
-		slog.String("app", app),
-		slog.String("method", r.Method),
-		slog.String("host", r.Host),
-		slog.String("uri", r.RequestURI),
-		slog.Int("status", status),
-		slog.Int64("bytes", w.bytes),
-		slog.Duration("duration", took),
-		slog.String("remote", r.RemoteAddr),
-		slog.String("request_id", r.Header.Get("X-Request-Id")),
-	)
+	l := p.accessLog
+	bp := l.bufs.Get().(*[]byte)
+	b := l.begin((*bp)[:0], start, app, r.RemoteAddr, []byte(r.Method), []byte(r.Host), []byte(r.RequestURI), []byte(r.Header.Get("X-Request-Id")))
+	*bp = l.end(b, status, w.bytes, time.Since(start))
+	l.bufs.Put(bp)
 }
 
 // requestIDs makes unique request ids: a random per-process prefix and a

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -34,9 +35,10 @@ type Config struct {
 	// UpstreamTimeout bounds the wait for an upstream's response headers;
 	// past it the client gets 504. Zero means one minute.
 	UpstreamTimeout time.Duration
-	// AccessLog gets one line per proxied request with attribute "app";
-	// nil disables access logging.
-	AccessLog *slog.Logger
+	// AccessLog gets one line per proxied request, in one Write, from the
+	// request's goroutine, so it should buffer (internal/logbuf); nil
+	// disables access logging.
+	AccessLog io.Writer
 	Logger    *slog.Logger
 }
 
@@ -65,11 +67,11 @@ type Cert struct {
 type Proxy struct {
 	cfg       Config
 	log       *slog.Logger
-	access    *slog.Logger
 	errorLog  *log.Logger
 	transport *upstreamTransport
 	buffers   *bufferPool
 	ids       *requestIDs
+	accessLog *accessLog // nil without an access log
 	writers   sync.Pool
 
 	table atomic.Pointer[table]
@@ -83,14 +85,11 @@ type Proxy struct {
 	httpsSrv *http.Server
 	// front serves httpLn: the fast path, handing other connections to
 	// httpSrv.
-	front *httpFront
-	// accessLog writes the fast path's access log lines; nil without
-	// an access log or before Serve.
-	accessLog *accessQueue
-	httpLn    net.Listener
-	httpsLn   net.Listener
-	ready     chan struct{}
-	stopped   bool
+	front   *httpFront
+	httpLn  net.Listener
+	httpsLn net.Listener
+	ready   chan struct{}
+	stopped bool
 	// redirectPort is the ":port" suffix of HTTPS redirects, empty for 443;
 	// written once before the listeners serve.
 	redirectPort string
@@ -120,7 +119,6 @@ func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{
 		cfg:       cfg,
 		log:       l,
-		access:    cfg.AccessLog,
 		errorLog:  slog.NewLogLogger(l.Handler(), slog.LevelDebug),
 		transport: newUpstreamTransport(cfg.UpstreamTimeout),
 		buffers:   newBufferPool(),
@@ -128,6 +126,9 @@ func New(cfg Config) (*Proxy, error) {
 		ready:     make(chan struct{}),
 	}
 	p.writers.New = func() any { return new(loggingWriter) }
+	if cfg.AccessLog != nil {
+		p.accessLog = newAccessLog(cfg.AccessLog)
+	}
 	if cfg.HTTPSAddr != "" {
 		if cfg.DataDir == "" {
 			return nil, errors.New("proxy: DataDir is required for HTTPS")
@@ -256,7 +257,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id := r.Header["X-Request-Id"]; len(id) != 1 || !validRequestID(id[0]) {
 		r.Header["X-Request-Id"] = []string{p.ids.next()}
 	}
-	if p.access == nil {
+	if p.accessLog == nil {
 		s.handler.ServeHTTP(w, r)
 		return
 	}
@@ -264,7 +265,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lw.ResponseWriter, lw.status, lw.bytes = w, 0, 0
 	start := time.Now()
 	s.handler.ServeHTTP(lw, r)
-	p.logAccess(s.app, r, lw, time.Since(start))
+	p.logAccess(s.app, r, lw, start)
 	lw.ResponseWriter = nil
 	p.writers.Put(lw)
 }
@@ -443,9 +444,6 @@ func (p *Proxy) listen() error {
 	}
 	p.httpLn = httpLn
 	p.front = newHTTPFront(p, httpLn)
-	if p.access != nil {
-		p.accessLog = newAccessQueue(p.access)
-	}
 	close(p.ready)
 	if p.acme != nil {
 		p.acme.sync(p.table.Load().acmeHosts)
@@ -471,7 +469,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.stopped = true
 	srvs := []*http.Server{p.httpSrv, p.httpsSrv}
-	front, accessLog := p.front, p.accessLog
+	front := p.front
 	p.mu.Unlock()
 	var errs []error
 	if front != nil {
@@ -485,9 +483,6 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("proxy: shutdown: %w", err))
 			}
 		}
-	}
-	if accessLog != nil {
-		accessLog.close(ctx)
 	}
 	if p.acme != nil {
 		p.acme.stop()

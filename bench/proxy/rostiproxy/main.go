@@ -34,13 +34,13 @@ func main() {
 		}
 	}
 	// The same loggers as rosti serve: text on stderr, the access log
-	// batched through logbuf and flushed every 100 ms and at exit.
+	// batched through logbuf and written out every 100 ms and at exit.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	accessOut := logbuf.New(os.Stderr, 100*time.Millisecond)
 	defer accessOut.Flush()
 	cfg := proxy.Config{HTTPAddr: *listen, Logger: logger}
 	if *accessLog {
-		cfg.AccessLog = slog.New(slog.NewTextHandler(accessOut, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "access")
+		cfg.AccessLog = accessOut
 	}
 	p, err := proxy.New(cfg)
 	if err != nil {
