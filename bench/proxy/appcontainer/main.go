@@ -10,20 +10,23 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/rosti-paas/rosti/bench/internal/benchrosti"
 )
 
 func main() {
 	bin := flag.String("rosti", "bin/rosti", "rosti binary")
-	script := flag.String("run", "bench/proxy/run.sh", "the proxy benchmark script")
+	script := flag.String("run", "bench/proxy/run.sh", "the proxy benchmark script; empty: keep the app running until interrupted, for measuring by hand")
 	flag.Parse()
 	if err := run(*bin, *script); err != nil {
 		fmt.Fprintln(os.Stderr, "appcontainer:", err)
@@ -48,7 +51,15 @@ func run(bin, script string) error {
 	if err := s.Call("POST", s.CompanyPath("apps/"), map[string]any{"name": "bench", "image": "static", "plan": plan.ID}, &app); err != nil {
 		return err
 	}
+	// The volume is made when the app first starts.
 	volume := filepath.Join(s.Data, "volumes", strconv.FormatInt(app.ID, 10))
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(volume); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			return err
+		}
+	}
 	if err := writeAsOwner(volume, "app/index.html", page); err != nil {
 		return err
 	}
@@ -66,6 +77,12 @@ func run(bin, script string) error {
 	}
 	upstream := status.Containers[0].IP + ":8080"
 	fmt.Printf("app container at %s (static runtime, cpu_quota 200)\n", upstream)
+	if script == "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		<-ctx.Done()
+		return nil
+	}
 	cmd := exec.Command(script)
 	cmd.Env = append(os.Environ(), "UPSTREAM="+upstream)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
