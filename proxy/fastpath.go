@@ -32,6 +32,7 @@ import (
 type frontConn struct {
 	f      *httpFront
 	c      net.Conn
+	io     io.ReadWriter // c's reads and writes (rawio.go)
 	br     *bufio.Reader
 	state  atomic.Int32
 	ip     string // client IP for X-Forwarded-For
@@ -60,7 +61,8 @@ func (fc *frontConn) serve() {
 		fc.ip = ip
 	}
 	fc.br = frontReaders.Get().(*bufio.Reader)
-	fc.br.Reset(fc.c)
+	fc.io = newRawIO(fc.c)
+	fc.br.Reset(fc.io)
 	handed := false
 	defer func() {
 		f.untrack(fc)
@@ -431,7 +433,7 @@ func (fc *frontConn) exchange(g *appGroup, rq *reqHead, reqID []byte) (status in
 		keep = false
 	}
 	bw := frontWriters.Get().(*bufio.Writer)
-	bw.Reset(fc.c)
+	bw.Reset(fc.io)
 	defer func() {
 		bw.Reset(nil)
 		frontWriters.Put(bw)
@@ -716,7 +718,7 @@ next:
 func (fc *frontConn) errorPage(status int, text string, reqClose, isHead, bodyUnread bool) (int, int64, bool) {
 	keep := !reqClose && !bodyUnread && !fc.f.closing.Load()
 	bw := frontWriters.Get().(*bufio.Writer)
-	bw.Reset(fc.c)
+	bw.Reset(fc.io)
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(strconv.Itoa(status))
 	bw.WriteString(" ")

@@ -154,7 +154,8 @@ func (t *upstreamTransport) conn(ctx context.Context, addr string) (*upstreamCon
 	if err != nil {
 		return nil, false, err
 	}
-	return &upstreamConn{conn: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 8<<10)}, false, nil
+	rw := newRawIO(nc)
+	return &upstreamConn{conn: nc, br: bufio.NewReaderSize(rw, 16<<10), bw: bufio.NewWriterSize(rw, 8<<10)}, false, nil
 }
 
 func (t *upstreamTransport) put(addr string, c *upstreamConn) {
