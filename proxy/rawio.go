@@ -21,8 +21,22 @@ import (
 // about 15 % of the proxy's CPU, and twice nginx's context switches. A
 // read or write of a non-blocking socket never blocks, so there is
 // nothing for the scheduler to hand over while it runs.
+//
+// The callbacks handed to RawConn are made once per connection, with
+// their state in the struct: a closure per call would cost allocations.
+// One Read and one Write may run at the same time, as on a net.Conn.
 type rawIO struct {
 	rc syscall.RawConn
+
+	readFn func(fd uintptr) bool
+	rbuf   []byte
+	rn     int
+	rerr   syscall.Errno
+
+	writeFn func(fd uintptr) bool
+	wbuf    []byte
+	wdone   int
+	werr    syscall.Errno
 }
 
 // newRawIO returns raw I/O for c, or c itself when it has no file
@@ -30,7 +44,9 @@ type rawIO struct {
 func newRawIO(c net.Conn) io.ReadWriter {
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
-			return &rawIO{rc: rc}
+			r := &rawIO{rc: rc}
+			r.readFn, r.writeFn = r.readOnce, r.writeAll
+			return r
 		}
 	}
 	return c
@@ -40,16 +56,10 @@ func (r *rawIO) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n uintptr
-	var errno syscall.Errno
-	err := r.rc.Read(func(fd uintptr) bool {
-		for {
-			n, _, errno = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			if errno != syscall.EINTR {
-				return errno != syscall.EAGAIN
-			}
-		}
-	})
+	r.rbuf = p
+	err := r.rc.Read(r.readFn)
+	n, errno := r.rn, r.rerr
+	r.rbuf = nil
 	switch {
 	case err != nil:
 		return 0, err
@@ -58,31 +68,50 @@ func (r *rawIO) Read(p []byte) (int, error) {
 	case n == 0:
 		return 0, io.EOF
 	}
-	return int(n), nil
+	return n, nil
+}
+
+// readOnce reads what is there into rbuf; false asks the poller to wait.
+func (r *rawIO) readOnce(fd uintptr) bool {
+	for {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rbuf[0])), uintptr(len(r.rbuf)))
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		r.rn, r.rerr = int(n), errno
+		return true
+	}
 }
 
 func (r *rawIO) Write(p []byte) (int, error) {
-	written := 0
-	var errno syscall.Errno
-	err := r.rc.Write(func(fd uintptr) bool {
-		for written < len(p) {
-			var n uintptr
-			n, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[written])), uintptr(len(p)-written))
-			switch errno {
-			case 0:
-				written += int(n)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				errno = 0
-				return false
-			default:
-				return true
-			}
-		}
-		return true
-	})
+	r.wbuf, r.wdone, r.werr = p, 0, 0
+	err := r.rc.Write(r.writeFn)
+	n, errno := r.wdone, r.werr
+	r.wbuf = nil
 	if err == nil && errno != 0 {
 		err = os.NewSyscallError("write", errno)
 	}
-	return written, err
+	return n, err
+}
+
+// writeAll writes the rest of wbuf; false asks the poller to wait until
+// the socket takes more.
+func (r *rawIO) writeAll(fd uintptr) bool {
+	for r.wdone < len(r.wbuf) {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&r.wbuf[r.wdone])), uintptr(len(r.wbuf)-r.wdone))
+		switch errno {
+		case 0:
+			r.wdone += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			r.werr = errno
+			return true
+		}
+	}
+	return true
 }
