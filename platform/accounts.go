@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -46,7 +47,7 @@ func (n NewUser) validate() error {
 
 // Register creates an account (and its default company) under the server's
 // registration policy. actor is the caller, nil when anonymous.
-func (p *Platform) Register(actor *store.User, n NewUser) (store.User, error) {
+func (p *Platform) Register(_ context.Context, actor *store.User, n NewUser) (store.User, error) {
 	admin := actor != nil && actor.IsSuperuser
 	switch {
 	case p.cfg.Registration == RegistrationClosed && !admin:
@@ -57,12 +58,19 @@ func (p *Platform) Register(actor *store.User, n NewUser) (store.User, error) {
 	if !admin {
 		n.Superuser = false
 	}
-	return p.CreateUser(n)
+	return p.createUser(n)
 }
 
 // CreateUser creates an account regardless of the registration policy; it
-// is for the operator's command line and for administrators.
-func (p *Platform) CreateUser(n NewUser) (store.User, error) {
+// is for administrators (and the operator's command line).
+func (p *Platform) CreateUser(_ context.Context, actor store.User, n NewUser) (store.User, error) {
+	if err := requireSuperuser(actor); err != nil {
+		return store.User{}, err
+	}
+	return p.createUser(n)
+}
+
+func (p *Platform) createUser(n NewUser) (store.User, error) {
 	if err := n.validate(); err != nil {
 		return store.User{}, err
 	}
@@ -85,12 +93,12 @@ func (p *Platform) CreateUser(n NewUser) (store.User, error) {
 }
 
 // Login checks a username and password and hands back a new token secret.
-func (p *Platform) Login(username, password string) (string, error) {
+func (p *Platform) Login(ctx context.Context, username, password string) (string, error) {
 	u, err := p.checkPassword(username, password)
 	if err != nil {
 		return "", err
 	}
-	secret, _, err := p.CreateToken(u, "login")
+	secret, _, err := p.CreateToken(ctx, u, "login")
 	if err != nil {
 		return "", err
 	}
@@ -117,8 +125,14 @@ func (p *Platform) checkPassword(username, password string) (store.User, error) 
 	return u, nil
 }
 
-// SetPassword replaces a user's password.
-func (p *Platform) SetPassword(username, password string) error {
+// SetPassword replaces a user's password: one's own, or anybody's for an
+// administrator.
+func (p *Platform) SetPassword(_ context.Context, actor store.User, username, password string) error {
+	if actor.Username != username || !actor.IsActive {
+		if err := requireSuperuser(actor); err != nil {
+			return err
+		}
+	}
 	if len(password) < MinPasswordLength {
 		return FieldError("password", "must be at least %d characters", MinPasswordLength)
 	}
@@ -136,7 +150,7 @@ func (p *Platform) SetPassword(username, password string) error {
 
 // CreateToken makes a named API token for u and returns its secret, which
 // is shown this once and stored only as a hash.
-func (p *Platform) CreateToken(u store.User, name string) (string, store.Token, error) {
+func (p *Platform) CreateToken(_ context.Context, u store.User, name string) (string, store.Token, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return "", store.Token{}, FieldError("name", "is required")
@@ -154,26 +168,33 @@ func (p *Platform) CreateToken(u store.User, name string) (string, store.Token, 
 }
 
 // CreateTokenFor is CreateToken by username, for the operator.
-func (p *Platform) CreateTokenFor(username, name string) (string, store.Token, error) {
+func (p *Platform) CreateTokenFor(ctx context.Context, actor store.User, username, name string) (string, store.Token, error) {
+	if err := requireSuperuser(actor); err != nil {
+		return "", store.Token{}, err
+	}
 	u, err := p.store.UserByName(username)
 	if err != nil {
 		return "", store.Token{}, err
 	}
-	return p.CreateToken(u, name)
+	return p.CreateToken(ctx, u, name)
 }
 
 // Tokens lists u's tokens (never their secrets).
-func (p *Platform) Tokens(u store.User) ([]store.Token, error) { return p.store.Tokens(u.ID) }
+func (p *Platform) Tokens(_ context.Context, actor store.User) ([]store.Token, error) {
+	return p.store.Tokens(actor.ID)
+}
 
 // RevokeToken deletes one of u's tokens.
-func (p *Platform) RevokeToken(u store.User, id int64) error { return p.store.DeleteToken(u.ID, id) }
+func (p *Platform) RevokeToken(_ context.Context, actor store.User, id int64) error {
+	return p.store.DeleteToken(actor.ID, id)
+}
 
 // tokenTouchInterval bounds how often a token's last use is written, so
 // that a busy client's reads do not each cost a disk write.
 const tokenTouchInterval = time.Minute
 
 // Authenticate returns the user a token secret belongs to.
-func (p *Platform) Authenticate(secret string) (store.User, error) {
+func (p *Platform) Authenticate(_ context.Context, secret string) (store.User, error) {
 	fail := fmt.Errorf("invalid token: %w", ErrUnauthorized)
 	if secret == "" {
 		return store.User{}, fail
@@ -202,7 +223,7 @@ func (p *Platform) Authenticate(secret string) (store.User, error) {
 }
 
 // CancelAccount deletes u's account and tokens.
-func (p *Platform) CancelAccount(u store.User) error {
+func (p *Platform) CancelAccount(_ context.Context, u store.User) error {
 	if err := p.store.DeleteUser(u.ID); err != nil {
 		return err
 	}
@@ -238,7 +259,7 @@ func (p *Platform) Bootstrap() (string, bool, error) {
 		return "", false, err
 	}
 	password := base64.RawURLEncoding.EncodeToString(raw)
-	if _, err := p.CreateUser(NewUser{Username: AdminUsername, Password: password, Superuser: true}); err != nil {
+	if _, err := p.createUser(NewUser{Username: AdminUsername, Password: password, Superuser: true}); err != nil {
 		return "", false, err
 	}
 	return password, true, nil

@@ -2,6 +2,9 @@ package platform
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 
 	"github.com/rosti-paas/rosti/store"
 )
@@ -19,12 +22,33 @@ const (
 // containers and keeps the data; start creates them again; restart replaces
 // them with new ones without downtime; rebuild removes them all first, then
 // creates them again. The volume is never touched.
-func (p *Platform) AppAction(ctx context.Context, u store.User, companyID, appID int64, action string) (store.App, error) {
-	if _, err := p.App(u, companyID, appID); err != nil {
+func (p *Platform) AppAction(ctx context.Context, actor store.User, ref AppRef, action string) (store.App, error) {
+	u := actor
+	current, err := p.authorizeApp(actor, ref)
+	if err != nil {
 		return store.App{}, err
 	}
+	appID := current.ID
 	if err := p.needRuntime(); err != nil {
 		return store.App{}, err
+	}
+	unlock := p.deploys.lock(appID)
+	defer unlock()
+	if action == ActionRestart || action == ActionRebuild {
+		// Files uploaded since the last release (sftp, rsync, scp) are a
+		// release of their own: restarting is how they go live.
+		if uploaded, err := p.uploadedSinceRelease(current); err != nil {
+			return store.App{}, err
+		} else if uploaded && action == ActionRestart {
+			if _, err := p.deploy(ctx, u.Username, appID, change{
+				source: SourceUpload, liveTree: true, summary: u.Username + " deployed uploaded files",
+			}); err != nil {
+				return store.App{}, err
+			}
+			if current.Enabled() {
+				return p.store.App(appID)
+			}
+		}
 	}
 	change := map[string]func(a *store.App){
 		ActionStart:   func(a *store.App) { a.DesiredState = store.StateRunning },
@@ -44,4 +68,21 @@ func (p *Platform) AppAction(ctx context.Context, u store.User, companyID, appID
 	}
 	p.log.Info("app action", "app", a.Name, "action", action, "user", u.Username)
 	return a, p.applied(ctx, appID)
+}
+
+// uploadedSinceRelease tells whether /srv/app differs from the files the
+// current release recorded.
+func (p *Platform) uploadedSinceRelease(a store.App) (bool, error) {
+	rel, err := p.currentRelease(a)
+	if err != nil {
+		return false, err
+	}
+	digest, err := p.treesOf(a).digest(appTreeDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read /srv/app: %w", err)
+	}
+	return digest != rel.TreeDigest, nil
 }

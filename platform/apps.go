@@ -39,32 +39,23 @@ type AppInput struct {
 }
 
 // Apps lists a company's apps.
-func (p *Platform) Apps(u store.User, companyID int64) ([]store.App, error) {
-	if err := p.CheckMember(u, companyID); err != nil {
+func (p *Platform) Apps(_ context.Context, actor store.User, companyID int64) ([]store.App, error) {
+	if err := p.authorizeCompany(actor, companyID); err != nil {
 		return nil, err
 	}
 	return p.store.CompanyApps(companyID)
 }
 
-// App returns one of a company's apps; an app of another company is
-// ErrNotFound, exactly like one that does not exist.
-func (p *Platform) App(u store.User, companyID, appID int64) (store.App, error) {
-	if err := p.CheckMember(u, companyID); err != nil {
-		return store.App{}, err
-	}
-	a, err := p.store.App(appID)
-	if err != nil {
-		return store.App{}, err
-	}
-	if a.CompanyID != companyID {
-		return store.App{}, fmt.Errorf("app %d: %w", appID, store.ErrNotFound)
-	}
-	return a, nil
+// App returns an app; one the actor may not manage is ErrNotFound, exactly
+// like one that does not exist.
+func (p *Platform) App(_ context.Context, actor store.User, ref AppRef) (store.App, error) {
+	return p.authorizeApp(actor, ref)
 }
 
 // CreateApp validates in and stores a new app of companyID, meant to run.
-func (p *Platform) CreateApp(u store.User, companyID int64, in AppInput) (store.App, error) {
-	if err := p.CheckMember(u, companyID); err != nil {
+func (p *Platform) CreateApp(_ context.Context, actor store.User, companyID int64, in AppInput) (store.App, error) {
+	u := actor
+	if err := p.authorizeCompany(actor, companyID); err != nil {
 		return store.App{}, err
 	}
 	var v ValidationError
@@ -88,44 +79,75 @@ func (p *Platform) CreateApp(u store.User, companyID int64, in AppInput) (store.
 	if err != nil {
 		return store.App{}, uniquenessError(err)
 	}
+	first, err := p.store.CreateRelease(store.Release{
+		AppID: created.ID, Image: created.Image, ProcessTypes: []string{"web"}, Source: SourceCreate,
+		Summary: u.Username + " created initial release", Author: u.Username, Created: created.Created, Status: store.ReleaseSucceeded,
+	})
+	if err != nil {
+		return store.App{}, err
+	}
+	if created, err = p.store.UpdateApp(created.ID, func(a *store.App) error { a.Release = first.Version; return nil }); err != nil {
+		return store.App{}, err
+	}
 	p.log.Info("app created", "app", created.Name, "company", companyID, "user", u.Username)
 	p.changed(created.ID)
 	return created, nil
 }
 
 // UpdateApp applies a partial update to an app.
-func (p *Platform) UpdateApp(u store.User, companyID, appID int64, in AppInput) (store.App, error) {
-	if _, err := p.App(u, companyID, appID); err != nil {
+func (p *Platform) UpdateApp(ctx context.Context, actor store.User, ref AppRef, in AppInput) (store.App, error) {
+	a, err := p.authorizeApp(actor, ref)
+	if err != nil {
 		return store.App{}, err
 	}
+	appID := a.ID
+	unlock := p.deploys.lock(appID)
+	defer unlock()
+	var image string
 	updated, err := p.store.UpdateApp(appID, func(a *store.App) error {
 		if in.Name != nil && *in.Name != a.Name {
 			return FieldError("name", "cannot be changed once the app is created")
 		}
-		return p.applyInput(a, in, false)
+		before := a.Image
+		if err := p.applyInput(a, in, false); err != nil {
+			return err
+		}
+		// A new image is a new release, made below once the rest is stored.
+		if a.Image != before {
+			image, a.Image = a.Image, before
+		}
+		return nil
 	})
 	if err != nil {
 		return store.App{}, uniquenessError(err)
 	}
 	p.changed(appID)
-	return updated, nil
+	if image == "" {
+		return updated, nil
+	}
+	if _, err := p.deploy(ctx, actor.Username, appID, change{
+		source: SourceImage, image: image, summary: actor.Username + " deployed " + image,
+	}); err != nil {
+		return store.App{}, err
+	}
+	return p.store.App(appID)
 }
 
 // DeleteApp removes an app, and waits (as long as ctx allows) until its
 // containers, logs and volume are gone.
-func (p *Platform) DeleteApp(ctx context.Context, u store.User, companyID, appID int64) error {
-	a, err := p.App(u, companyID, appID)
+func (p *Platform) DeleteApp(ctx context.Context, actor store.User, ref AppRef) error {
+	a, err := p.authorizeApp(actor, ref)
 	if err != nil {
 		return err
 	}
-	if err := p.store.DeleteApp(appID); err != nil {
+	if err := p.store.DeleteApp(a.ID); err != nil {
 		return err
 	}
-	p.log.Info("app deleted", "app", a.Name, "user", u.Username)
+	p.log.Info("app deleted", "app", a.Name, "user", actor.Username)
 	if p.reconciler != nil {
 		p.reconciler.markDeleted(a)
 	}
-	return p.applied(ctx, appID)
+	return p.applied(ctx, a.ID)
 }
 
 // DefaultDomain is the host name an app gets on this server.

@@ -1,9 +1,10 @@
 package platform
 
 import (
-	"fmt"
-	rtm "github.com/rosti-paas/rosti/runtime"
+	"context"
 	"strings"
+
+	rtm "github.com/rosti-paas/rosti/runtime"
 
 	"github.com/rosti-paas/rosti/store"
 )
@@ -33,21 +34,29 @@ func defaultRuntimes() []store.Runtime {
 func (p *Platform) SeedCatalog() error { return p.store.SeedCatalog(defaultPlans(), defaultRuntimes()) }
 
 // Plans lists the plans anyone may pick.
-func (p *Platform) Plans() ([]store.Plan, error) { return p.store.Plans() }
+func (p *Platform) Plans(_ context.Context, _ store.User) ([]store.Plan, error) {
+	return p.store.Plans()
+}
 
 // Plan returns one plan.
-func (p *Platform) Plan(id int64) (store.Plan, error) { return p.store.Plan(id) }
+func (p *Platform) Plan(_ context.Context, _ store.User, id int64) (store.Plan, error) {
+	return p.store.Plan(id)
+}
 
 // Runtime returns one runtime.
-func (p *Platform) Runtime(id int64) (store.Runtime, error) { return p.store.Runtime(id) }
+func (p *Platform) Runtime(_ context.Context, _ store.User, id int64) (store.Runtime, error) {
+	return p.store.Runtime(id)
+}
 
 // Runtimes lists the runtimes anyone may pick.
-func (p *Platform) Runtimes() ([]store.Runtime, error) { return p.store.Runtimes() }
+func (p *Platform) Runtimes(_ context.Context, _ store.User) ([]store.Runtime, error) {
+	return p.store.Runtimes()
+}
 
 // PutPlan creates (ID 0) or replaces a plan; superusers only.
-func (p *Platform) PutPlan(actor store.User, pl store.Plan) (store.Plan, error) {
-	if !actor.IsSuperuser {
-		return store.Plan{}, fmt.Errorf("only administrators can edit plans: %w", ErrForbidden)
+func (p *Platform) PutPlan(_ context.Context, actor store.User, pl store.Plan) (store.Plan, error) {
+	if err := requireSuperuser(actor); err != nil {
+		return store.Plan{}, err
 	}
 	var v ValidationError
 	if strings.TrimSpace(pl.Name) == "" {
@@ -75,9 +84,9 @@ func (p *Platform) PutPlan(actor store.User, pl store.Plan) (store.Plan, error) 
 }
 
 // PutRuntime creates (ID 0) or replaces a runtime; superusers only.
-func (p *Platform) PutRuntime(actor store.User, rt store.Runtime) (store.Runtime, error) {
-	if !actor.IsSuperuser {
-		return store.Runtime{}, fmt.Errorf("only administrators can edit runtimes: %w", ErrForbidden)
+func (p *Platform) PutRuntime(_ context.Context, actor store.User, rt store.Runtime) (store.Runtime, error) {
+	if err := requireSuperuser(actor); err != nil {
+		return store.Runtime{}, err
 	}
 	var v ValidationError
 	if strings.TrimSpace(rt.Name) == "" {

@@ -16,16 +16,16 @@ import (
 const JobPull = "pull"
 
 // Jobs lists a company's jobs, newest first.
-func (p *Platform) Jobs(u store.User, companyID int64) ([]store.Job, error) {
-	if err := p.CheckMember(u, companyID); err != nil {
+func (p *Platform) Jobs(_ context.Context, actor store.User, companyID int64) ([]store.Job, error) {
+	if err := p.authorizeCompany(actor, companyID); err != nil {
 		return nil, err
 	}
 	return p.store.CompanyJobs(companyID)
 }
 
 // Job returns one of a company's jobs; another company's is ErrNotFound.
-func (p *Platform) Job(u store.User, companyID, jobID int64) (store.Job, error) {
-	if err := p.CheckMember(u, companyID); err != nil {
+func (p *Platform) Job(_ context.Context, actor store.User, companyID, jobID int64) (store.Job, error) {
+	if err := p.authorizeCompany(actor, companyID); err != nil {
 		return store.Job{}, err
 	}
 	j, err := p.store.Job(jobID)

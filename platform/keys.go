@@ -2,6 +2,7 @@ package platform
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 
@@ -14,12 +15,14 @@ import (
 const maxKeyNameLength = 100
 
 // Keys lists u's SSH public keys.
-func (p *Platform) Keys(u store.User) ([]store.Key, error) { return p.store.Keys(u.ID) }
+func (p *Platform) Keys(_ context.Context, actor store.User) ([]store.Key, error) {
+	return p.store.Keys(actor.ID)
+}
 
 // AddKey adds one SSH public key, given as an authorized_keys line, to u's
 // keys; it then opens every app of u's companies over SSH. name defaults
 // to the key's comment, else its fingerprint.
-func (p *Platform) AddKey(u store.User, name, authorizedKey string) (store.Key, error) {
+func (p *Platform) AddKey(_ context.Context, u store.User, name, authorizedKey string) (store.Key, error) {
 	pub, comment, _, rest, err := gossh.ParseAuthorizedKey([]byte(strings.TrimSpace(authorizedKey)))
 	if err != nil || len(bytes.TrimSpace(rest)) > 0 {
 		return store.Key{}, FieldError("key", "must be one SSH public key, as in authorized_keys: \"ssh-ed25519 AAAA... you@host\"")
@@ -50,7 +53,7 @@ func (p *Platform) AddKey(u store.User, name, authorizedKey string) (store.Key, 
 }
 
 // DeleteKey removes one of u's keys; another user's key is ErrNotFound.
-func (p *Platform) DeleteKey(u store.User, id int64) error {
+func (p *Platform) DeleteKey(_ context.Context, u store.User, id int64) error {
 	if err := p.store.DeleteKey(u.ID, id); err != nil {
 		return err
 	}

@@ -56,6 +56,7 @@ type Platform struct {
 	router     Router
 	reconciler *reconciler
 	pulls      *puller
+	deploys    appLocks
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -125,7 +126,12 @@ func (p *Platform) Config() Config { return p.cfg }
 func (p *Platform) Revision() uint64 { return p.store.Revision() }
 
 // Backup writes a consistent copy of the store while it stays in use.
-func (p *Platform) Backup(w io.Writer) (int64, error) { return p.store.Backup(w) }
+func (p *Platform) Backup(_ context.Context, actor store.User, w io.Writer) (int64, error) {
+	if err := requireSuperuser(actor); err != nil {
+		return 0, err
+	}
+	return p.store.Backup(w)
+}
 
 // Operator is the actor of the operator's own commands (`rosti admin`),
 // which reach platform only through the root-owned admin socket.

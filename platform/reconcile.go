@@ -35,12 +35,15 @@ type crashState struct {
 }
 
 // reconciler makes the containers match the store: on boot, whenever an app
-// changes, on every task exit, and on a periodic pass. One worker does all
-// container changes, so two passes never race over the same app.
+// changes, on every task exit, and on a periodic pass. Each app has a worker
+// of its own while it has work, so two passes never race over the same app
+// and one app's wait (a health check, a drain) never holds up another's.
 type reconciler struct {
 	p       *Platform
 	mu      sync.Mutex
+	ctx     context.Context        // serve's, once containers are ready; workers start only then
 	pending map[int64][]chan error // apps to reconcile, with who waits for the result
+	working map[int64]bool         // apps whose worker runs
 	crashes map[string]*crashState
 	errors  map[int64]string    // the last reconcile error of an app, for its status
 	rebuild map[int64]bool      // apps whose containers all go before new ones start
@@ -49,12 +52,27 @@ type reconciler struct {
 	// earlier container of the same name, reported after its successor started.
 	stopping map[string]bool
 	started  map[string]time.Time
-	wake     chan struct{}
+	// leaving holds containers being drained: every publish of the routes,
+	// whichever app's worker makes it, keeps them out.
+	leaving map[string]bool
+	// routes serializes publishing, so that the table the proxy ends with
+	// is built from the latest state, never from an older snapshot.
+	routes sync.Mutex
+	// slots bounds the container work done at once (a boot with many apps
+	// would otherwise hit containerd with all of them); a worker gives its
+	// slot back while it only waits.
+	slots   chan struct{}
+	workers sync.WaitGroup
 }
 
+// maxParallelReconciles is how many apps have their containers changed at
+// the same time.
+const maxParallelReconciles = 8
+
 func newReconciler(p *Platform) *reconciler {
-	return &reconciler{p: p, pending: map[int64][]chan error{}, crashes: map[string]*crashState{}, errors: map[int64]string{}, rebuild: map[int64]bool{}, deleted: map[int64]store.App{},
-		stopping: map[string]bool{}, started: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	return &reconciler{p: p, pending: map[int64][]chan error{}, working: map[int64]bool{}, crashes: map[string]*crashState{}, errors: map[int64]string{},
+		rebuild: map[int64]bool{}, deleted: map[int64]store.App{}, stopping: map[string]bool{}, started: map[string]time.Time{},
+		leaving: map[string]bool{}, slots: make(chan struct{}, maxParallelReconciles)}
 }
 
 func (r *reconciler) markDeleted(a store.App) {
@@ -74,12 +92,20 @@ func (r *reconciler) kick(appID int64) <-chan error {
 	done := make(chan error, 1)
 	r.mu.Lock()
 	r.pending[appID] = append(r.pending[appID], done)
+	r.startWorkerLocked(appID)
 	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
 	return done
+}
+
+// startWorkerLocked starts appID's worker unless it runs or the reconciler
+// does not serve yet (serve starts the pending ones).
+func (r *reconciler) startWorkerLocked(appID int64) {
+	if r.ctx == nil || r.working[appID] {
+		return
+	}
+	r.working[appID] = true
+	r.workers.Add(1)
+	go r.work(r.ctx, appID)
 }
 
 func (r *reconciler) kickAll() error {
@@ -103,24 +129,29 @@ func (r *reconciler) kickAll() error {
 	return nil
 }
 
-// serve runs the worker until ctx ends.
+// serve starts the workers and runs the periodic pass until ctx ends.
 func (r *reconciler) serve(ctx context.Context) error {
 	select {
 	case <-r.p.containers.Ready():
 	case <-ctx.Done():
 		return nil
 	}
+	r.mu.Lock()
+	r.ctx = ctx
+	for id := range r.pending {
+		r.startWorkerLocked(id)
+	}
+	r.mu.Unlock()
+	defer r.workers.Wait()
 	if err := r.kickAll(); err != nil {
 		r.p.log.Error("first reconcile pass", "err", err)
 	}
 	resync := time.NewTicker(resyncInterval)
 	defer resync.Stop()
 	for {
-		r.runPending(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-r.wake:
 		case exit := <-r.p.containers.Exits():
 			r.recordExit(exit)
 		case <-resync.C:
@@ -131,37 +162,58 @@ func (r *reconciler) serve(ctx context.Context) error {
 	}
 }
 
-func (r *reconciler) runPending(ctx context.Context) {
-	for ctx.Err() == nil {
+// work reconciles one app until nobody asks for it any more.
+func (r *reconciler) work(ctx context.Context, appID int64) {
+	defer r.workers.Done()
+	for {
 		r.mu.Lock()
-		var next int64
-		var waiters []chan error
-		for id, w := range r.pending {
-			next, waiters = id, w
-			break
-		}
-		delete(r.pending, next)
-		r.mu.Unlock()
-		if next == 0 {
+		waiters, asked := r.pending[appID]
+		delete(r.pending, appID)
+		if !asked || ctx.Err() != nil {
+			delete(r.working, appID)
+			r.mu.Unlock()
+			for _, w := range waiters {
+				w <- ctx.Err()
+			}
 			return
 		}
-		err := r.reconcile(ctx, next)
+		r.mu.Unlock()
+		err := r.reconcileInSlot(ctx, appID)
 		// Waiting for an image is no error: the status shows the pull.
 		failed := err != nil && !errors.Is(err, errPulling)
 		r.mu.Lock()
 		if failed {
-			r.errors[next] = err.Error()
+			r.errors[appID] = err.Error()
 		} else {
-			delete(r.errors, next)
+			delete(r.errors, appID)
 		}
 		r.mu.Unlock()
 		for _, w := range waiters {
 			w <- err
 		}
 		if failed {
-			r.p.log.Warn("reconcile app", "app_id", next, "err", err)
+			r.p.log.Warn("reconcile app", "app_id", appID, "err", err)
 		}
 	}
+}
+
+func (r *reconciler) reconcileInSlot(ctx context.Context, appID int64) error {
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.slots }()
+	return r.reconcile(ctx, appID)
+}
+
+// waiting gives the caller's slot to other apps while it only waits, and
+// takes one back before it returns.
+func (r *reconciler) waiting(wait func() error) error {
+	<-r.slots
+	err := wait()
+	r.slots <- struct{}{} // reconcileInSlot gives it back
+	return err
 }
 
 // recordExit notes a task exit and schedules its restart with backoff.
@@ -243,7 +295,7 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 		if err := r.removeApp(ctx, gone, existing); err != nil {
 			return err
 		}
-		if err := r.publishRoutes(ctx, nil); err != nil {
+		if err := r.publishRoutes(ctx); err != nil {
 			return err
 		}
 		r.mu.Lock()
@@ -321,7 +373,7 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 		}
 		if process == "web" && len(old) > 0 && len(started) > 0 {
 			// Zero downtime: the old version serves until the new one answers.
-			if err := r.waitHealthy(ctx, a, started); err != nil {
+			if err := r.waiting(func() error { return r.waitHealthy(ctx, a, started) }); err != nil {
 				if rmErr := r.removeAll(ctx, started); rmErr != nil {
 					p.log.Warn("remove unhealthy containers", "err", rmErr)
 				}

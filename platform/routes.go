@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"maps"
 	"net"
 	"strconv"
 	"time"
@@ -18,11 +19,13 @@ type Router interface {
 }
 
 // publishRoutes hands the proxy a fresh table: every app's domains to its
-// running web containers, minus those in leaving (being replaced).
-func (r *reconciler) publishRoutes(ctx context.Context, leaving map[string]bool) error {
+// running web containers, minus those being drained.
+func (r *reconciler) publishRoutes(ctx context.Context) error {
 	if r.p.router == nil {
 		return nil
 	}
+	r.routes.Lock()
+	defer r.routes.Unlock()
 	apps, err := r.p.store.Apps()
 	if err != nil {
 		return err
@@ -35,6 +38,9 @@ func (r *reconciler) publishRoutes(ctx context.Context, leaving map[string]bool)
 	for _, c := range cs {
 		byApp[c.Labels[labelAppID]] = append(byApp[c.Labels[labelAppID]], c)
 	}
+	r.mu.Lock()
+	leaving := maps.Clone(r.leaving)
+	r.mu.Unlock()
 	routes := make([]proxy.Route, 0, len(apps))
 	for _, a := range apps {
 		routes = append(routes, route(a, byApp[strconv.FormatInt(a.ID, 10)], leaving))
@@ -68,22 +74,30 @@ const drainTimeout = 30 * time.Second
 // then removes them.
 func (r *reconciler) retire(ctx context.Context, cs []rtm.Instance) error {
 	if len(cs) == 0 {
-		return r.publishRoutes(ctx, nil)
+		return r.publishRoutes(ctx)
 	}
-	leaving := map[string]bool{}
 	var addrs []string
+	r.mu.Lock()
 	for _, c := range cs {
-		leaving[c.Name] = true
+		r.leaving[c.Name] = true
 		if addr := upstream(c); addr != "" {
 			addrs = append(addrs, addr)
 		}
 	}
-	if err := r.publishRoutes(ctx, leaving); err != nil {
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		for _, c := range cs {
+			delete(r.leaving, c.Name)
+		}
+		r.mu.Unlock()
+	}()
+	if err := r.publishRoutes(ctx); err != nil {
 		return err
 	}
 	if r.p.router != nil && len(addrs) > 0 {
 		drainCtx, cancel := context.WithTimeout(ctx, drainTimeout)
-		err := r.p.router.WaitDrained(drainCtx, addrs)
+		err := r.waiting(func() error { return r.p.router.WaitDrained(drainCtx, addrs) })
 		cancel()
 		if err != nil {
 			r.p.log.Warn("requests still running on replaced containers", "err", err)
@@ -92,5 +106,5 @@ func (r *reconciler) retire(ctx context.Context, cs []rtm.Instance) error {
 	if err := r.removeAll(ctx, cs); err != nil {
 		return err
 	}
-	return r.publishRoutes(ctx, nil)
+	return r.publishRoutes(ctx)
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -122,7 +124,7 @@ func (d desired) spec(name, process, volume string) rtm.ContainerSpec {
 			labelProcess: process, labelSpec: d.hash, labelPort: strconv.Itoa(a.AppPort),
 		},
 		Image: a.Image, Command: d.runtime.Command, ProcessType: process,
-		Env: appEnv(a),
+		Env: containerEnv(a),
 		UID: a.UID, GID: a.UID, VolumeDir: volume,
 		MemoryMB: d.plan.MemoryMB, CPUMillis: d.plan.CPUMillis, Pids: d.plan.Pids,
 		Group: "company-" + strconv.FormatInt(a.CompanyID, 10),
@@ -205,7 +207,10 @@ func (p *Platform) ensureImage(ctx context.Context, a store.App) error {
 
 // ImportImage loads images from an OCI or docker archive for apps to use,
 // and returns their names.
-func (p *Platform) ImportImage(ctx context.Context, archive io.Reader, progress func(string)) ([]string, error) {
+func (p *Platform) ImportImage(ctx context.Context, actor store.User, archive io.Reader, progress func(string)) ([]string, error) {
+	if err := requireSuperuser(actor); err != nil {
+		return nil, err
+	}
 	if err := p.needRuntime(); err != nil {
 		return nil, err
 	}
@@ -225,7 +230,10 @@ func (p *Platform) needRuntime() error {
 }
 
 // PullImage fetches an image from its registry.
-func (p *Platform) PullImage(ctx context.Context, ref string) error {
+func (p *Platform) PullImage(ctx context.Context, actor store.User, ref string) error {
+	if err := requireSuperuser(actor); err != nil {
+		return err
+	}
 	if err := p.needRuntime(); err != nil {
 		return err
 	}
@@ -239,7 +247,10 @@ func (p *Platform) PullImage(ctx context.Context, ref string) error {
 }
 
 // Images lists the images present.
-func (p *Platform) Images(ctx context.Context) ([]string, error) {
+func (p *Platform) Images(ctx context.Context, actor store.User) ([]string, error) {
+	if err := requireSuperuser(actor); err != nil {
+		return nil, err
+	}
 	if err := p.needRuntime(); err != nil {
 		return nil, err
 	}
@@ -248,7 +259,10 @@ func (p *Platform) Images(ctx context.Context) ([]string, error) {
 
 // RemoveUnusedImages deletes images that neither an app nor a runtime of
 // the catalogue refers to.
-func (p *Platform) RemoveUnusedImages(ctx context.Context) ([]string, error) {
+func (p *Platform) RemoveUnusedImages(ctx context.Context, actor store.User) ([]string, error) {
+	if err := requireSuperuser(actor); err != nil {
+		return nil, err
+	}
 	if err := p.needRuntime(); err != nil {
 		return nil, err
 	}
@@ -274,7 +288,18 @@ func (p *Platform) RemoveUnusedImages(ctx context.Context) ([]string, error) {
 	return removed, err
 }
 
-// appEnv is the environment the app's processes see.
-func appEnv(a store.App) []string {
-	return []string{"PORT=" + strconv.Itoa(a.AppPort), "HOME=" + rtm.VolumePath, "ROSTI_APP=" + a.Name}
+// containerEnv is the environment the app's processes see: its config,
+// then what rosti sets (config cannot name those; see checkConfigKey).
+func containerEnv(a store.App) []string {
+	return append(configEnv(a.Config),
+		"PORT="+strconv.Itoa(a.AppPort), "HOME="+rtm.VolumePath, "ROSTI_APP="+a.Name)
+}
+
+// configEnv is config as KEY=VALUE, sorted by key.
+func configEnv(config map[string]string) []string {
+	env := make([]string, 0, len(config))
+	for _, k := range slices.Sorted(maps.Keys(config)) {
+		env = append(env, k+"="+config[k])
+	}
+	return env
 }

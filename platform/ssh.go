@@ -9,8 +9,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/crypto/bcrypt"
@@ -18,18 +18,44 @@ import (
 
 	"github.com/rosti-paas/rosti/initproc"
 	rtm "github.com/rosti-paas/rosti/runtime"
-	"github.com/rosti-paas/rosti/sshd"
 	"github.com/rosti-paas/rosti/store"
 )
 
-// SSHAccess is the platform as the SSH gateway needs it (sshd.Platform):
-// who may log in to which app, and what a push deploys.
+// AppAccess is what an SSH login grants: one app, its uid and its
+// directories on the host. Only platform makes one.
+type AppAccess struct {
+	AppID     int64
+	AppName   string
+	UID, GID  uint32   // the app's own non-root uid and gid
+	VolumeDir string   // host path of the app volume (mounted at /srv in containers)
+	RepoDir   string   // host path of the app's bare git repo, outside the volume
+	Env       []string // the app's environment, for builds
+}
+
+// WindowSize is a terminal size in character cells.
+type WindowSize = rtm.WindowSize
+
+// ExecRequest is a command to run inside the app's running container.
+type ExecRequest struct {
+	Args   []string
+	Env    []string
+	TTY    bool
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer // with TTY, everything comes on Stdout
+	Resize <-chan WindowSize
+}
+
+// VolumePath is where an app's volume is in its containers.
+const VolumePath = rtm.VolumePath
+
+// SSHAccess is the platform as the SSH gateway needs it: who may log in to
+// which app, what runs there, and what a push deploys. The grant a login
+// returns stands for the actor of the calls that follow.
 type SSHAccess struct{ p *Platform }
 
 // SSH returns the gateway's view of the platform.
 func (p *Platform) SSH() SSHAccess { return SSHAccess{p} }
-
-var _ sshd.Platform = SSHAccess{}
 
 // errSSHDenied is the one answer to every refused login, so that a client
 // cannot tell an unknown app from a wrong credential.
@@ -40,14 +66,14 @@ var errSSHDenied = fmt.Errorf("no such app, or the credential does not open it: 
 const dummyHash = "$2a$10$YV08YNNTnm3MK4pNCn5U2etQXn0nGUsSpg5hz9zsakKB.o.PV.Ppy"
 
 // AuthorizeKey grants app to a key listed in its ssh_keys, or to a key of
-// an active user who is a member of the app's company.
-func (s SSHAccess) AuthorizeKey(_ context.Context, app string, key gossh.PublicKey) (sshd.AppAccess, error) {
+// a user who may manage the app.
+func (s SSHAccess) AuthorizeKey(_ context.Context, app string, key gossh.PublicKey) (AppAccess, error) {
 	a, err := s.p.store.AppByName(app)
 	if errors.Is(err, store.ErrNotFound) {
-		return sshd.AppAccess{}, errSSHDenied
+		return AppAccess{}, errSSHDenied
 	}
 	if err != nil {
-		return sshd.AppAccess{}, err
+		return AppAccess{}, err
 	}
 	offered := key.Marshal()
 	for _, line := range a.SSHKeys {
@@ -57,7 +83,7 @@ func (s SSHAccess) AuthorizeKey(_ context.Context, app string, key gossh.PublicK
 	}
 	holders, err := s.p.store.KeysByFingerprint(gossh.FingerprintSHA256(key))
 	if err != nil {
-		return sshd.AppAccess{}, err
+		return AppAccess{}, err
 	}
 	for _, k := range holders {
 		pub, _, _, _, err := gossh.ParseAuthorizedKey([]byte(k.PublicKey))
@@ -65,42 +91,42 @@ func (s SSHAccess) AuthorizeKey(_ context.Context, app string, key gossh.PublicK
 			continue
 		}
 		u, err := s.p.store.User(k.UserID)
-		if err != nil || !u.IsActive {
+		if err != nil {
 			continue
 		}
-		if s.p.CheckMember(u, a.CompanyID) == nil {
+		if _, err := s.p.authorizeApp(u, AppRef{ID: a.ID}); err == nil {
 			return s.p.sshAccess(a)
 		}
 	}
-	return sshd.AppAccess{}, errSSHDenied
+	return AppAccess{}, errSSHDenied
 }
 
 // AuthorizePassword grants app to its ssh_password.
-func (s SSHAccess) AuthorizePassword(_ context.Context, app, password string) (sshd.AppAccess, error) {
+func (s SSHAccess) AuthorizePassword(_ context.Context, app, password string) (AppAccess, error) {
 	a, err := s.p.store.AppByName(app)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return sshd.AppAccess{}, err
+		return AppAccess{}, err
 	}
 	hash := a.SSHPasswordHash
 	if hash == "" {
 		hash = dummyHash
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || a.SSHPasswordHash == "" {
-		return sshd.AppAccess{}, errSSHDenied
+		return AppAccess{}, errSSHDenied
 	}
 	return s.p.sshAccess(a)
 }
 
 // sshAccess is what a login to a grants. The volume is made here too, so
 // that files can be uploaded before the app first ran.
-func (p *Platform) sshAccess(a store.App) (sshd.AppAccess, error) {
+func (p *Platform) sshAccess(a store.App) (AppAccess, error) {
 	volume, err := p.ensureVolume(a)
 	if err != nil {
-		return sshd.AppAccess{}, fmt.Errorf("volume of %s: %w", a.Name, err)
+		return AppAccess{}, fmt.Errorf("volume of %s: %w", a.Name, err)
 	}
-	return sshd.AppAccess{
-		AppID: strconv.FormatInt(a.ID, 10), AppName: a.Name, UID: a.UID, GID: a.UID,
-		VolumeDir: volume, RepoDir: p.repoDir(a), Env: appEnv(a),
+	return AppAccess{
+		AppID: a.ID, AppName: a.Name, UID: a.UID, GID: a.UID,
+		VolumeDir: volume, RepoDir: p.repoDir(a), Env: containerEnv(a),
 	}, nil
 }
 
@@ -110,152 +136,84 @@ func (p *Platform) repoDir(a store.App) string {
 	return filepath.Join(p.cfg.DataDir, "repos", strconv.FormatInt(a.ID, 10)+".git")
 }
 
-// Exec runs a command in the app's running web container.
-func (s SSHAccess) Exec(ctx context.Context, appID string, req sshd.ExecRequest) (int, error) {
-	a, err := s.p.appByID(appID)
+// Exec runs a command in the app's running web container, with the app's
+// environment.
+func (s SSHAccess) Exec(ctx context.Context, grant AppAccess, req ExecRequest) (int, error) {
+	a, err := s.p.store.App(grant.AppID)
 	if err != nil {
 		return -1, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the resize relay
-	code, err := s.p.execIn(ctx, a, rtm.ExecSpec{
-		Args: req.Args, Env: req.Env, TTY: req.TTY,
-		Stdin: req.Stdin, Stdout: req.Stdout, Stderr: req.Stderr,
-		Resize: relaySizes(ctx, req.Resize),
+	return s.p.execIn(ctx, a, rtm.ExecSpec{
+		Args: req.Args, Env: append(configEnv(a.Config), req.Env...), TTY: req.TTY,
+		Stdin: req.Stdin, Stdout: req.Stdout, Stderr: req.Stderr, Resize: req.Resize,
 	})
-	if errors.Is(err, ErrAppStopped) {
-		return code, fmt.Errorf("app %s: %w", a.Name, sshd.ErrAppStopped)
-	}
-	return code, err
 }
 
-func (p *Platform) appByID(appID string) (store.App, error) {
-	id, err := strconv.ParseInt(appID, 10, 64)
-	if err != nil {
-		return store.App{}, fmt.Errorf("app %q: %w", appID, store.ErrNotFound)
-	}
-	return p.store.App(id)
-}
-
-// relaySizes converts the gateway's window sizes to the runtime's until in
-// closes or ctx ends.
-func relaySizes(ctx context.Context, in <-chan sshd.WindowSize) <-chan rtm.WindowSize {
-	if in == nil {
-		return nil
-	}
-	out := make(chan rtm.WindowSize, 1)
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case w, ok := <-in:
-				if !ok {
-					return
-				}
-				select {
-				case out <- rtm.WindowSize{Width: uint32(max(w.Width, 0)), Height: uint32(max(w.Height, 0))}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
+// Deploy makes a release of the tree src stages (a pushed commit at
+// revision) and moves the app to it without downtime; see Platform.deploy.
+// Deploys of one app take turns.
+func (s SSHAccess) Deploy(ctx context.Context, grant AppAccess, src TreeSource, revision, summary string, progress io.Writer) (store.Release, error) {
+	unlock := s.p.deploys.lock(grant.AppID)
+	defer unlock()
+	return s.p.deploy(ctx, "ssh:"+grant.AppName, grant.AppID, change{
+		source: SourceGit, tree: src, revision: revision, summary: summary, progress: progress,
+	})
 }
 
 // releaseProcess is the Procfile line run before a deploy restarts the app.
 const releaseProcess = "release"
 
-// Release runs the release: line of the Procfile in dir, the tree a push
-// staged in the app's volume (a path in its containers, under /srv), in the
-// running container with dir as its cwd. An error means the release failed;
-// the gateway then drops the tree and the running version keeps serving.
-func (s SSHAccess) Release(ctx context.Context, appID, dir string, progress io.Writer) error {
-	p := s.p
-	a, err := p.appByID(appID)
-	if err != nil {
-		return err
-	}
-	inVolume, ok := strings.CutPrefix(path.Clean(dir), rtm.VolumePath+"/")
-	if !ok {
-		return fmt.Errorf("release in %q: not a directory of the app volume: %w", dir, store.ErrInvalid)
-	}
-	release, err := p.releaseLine(a, inVolume)
-	if err != nil || release == "" {
-		return err
-	}
-	fmt.Fprintf(progress, "running release: %s\n", release)
-	// `rosti init` (mounted in every container) picks the release line
-	// exactly as it picks the web line: through /bin/sh when the image has
-	// one, split into argv otherwise, in the tree --dir names.
-	code, err := p.execIn(ctx, a, rtm.ExecSpec{
-		Args:   []string{rtm.InitPath, "init", "--type", releaseProcess, "--dir", path.Join(rtm.VolumePath, inVolume)},
-		Stdout: progress, Stderr: progress,
-	})
-	switch {
-	case errors.Is(err, ErrAppStopped):
-		return errors.New("the release step runs in the app's container, and the app is not running; start it and push again")
-	case err != nil:
-		return fmt.Errorf("release step: %w", err)
-	case code != 0:
-		return fmt.Errorf("the release step exited with status %d", code)
-	}
-	return nil
-}
-
-// Restart replaces the app's processes with zero downtime, once a pushed
-// tree is its /srv/app; a stopped app runs it once started.
-func (s SSHAccess) Restart(ctx context.Context, appID string, progress io.Writer) error {
-	p := s.p
-	a, err := p.appByID(appID)
-	if err != nil {
-		return err
-	}
-	if !a.Enabled() {
-		fmt.Fprintln(progress, "the app is stopped; it runs this version once started")
-		return nil
-	}
-	fmt.Fprintln(progress, "restarting web...")
-	if _, err := p.store.UpdateApp(a.ID, func(a *store.App) error { a.Generation++; return nil }); err != nil {
-		return err
-	}
-	if err := p.applied(ctx, a.ID); err != nil {
-		return err
-	}
-	p.log.Info("app deployed over ssh", "app", a.Name)
-	return nil
-}
-
 // maxProcfileSize bounds what is read of a Procfile.
 const maxProcfileSize = 1 << 20
 
-// releaseLine reads the release: line of the Procfile in dir (relative to
-// the app's volume), "" if none. The file is read through an os.Root on the
-// volume, so a Procfile that is a symlink cannot make rosti read a host
+// readProcfile reads the Procfile of the tree at dir (relative to the app's
+// volume); nil when there is none. The file is read through an os.Root on
+// the volume, so a Procfile that is a symlink cannot make rosti read a host
 // file, and opened non-blocking so a FIFO cannot hang the deploy.
-func (p *Platform) releaseLine(a store.App, dir string) (string, error) {
+func (p *Platform) readProcfile(a store.App, dir string) (map[string]string, error) {
 	root, err := os.OpenRoot(p.volumeDir(a))
 	if err != nil {
-		return "", fmt.Errorf("open the app volume: %w", err)
+		return nil, fmt.Errorf("open the app volume: %w", err)
 	}
 	defer root.Close()
 	name := path.Join(rtm.VolumePath, dir, "Procfile")
 	f, err := root.OpenFile(path.Join(dir, "Procfile"), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
+		return nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file", name)
+		return nil, fmt.Errorf("%s is not a regular file: %w", name, store.ErrInvalid)
 	}
 	procs, err := initproc.ParseProcfile(io.LimitReader(f, maxProcfileSize))
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %v: %w", name, err, store.ErrInvalid)
 	}
-	return procs[releaseProcess], nil
+	return procs, nil
+}
+
+// releaseLine is the release: line of the Procfile in dir, "" if none.
+func (p *Platform) releaseLine(a store.App, dir string) (string, error) {
+	procs, err := p.readProcfile(a, dir)
+	return procs[releaseProcess], err
+}
+
+// procfileTypes lists the process types the Procfile in dir declares,
+// web always among them and the release step never.
+func (p *Platform) procfileTypes(a store.App, dir string) ([]string, error) {
+	procs, err := p.readProcfile(a, dir)
+	if err != nil {
+		return nil, err
+	}
+	types := []string{"web"}
+	for t := range procs {
+		if t != "web" && t != releaseProcess {
+			types = append(types, t)
+		}
+	}
+	slices.Sort(types[1:])
+	return types, nil
 }

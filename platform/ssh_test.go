@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,16 +54,18 @@ func TestSSHAuthorize(t *testing.T) {
 	p := newTestPlatform(t)
 	ctx := context.Background()
 	user := func(name string) (store.User, int64) {
-		u, err := p.CreateUser(NewUser{Username: name, Password: "password-" + name})
+		u, err := p.CreateUser(context.Background(), Operator(), NewUser{Username: name, Password: "password-" + name})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cs, err := p.Companies(u)
+		cs, err := p.Companies(context.Background(), u)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return u, cs[0].ID
 	}
+	// The first account is a superuser, who may manage every app.
+	root, _ := user("root")
 	alice, aliceCo := user("alice")
 	bob, bobCo := user("bob")
 	carol, _ := user("carol")
@@ -75,16 +75,17 @@ func TestSSHAuthorize(t *testing.T) {
 	carolKey, carolKeyLine := newKey(t)
 	stranger, _ := newKey(t)
 
-	web, err := p.CreateApp(alice, aliceCo, AppInput{Name: ptr("web"), Image: ptr("static"), Plan: ptr(int64(1)),
+	web, err := p.CreateApp(ctx, alice, aliceCo, AppInput{Name: ptr("web"), Image: ptr("static"), Plan: ptr(int64(1)),
 		SSHKeys: &[]string{appKeyLine + " deploy@ci"}, SSHPassword: ptr("app-password")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.CreateApp(bob, bobCo, AppInput{Name: ptr("other"), Image: ptr("static"), Plan: ptr(int64(1))}); err != nil {
+	if _, err := p.CreateApp(ctx, bob, bobCo, AppInput{Name: ptr("other"), Image: ptr("static"), Plan: ptr(int64(1))}); err != nil {
 		t.Fatal(err)
 	}
-	for u, line := range map[*store.User]string{&alice: aliceKeyLine, &bob: bobKeyLine, &carol: carolKeyLine} {
-		if _, err := p.AddKey(*u, "", line); err != nil {
+	rootKey, rootKeyLine := newKey(t)
+	for u, line := range map[*store.User]string{&alice: aliceKeyLine, &bob: bobKeyLine, &carol: carolKeyLine, &root: rootKeyLine} {
+		if _, err := p.AddKey(ctx, *u, "", line); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,6 +110,7 @@ func TestSSHAuthorize(t *testing.T) {
 		{"outsider's key", "web", bobKey, false},
 		{"own company's app", "other", bobKey, true},
 		{"disabled member", "web", carolKey, false},
+		{"superuser's key", "other", rootKey, true},
 		{"unknown key", "web", stranger, false},
 		{"unknown app", "nope", appKey, false},
 	} {
@@ -136,7 +138,7 @@ func TestSSHAuthorize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if access.UID != web.UID || access.GID != web.UID || access.UID == 0 || access.AppID != "1" ||
+	if access.UID != web.UID || access.GID != web.UID || access.UID == 0 || access.AppID != web.ID ||
 		access.RepoDir != filepath.Join(p.cfg.DataDir, "repos", "1.git") {
 		t.Fatalf("access: %+v (app uid %d)", access, web.UID)
 	}
@@ -162,7 +164,7 @@ func checkGrant(t *testing.T, granted, app string, err error, ok bool) {
 
 func TestAddKey(t *testing.T) {
 	p := newTestPlatform(t)
-	u, err := p.CreateUser(NewUser{Username: "alice", Password: "password-alice"})
+	u, err := p.CreateUser(context.Background(), Operator(), NewUser{Username: "alice", Password: "password-alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +183,7 @@ func TestAddKey(t *testing.T) {
 		{"given name", "ci", other + " ignored", "ci", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			k, err := p.AddKey(u, tc.keyName, tc.key)
+			k, err := p.AddKey(context.Background(), u, tc.keyName, tc.key)
 			var v *ValidationError
 			switch {
 			case tc.wantField != "" && (!errors.As(err, &v) || v.Fields[tc.wantField] == nil):
@@ -193,14 +195,14 @@ func TestAddKey(t *testing.T) {
 			}
 		})
 	}
-	keys, err := p.Keys(u)
+	keys, err := p.Keys(context.Background(), u)
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("keys: %+v %v", keys, err)
 	}
-	if err := p.DeleteKey(u, keys[0].ID); err != nil {
+	if err := p.DeleteKey(context.Background(), u, keys[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.DeleteKey(u, keys[0].ID); !errors.Is(err, store.ErrNotFound) {
+	if err := p.DeleteKey(context.Background(), u, keys[0].ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 }
@@ -282,111 +284,20 @@ func (c *execContainers) Exec(_ context.Context, _ string, spec rtm.ExecSpec) (i
 	return c.code, nil
 }
 
-func TestSSHRelease(t *testing.T) {
-	const staged = "/srv/.rosti/deploy-0123456789ab"
-	for _, tc := range []struct {
-		name     string
-		dir      string
-		procfile string // in the staged tree; /srv/app's always has a release line
-		stopped  bool
-		code     int
-		wantExec []string
-		wantErr  string
-	}{
-		{name: "no release line", dir: staged, procfile: "web: ./serve\n"},
-		{name: "release line", dir: staged, procfile: "web: ./serve\nrelease: make\n",
-			wantExec: []string{rtm.InitPath, "init", "--type", "release", "--dir", staged}},
-		{name: "release fails", dir: staged, procfile: "release: make\n", code: 7,
-			wantExec: []string{rtm.InitPath, "init", "--type", "release", "--dir", staged}, wantErr: "exited with status 7"},
-		{name: "app not running", dir: staged, procfile: "release: make\n", stopped: true, wantErr: "not running"},
-		{name: "outside the volume", dir: "/srv/../etc", wantErr: "not a directory of the app volume"},
-		{name: "the volume itself", dir: "/srv", wantErr: "not a directory of the app volume"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := newTestPlatform(t)
-			a := newApp(t, p)
-			containers := &execContainers{running: !tc.stopped, code: tc.code}
-			p.containers = containers
-			volume, err := p.ensureVolume(a)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(volume, "app", "Procfile"), []byte("release: live\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			stagedDir := filepath.Join(volume, strings.TrimPrefix(staged, "/srv/"))
-			if err := os.MkdirAll(stagedDir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(stagedDir, "Procfile"), []byte(tc.procfile), 0o644); err != nil {
-				t.Fatal(err)
-			}
-
-			var progress strings.Builder
-			err = p.SSH().Release(context.Background(), strconv.FormatInt(a.ID, 10), tc.dir, &progress)
-			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-				t.Fatalf("got %v, want an error with %q", err, tc.wantErr)
-			}
-			var ran []string
-			if len(containers.execs) == 1 {
-				ran = containers.execs[0].Args
-			}
-			if len(containers.execs) > 1 || !slices.Equal(ran, tc.wantExec) {
-				t.Fatalf("executed %+v, want %q", containers.execs, tc.wantExec)
-			}
-			if ran != nil && (containers.execs[0].UID != a.UID || !strings.Contains(progress.String(), "running release: make")) {
-				t.Fatalf("exec as %d (app %d), progress %q", containers.execs[0].UID, a.UID, progress.String())
-			}
-		})
-	}
-}
-
 // newApp creates an app "web" of a new user.
 func newApp(t *testing.T, p *Platform) store.App {
 	t.Helper()
-	u, err := p.CreateUser(NewUser{Username: "alice", Password: "password-alice"})
+	u, err := p.CreateUser(context.Background(), Operator(), NewUser{Username: "alice", Password: "password-alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := p.Companies(u)
+	cs, err := p.Companies(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := p.CreateApp(u, cs[0].ID, AppInput{Name: ptr("web"), Image: ptr("static"), Plan: ptr(int64(1))})
+	a, err := p.CreateApp(context.Background(), u, cs[0].ID, AppInput{Name: ptr("web"), Image: ptr("static"), Plan: ptr(int64(1))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
-}
-
-func TestSSHRestart(t *testing.T) {
-	for _, tc := range []struct {
-		name           string
-		state          string
-		wantGeneration int64
-		wantProgress   string
-	}{
-		{"running app", store.StateRunning, 1, "restarting web"},
-		{"stopped app", store.StateStopped, 0, "runs this version once started"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := newTestPlatform(t)
-			a := newApp(t, p)
-			a, err := p.store.UpdateApp(a.ID, func(a *store.App) error { a.DesiredState = tc.state; return nil })
-			if err != nil {
-				t.Fatal(err)
-			}
-			var progress strings.Builder
-			if err := p.SSH().Restart(context.Background(), strconv.FormatInt(a.ID, 10), &progress); err != nil {
-				t.Fatal(err)
-			}
-			after, err := p.store.App(a.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if after.Generation-a.Generation != tc.wantGeneration || !strings.Contains(progress.String(), tc.wantProgress) {
-				t.Fatalf("generation %d -> %d, progress %q", a.Generation, after.Generation, progress.String())
-			}
-		})
-	}
 }

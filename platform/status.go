@@ -52,11 +52,12 @@ type ContainerStatus struct {
 const statusTimeout = 2 * time.Second
 
 // Status reports on one app.
-func (p *Platform) Status(ctx context.Context, u store.User, companyID, appID int64) (AppStatus, error) {
-	a, err := p.App(u, companyID, appID)
+func (p *Platform) Status(ctx context.Context, actor store.User, ref AppRef) (AppStatus, error) {
+	a, err := p.authorizeApp(actor, ref)
 	if err != nil {
 		return AppStatus{}, err
 	}
+	appID := a.ID
 	cs, err := p.containersOf(ctx, appID)
 	if err != nil {
 		return AppStatus{}, err
@@ -197,10 +198,12 @@ const logRescan = time.Second
 // Logs writes the last lines of the output of an app's containers to w,
 // each line prefixed with its container's name, and with follow keeps
 // writing until ctx ends, picking up containers started meanwhile.
-func (p *Platform) Logs(ctx context.Context, u store.User, companyID, appID int64, lines int, follow bool, w io.Writer) error {
-	if _, err := p.App(u, companyID, appID); err != nil {
+func (p *Platform) Logs(ctx context.Context, actor store.User, ref AppRef, lines int, follow bool, w io.Writer) error {
+	a, err := p.authorizeApp(actor, ref)
+	if err != nil {
 		return err
 	}
+	appID := a.ID
 	if lines < 0 || lines > 10000 {
 		return FieldError("lines", "must be between 0 and 10000")
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rosti-paas/rosti/platform"
+	"github.com/rosti-paas/rosti/server/admin"
 	"github.com/rosti-paas/rosti/server/drycc"
 	"github.com/rosti-paas/rosti/server/httpapi"
 	"github.com/rosti-paas/rosti/server/rostiv1"
@@ -50,7 +51,7 @@ func New(cfg Config, p *platform.Platform, log *slog.Logger) *Server {
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
-		admin: &http.Server{Handler: adminHandler(p, log), ReadHeaderTimeout: 10 * time.Second},
+		admin: &http.Server{Handler: admin.New(p, log), ReadHeaderTimeout: 10 * time.Second},
 	}
 }
 
@@ -63,9 +64,6 @@ func Handler(p *platform.Platform, version string, log *slog.Logger) http.Handle
 	mux.Handle("/api/", rosti)
 	mux.Handle("/v1/", deis)
 	mux.Handle("/v2/", deis)
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"service": "rosti", "version": version, "api": "/api/v1/", "schema": "/api/schema/"})
-	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusNotFound, map[string]string{"message": "no such endpoint: " + r.URL.Path})
 	})

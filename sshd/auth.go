@@ -6,15 +6,16 @@ import (
 	"time"
 
 	"github.com/gliderlabs/ssh"
+	"github.com/rosti-paas/rosti/platform"
 	gossh "golang.org/x/crypto/ssh"
 )
 
-// accessKey is where a connection's granted AppAccess is kept in its
+// accessKey is where a connection's granted platform.AppAccess is kept in its
 // gliderlabs context between authentication and its sessions.
 type accessKey struct{}
 
-func accessOf(ctx ssh.Context) (AppAccess, bool) {
-	access, ok := ctx.Value(accessKey{}).(AppAccess)
+func accessOf(ctx ssh.Context) (platform.AppAccess, bool) {
+	access, ok := ctx.Value(accessKey{}).(platform.AppAccess)
 	return access, ok
 }
 
@@ -47,7 +48,7 @@ func (s *Server) authKey(ctx ssh.Context, key ssh.PublicKey) bool {
 	return s.grant(ctx, access, "publickey")
 }
 
-func (s *Server) grant(ctx ssh.Context, access AppAccess, method string) bool {
+func (s *Server) grant(ctx ssh.Context, access platform.AppAccess, method string) bool {
 	if access.UID == 0 || access.GID == 0 {
 		s.log.Error("login refused: platform granted root", "app", ctx.User())
 		return false

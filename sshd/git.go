@@ -15,12 +15,13 @@ import (
 
 	"github.com/gliderlabs/ssh"
 
+	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/sshd/sandbox"
 )
 
 // gitReceive serves `git push`: receive-pack into the app's bare repo, then
 // the deployment of the pushed branch, all reported on the pusher's stderr.
-func (s *Server) gitReceive(sess ssh.Session, access AppAccess) int {
+func (s *Server) gitReceive(sess ssh.Session, access platform.AppAccess) int {
 	ctx := sess.Context()
 	progress := newPrefixWriter(sess.Stderr(), "remote: ")
 	fail := func(format string, args ...any) int {
@@ -32,7 +33,9 @@ func (s *Server) gitReceive(sess ssh.Session, access AppAccess) int {
 	if access.RepoDir == "" {
 		return fail("this app has no git repository")
 	}
-	unlock := s.deploys.lock(access.AppID)
+	// Pushes to one app take turns, from receive-pack on, so that each
+	// deploys the branch as its own push left it.
+	unlock := s.pushes.lock(access.AppID)
 	defer unlock()
 
 	if err := s.ensureRepo(ctx, access); err != nil {
@@ -64,23 +67,28 @@ func (s *Server) gitReceive(sess ssh.Session, access AppAccess) int {
 		return 0
 	}
 	ref := "refs/heads/" + branch
-	d := &deployment{
+	tree := &gitTree{
 		s: s, access: access, progress: progress,
 		branch: branch, previous: before[ref], commit: after[ref],
 	}
-	if err := d.run(ctx); err != nil {
-		if d.swapped {
-			return fail("deploy failed: %v; /srv/app holds the new tree, the previous one is in /srv/%s. %s", err, stagingDir, d.rollBack(ctx))
-		}
-		return fail("deploy failed: %v; /srv/app and the running version are unchanged. %s", err, d.rollBack(ctx))
+	summary := fmt.Sprintf("git push of %s (%.12s)", branch, tree.commit)
+	rel, err := s.platform.Deploy(ctx, access, tree, tree.commit, summary, progress)
+	if err != nil {
+		return fail("deploy failed: %v; /srv/app and the running version are unchanged. %s", err, tree.rollBack(ctx))
 	}
-	fmt.Fprintln(progress, "deployed")
+	// The deploy is done: what is left is housekeeping, reported but not a
+	// reason to undo it.
+	if err := tree.adoptIndex(); err != nil {
+		s.log.Warn("git push: cannot record the deployed files in the repository", "app", access.AppName, "err", err)
+		fmt.Fprintf(progress, "warning: cannot record the deployed files in the repository: %v\n", err)
+	}
+	fmt.Fprintf(progress, "deployed as v%d\n", rel.Version)
 	return 0
 }
 
 // ensureRepo creates the app's bare repository on first use, owned by the
 // app's uid because only the sandbox, as that uid, ever runs git on it.
-func (s *Server) ensureRepo(ctx context.Context, access AppAccess) error {
+func (s *Server) ensureRepo(ctx context.Context, access platform.AppAccess) error {
 	if _, err := os.Lstat(filepath.Join(access.RepoDir, "HEAD")); err == nil {
 		return nil
 	}
@@ -97,7 +105,7 @@ func (s *Server) ensureRepo(ctx context.Context, access AppAccess) error {
 }
 
 // branches lists the repo's branches as refname -> object id.
-func (s *Server) branches(ctx context.Context, access AppAccess) (map[string]string, error) {
+func (s *Server) branches(ctx context.Context, access platform.AppAccess) (map[string]string, error) {
 	var out bytes.Buffer
 	err := s.sandboxedGit(ctx, access, &out, "--git-dir="+sandbox.RepoPath,
 		"for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
@@ -136,12 +144,12 @@ func pushedBranch(before, after map[string]string) (string, bool) {
 
 // sandboxedGit runs git on the app's repo in the sandbox; its output goes to
 // out (discarded when nil) and its stderr is part of the returned error.
-func (s *Server) sandboxedGit(ctx context.Context, access AppAccess, out io.Writer, args ...string) error {
+func (s *Server) sandboxedGit(ctx context.Context, access platform.AppAccess, out io.Writer, args ...string) error {
 	return s.sandboxedGitEnv(ctx, access, nil, out, args...)
 }
 
 // sandboxedGitEnv is sandboxedGit with KEY=VALUE env for git.
-func (s *Server) sandboxedGitEnv(ctx context.Context, access AppAccess, env []string, out io.Writer, args ...string) error {
+func (s *Server) sandboxedGitEnv(ctx context.Context, access platform.AppAccess, env []string, out io.Writer, args ...string) error {
 	if out == nil {
 		out = io.Discard
 	}
@@ -196,13 +204,13 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 // appLocks serializes pushes to one app.
 type appLocks struct {
 	mu    sync.Mutex
-	byApp map[string]*sync.Mutex
+	byApp map[int64]*sync.Mutex
 }
 
-func (l *appLocks) lock(app string) (unlock func()) {
+func (l *appLocks) lock(app int64) (unlock func()) {
 	l.mu.Lock()
 	if l.byApp == nil {
-		l.byApp = map[string]*sync.Mutex{}
+		l.byApp = map[int64]*sync.Mutex{}
 	}
 	m, ok := l.byApp[app]
 	if !ok {

@@ -57,7 +57,7 @@ func appFile(t *testing.T, app *testApp, name, content string) {
 // noStagingLeft fails if a deploy left anything in the staging area.
 func noStagingLeft(t *testing.T, app *testApp) {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(app.access.VolumeDir, ".rosti"))
+	entries, err := os.ReadDir(filepath.Join(app.access.VolumeDir, ".rosti", "staging"))
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestGitPushChecksOutAndDeploys(t *testing.T) {
 			t.Errorf("push output lacks %q:\n%s", want, out)
 		}
 	}
-	for file, want := range map[string]string{"src/main.txt": "v1\n", "built.txt": "/srv/.rosti/deploy-" + remoteRef(t, app, "feature")[:12] + "\n"} {
+	for file, want := range map[string]string{"src/main.txt": "v1\n", "built.txt": "/srv/.rosti/staging/v1\n"} {
 		if got := readFile(t, filepath.Join(appDir, file)); got != want {
 			t.Errorf("%s = %q, want %q", file, got, want)
 		}

@@ -26,8 +26,10 @@ import (
 	"github.com/spf13/pflag"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/sshd"
 	"github.com/rosti-paas/rosti/sshd/sandbox"
+	"github.com/rosti-paas/rosti/store"
 )
 
 // The gateway re-executes "rosti sandbox"; a test binary is not rosti, so
@@ -64,8 +66,9 @@ func uniqueUID() uint32 {
 type fakePlatform struct {
 	mu       sync.Mutex
 	apps     map[string]*fakeApp
-	releases []string // the staged trees Release ran in, as containers see them
+	releases []string // the staged trees the release step ran in, as containers see them
 	restarts int
+	versions int
 	// releaseErr and restartErr fail the next Release or Restart.
 	releaseErr, restartErr error
 	// duringRelease, when set, runs in Release with the staged tree's
@@ -74,7 +77,7 @@ type fakePlatform struct {
 }
 
 type fakeApp struct {
-	access   sshd.AppAccess
+	access   platform.AppAccess
 	keys     []gossh.PublicKey
 	password string
 	stopped  bool
@@ -90,31 +93,32 @@ func (p *fakePlatform) app(name string) (*fakeApp, error) {
 	return app, nil
 }
 
-func (p *fakePlatform) AuthorizeKey(_ context.Context, name string, key gossh.PublicKey) (sshd.AppAccess, error) {
+func (p *fakePlatform) AuthorizeKey(_ context.Context, name string, key gossh.PublicKey) (platform.AppAccess, error) {
 	app, err := p.app(name)
 	if err != nil {
-		return sshd.AppAccess{}, err
+		return platform.AppAccess{}, err
 	}
 	for _, k := range app.keys {
 		if bytes.Equal(k.Marshal(), key.Marshal()) {
 			return app.access, nil
 		}
 	}
-	return sshd.AppAccess{}, errors.New("key not allowed")
+	return platform.AppAccess{}, errors.New("key not allowed")
 }
 
-func (p *fakePlatform) AuthorizePassword(_ context.Context, name, password string) (sshd.AppAccess, error) {
+func (p *fakePlatform) AuthorizePassword(_ context.Context, name, password string) (platform.AppAccess, error) {
 	app, err := p.app(name)
 	if err != nil {
-		return sshd.AppAccess{}, err
+		return platform.AppAccess{}, err
 	}
 	if app.password == "" || password != app.password {
-		return sshd.AppAccess{}, errors.New("wrong password")
+		return platform.AppAccess{}, errors.New("wrong password")
 	}
 	return app.access, nil
 }
 
-func (p *fakePlatform) Exec(ctx context.Context, appID string, req sshd.ExecRequest) (int, error) {
+func (p *fakePlatform) Exec(ctx context.Context, grant platform.AppAccess, req platform.ExecRequest) (int, error) {
+	appID := grant.AppID
 	var app *fakeApp
 	p.mu.Lock()
 	for _, a := range p.apps {
@@ -124,14 +128,18 @@ func (p *fakePlatform) Exec(ctx context.Context, appID string, req sshd.ExecRequ
 	}
 	p.mu.Unlock()
 	if app == nil {
-		return 0, fmt.Errorf("no app %s", appID)
+		return 0, fmt.Errorf("no app %d", appID)
 	}
 	if app.stopped {
-		return 0, sshd.ErrAppStopped
+		return 0, platform.ErrAppStopped
 	}
 	if req.TTY {
 		// Report what a container's pty would get: TERM and every size.
-		fmt.Fprintf(req.Stdout, "TERM=%s\n", req.Term)
+		for _, kv := range req.Env {
+			if strings.HasPrefix(kv, "TERM=") {
+				fmt.Fprintf(req.Stdout, "%s\n", kv)
+			}
+		}
 		for size := range req.Resize {
 			fmt.Fprintf(req.Stdout, "size %dx%d\n", size.Width, size.Height)
 		}
@@ -150,48 +158,73 @@ func (p *fakePlatform) Exec(ctx context.Context, appID string, req sshd.ExecRequ
 	return 0, err
 }
 
-// Release stands for a release step that builds into its tree: it writes
-// built.txt there, owned by the app as a real one would be.
-func (p *fakePlatform) Release(_ context.Context, appID, dir string, progress io.Writer) error {
+// Deploy plays platform's part of a deploy the way platform does it: an
+// empty staging tree of the app's in its volume, the source's Stage, a
+// release step that builds into the tree (built.txt, owned by the app as a
+// real one would be), the source's Refresh, the swap with /srv/app and a
+// restart; a failure puts /srv/app back. The real thing is platform's tests.
+func (p *fakePlatform) Deploy(ctx context.Context, grant platform.AppAccess, src platform.TreeSource, _, _ string, progress io.Writer) (store.Release, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.versions++
+	version := p.versions
+	area := filepath.Join(grant.VolumeDir, ".rosti", "staging")
+	staged := filepath.Join(area, fmt.Sprintf("v%d", version))
+	dir := fmt.Sprintf("%s/.rosti/staging/v%d", sandbox.VolumePath, version)
+	live := filepath.Join(grant.VolumeDir, "app")
+	chown := func(path string) error { return os.Lchown(path, int(grant.UID), int(grant.GID)) }
+	cleanUp := func() { os.RemoveAll(area) }
+	if fi, err := os.Lstat(filepath.Dir(area)); err == nil && !fi.IsDir() {
+		os.Remove(filepath.Dir(area)) // the app's link out of its volume: never followed
+	}
+	for _, d := range []string{filepath.Dir(area), area} {
+		if err := errors.Join(os.MkdirAll(d, 0o755), chown(d)); err != nil {
+			return store.Release{}, err
+		}
+	}
+	if err := os.MkdirAll(live, 0o755); err != nil {
+		return store.Release{}, err
+	}
+	if err := errors.Join(chown(live), os.Mkdir(staged, 0o755), chown(staged)); err != nil {
+		return store.Release{}, err
+	}
+	if err := src.Stage(ctx, dir); err != nil {
+		cleanUp()
+		return store.Release{}, err
+	}
 	p.releases = append(p.releases, dir)
 	fmt.Fprintln(progress, "running release: ./build")
 	if err := p.releaseErr; err != nil {
 		p.releaseErr = nil
-		return err
+		cleanUp()
+		return store.Release{}, err
 	}
-	var app *fakeApp
-	for _, a := range p.apps {
-		if a.access.AppID == appID {
-			app = a
-		}
-	}
-	rel, ok := strings.CutPrefix(dir, sandbox.VolumePath+"/")
-	if app == nil || !ok {
-		return fmt.Errorf("release of app %s in %s: not a staged tree in its volume", appID, dir)
-	}
-	staged := filepath.Join(app.access.VolumeDir, rel)
 	if p.duringRelease != nil {
 		p.duringRelease(staged)
 	}
 	built := filepath.Join(staged, "built.txt")
-	if err := os.WriteFile(built, []byte(dir+"\n"), 0o644); err != nil {
-		return err
+	if err := errors.Join(os.WriteFile(built, []byte(dir+"\n"), 0o644), chown(built)); err != nil {
+		return store.Release{}, err
 	}
-	return os.Lchown(built, int(app.access.UID), int(app.access.GID))
-}
-
-func (p *fakePlatform) Restart(_ context.Context, _ string, progress io.Writer) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := src.Refresh(ctx, dir); err != nil {
+		cleanUp()
+		return store.Release{}, err
+	}
+	previous := filepath.Join(area, "previous")
+	if err := errors.Join(os.Rename(live, previous), os.Rename(staged, live)); err != nil {
+		return store.Release{}, err
+	}
 	p.restarts++
 	fmt.Fprintln(progress, "restarting web...")
 	if err := p.restartErr; err != nil {
 		p.restartErr = nil
-		return err
+		os.RemoveAll(live)
+		os.Rename(previous, live)
+		cleanUp()
+		return store.Release{}, err
 	}
-	return nil
+	cleanUp()
+	return store.Release{AppID: grant.AppID, Version: int64(version), Status: store.ReleaseSucceeded}, nil
 }
 
 // deploys counts the releases run and the restarts that followed.
@@ -204,7 +237,7 @@ func (p *fakePlatform) deploys() (releases, restarts int) {
 // testApp is one app with its volume, repo, client key and password.
 type testApp struct {
 	name     string
-	access   sshd.AppAccess
+	access   platform.AppAccess
 	keyFile  string
 	signer   gossh.Signer
 	password string
@@ -282,8 +315,8 @@ func (e *env) addApp(name string) *testApp {
 	}
 	app := &testApp{
 		name: name,
-		access: sshd.AppAccess{
-			AppID: "id-" + name, AppName: name, UID: uid, GID: uid,
+		access: platform.AppAccess{
+			AppID: int64(uid), AppName: name, UID: uid, GID: uid,
 			VolumeDir: volume,
 			RepoDir:   filepath.Join(e.base, "data", "repos", "id-"+name+".git"),
 		},

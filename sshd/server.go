@@ -30,37 +30,35 @@
 // volume) is created on the first push and owned by the app's uid, because
 // every git command on it runs in the sandbox as that uid: rosti never runs
 // git as root on a repository whose content a user controls (config, hooks).
-// receive-pack runs with hooks disabled; afterwards rosti deploys the pushed
-// branch, streaming the progress to the pusher's stderr:
+// receive-pack runs with hooks disabled; afterwards the pushed branch is
+// deployed through platform's deploy use case (Platform.Deploy), with the
+// gateway's part as its TreeSource, streaming the progress to the pusher:
 //
-//  1. the commit is checked out (in the sandbox, as the app uid) into a
-//     staging tree, /srv/.rosti/deploy-<commit>: the volume is the only place
-//     both the sandbox and the app's containers see, and the dot directory
-//     keeps it out of the app's usual view. /srv/app is not touched;
-//  2. the files the app made itself in /srv/app (those the previous deploy's
-//     index does not track: uploads, .env, build output) are copied into the
-//     staging tree, so that the release step sees them and the new version
-//     keeps them; tracked files come from the commit alone, so files the
-//     commit deleted are gone. They are copied, not hard-linked, because a
-//     release step that rewrote a shared file in place would change the
-//     running version. So large data belongs elsewhere in /srv, never
-//     copied; copying again just before the swap picks up files the running
-//     version made or changed during the release step;
-//  3. Platform.Release runs the Procfile's release: line in the staging tree;
-//  4. the staging tree and /srv/app trade places in one rename(2)
-//     (RENAME_EXCHANGE, relative to the volume without following symlinks),
-//     so /srv/app always names a whole tree, and Platform.Restart replaces
-//     the app's processes; the previous tree is removed only then, since the
-//     old processes serve from it (their cwd) until they are stopped.
+//  1. Stage: the commit is checked out (in the sandbox, as the app uid) into
+//     the staging tree platform made in the volume (/srv/.rosti/staging/vN):
+//     the volume is the only place both the sandbox and the app's containers
+//     see. Then the files the app made itself in /srv/app (those the
+//     previous deploy's index does not track: uploads, .env, build output)
+//     are copied into it, so that the release step sees them and the new
+//     version keeps them; tracked files come from the commit alone, so files
+//     the commit deleted are gone. They are copied, not hard-linked, because
+//     a release step that rewrote a shared file in place would change the
+//     running version;
+//  2. platform runs the Procfile's release: line in the staging tree;
+//  3. Refresh: the app's own files are copied again, picking up what the
+//     running version made or changed during the release step;
+//  4. platform keeps a copy for rollbacks, swaps the tree in, replaces the
+//     app's processes without downtime and records the release; the git
+//     index of the staged tree then becomes the repository's.
 //
-// When any step fails, /srv/app holds the previous tree (the exchange is
-// undone if the restart failed), the staging tree is removed and the pushed
-// branch is set back to where it was before the push (deleted if the push
-// created it), so that pushing the same commit again retries the deploy.
+// When any step fails, platform leaves /srv/app and the running version as
+// they were, and the gateway sets the pushed branch back to where it was
+// before the push (deleted if the push created it), so that pushing the
+// same commit again retries the deploy.
 //
 // The package owns the listener, the host key file and the sessions. It does
-// not touch the store, containers or the proxy: all of that goes through the
-// Platform interface it declares.
+// not touch the store, containers or the proxy: all of that goes through
+// platform, behind the Platform interface it declares with platform's types.
 package sshd
 
 import (
@@ -79,57 +77,25 @@ import (
 	"time"
 
 	"github.com/gliderlabs/ssh"
+	"github.com/rosti-paas/rosti/platform"
+	"github.com/rosti-paas/rosti/store"
 	gossh "golang.org/x/crypto/ssh"
 )
-
-// AppAccess is what a successful login grants: one app, its uid and its
-// directories on the host.
-type AppAccess struct {
-	AppID, AppName string
-	UID, GID       uint32   // the app's own non-root uid and gid
-	VolumeDir      string   // host path of the app volume (mounted at /srv in containers)
-	RepoDir        string   // host path of the app's bare git repo, outside the volume
-	Env            []string // the app's config env, for builds
-}
-
-// ErrAppStopped is returned by Platform.Exec when the app has no running
-// container to execute in.
-var ErrAppStopped = errors.New("app is stopped")
-
-// WindowSize is a terminal size in character cells.
-type WindowSize struct{ Width, Height int }
-
-// ExecRequest is a command to run inside the app's running container.
-type ExecRequest struct {
-	Args   []string
-	Env    []string
-	TTY    bool
-	Term   string // the client's TERM when TTY is set
-	Stdin  io.Reader
-	Stdout io.Writer
-	Stderr io.Writer // with TTY, everything comes on Stdout
-	Resize <-chan WindowSize
-}
 
 // Platform is what the gateway needs from the rest of rosti.
 type Platform interface {
 	// AuthorizeKey and AuthorizePassword return the access the credential
 	// grants to the app named app, or an error when it grants none.
-	AuthorizeKey(ctx context.Context, app string, key gossh.PublicKey) (AppAccess, error)
-	AuthorizePassword(ctx context.Context, app, password string) (AppAccess, error)
+	AuthorizeKey(ctx context.Context, app string, key gossh.PublicKey) (platform.AppAccess, error)
+	AuthorizePassword(ctx context.Context, app, password string) (platform.AppAccess, error)
 	// Exec runs a command inside the app's running web container as its
-	// uid, cwd /srv, and returns its exit code; ErrAppStopped when none runs.
-	Exec(ctx context.Context, appID string, req ExecRequest) (exitCode int, err error)
-	// Release runs the release: line of the Procfile in dir, a tree a git
-	// push staged beside /srv/app (dir is its path in the app's containers),
-	// in the app's environment with dir as its cwd. It runs before the tree
-	// goes live: an error means the release failed, the tree is dropped and
-	// the running version keeps serving.
-	Release(ctx context.Context, appID, dir string, progress io.Writer) error
-	// Restart replaces the app's processes with zero downtime once the
-	// released tree is /srv/app. An error means the new version did not
-	// start and the previous one keeps running.
-	Restart(ctx context.Context, appID string, progress io.Writer) error
+	// uid, cwd /srv, and returns its exit code; platform.ErrAppStopped when
+	// none runs.
+	Exec(ctx context.Context, grant platform.AppAccess, req platform.ExecRequest) (exitCode int, err error)
+	// Deploy makes a release of the tree src stages and moves the app to it
+	// without downtime; an error means the app runs what it ran, with
+	// /srv/app as it was.
+	Deploy(ctx context.Context, grant platform.AppAccess, src platform.TreeSource, revision, summary string, progress io.Writer) (store.Release, error)
 }
 
 // Config configures the gateway.
@@ -153,7 +119,7 @@ type Server struct {
 	log      *slog.Logger
 	limiter  *failureLimiter
 	ssh      *ssh.Server
-	deploys  appLocks
+	pushes   appLocks
 
 	mu       sync.Mutex
 	listener net.Listener

@@ -14,6 +14,7 @@ import (
 	"github.com/gliderlabs/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/sshd/sandbox"
 )
 
@@ -109,8 +110,8 @@ func isAppRepo(path, app string) bool {
 	return path == app
 }
 
-func (s *Server) execInContainer(sess ssh.Session, access AppAccess, args []string) int {
-	req := ExecRequest{
+func (s *Server) execInContainer(sess ssh.Session, access platform.AppAccess, args []string) int {
+	req := platform.ExecRequest{
 		Args:   []string{"/bin/sh", "-l"},
 		Stdin:  sess,
 		Stdout: sess,
@@ -123,13 +124,12 @@ func (s *Server) execInContainer(sess ssh.Session, access AppAccess, args []stri
 	ctx := sess.Context()
 	if pty, winch, ok := sess.Pty(); ok {
 		req.TTY = true
-		req.Term = pty.Term
 		req.Env = append(req.Env, "TERM="+pty.Term)
 		req.Resize = windowSizes(ctx, winch)
 	}
-	code, err := s.platform.Exec(ctx, access.AppID, req)
+	code, err := s.platform.Exec(ctx, access, req)
 	switch {
-	case errors.Is(err, ErrAppStopped):
+	case errors.Is(err, platform.ErrAppStopped):
 		fmt.Fprintf(sess.Stderr(), "rosti: app %s is stopped; start it to get a shell or run commands in it (rsync, scp, sftp and git push work while it is stopped)\r\n", access.AppName)
 		return 1
 	case err != nil:
@@ -140,8 +140,8 @@ func (s *Server) execInContainer(sess ssh.Session, access AppAccess, args []stri
 	return code
 }
 
-func windowSizes(ctx context.Context, winch <-chan ssh.Window) <-chan WindowSize {
-	sizes := make(chan WindowSize, 1)
+func windowSizes(ctx context.Context, winch <-chan ssh.Window) <-chan platform.WindowSize {
+	sizes := make(chan platform.WindowSize, 1)
 	go func() {
 		defer close(sizes)
 		for {
@@ -153,7 +153,7 @@ func windowSizes(ctx context.Context, winch <-chan ssh.Window) <-chan WindowSize
 					return
 				}
 				select {
-				case sizes <- WindowSize{Width: w.Width, Height: w.Height}:
+				case sizes <- platform.WindowSize{Width: uint32(max(w.Width, 0)), Height: uint32(max(w.Height, 0))}:
 				case <-ctx.Done():
 					return
 				}
@@ -163,7 +163,7 @@ func windowSizes(ctx context.Context, winch <-chan ssh.Window) <-chan WindowSize
 	return sizes
 }
 
-func (s *Server) runSandboxedSession(sess ssh.Session, access AppAccess, args []string) int {
+func (s *Server) runSandboxedSession(sess ssh.Session, access platform.AppAccess, args []string) int {
 	code, err := s.runSandboxed(sess.Context(), access, sandboxRun{
 		args:   args,
 		stdin:  sess,
@@ -188,7 +188,7 @@ type sandboxRun struct {
 
 // runSandboxed runs one tool in the app's sandbox and returns its exit code;
 // err is set only when the sandbox could not run it at all.
-func (s *Server) runSandboxed(ctx context.Context, access AppAccess, run sandboxRun) (int, error) {
+func (s *Server) runSandboxed(ctx context.Context, access platform.AppAccess, run sandboxRun) (int, error) {
 	spec := sandbox.Spec{
 		AppName:   access.AppName,
 		UID:       access.UID,

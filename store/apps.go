@@ -156,6 +156,9 @@ func (s *Store) DeleteApp(id int64) error {
 		if err := tx.Bucket(bucketCompanyApps).Delete(pairKey(a.CompanyID, id)); err != nil {
 			return err
 		}
+		if err := deleteReleases(tx, id); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketApps).Delete(itob(id))
 	})
 }

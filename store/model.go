@@ -109,7 +109,45 @@ type App struct {
 	// Generation grows with every restart or rebuild asked for, so that the
 	// containers of the previous generation are replaced.
 	Generation int64 `json:"generation"`
+	// Config is the app's environment: given to every process and to the
+	// release step. Values are the user's secrets: never logged.
+	Config map[string]string `json:"config,omitempty"`
+	// Release is the version of the release that runs (0 before the first).
+	Release int64 `json:"release"`
 }
 
 // Enabled tells whether the app is meant to run.
 func (a App) Enabled() bool { return a.DesiredState == StateRunning }
+
+// Release outcomes.
+const (
+	ReleasePending   = "pending"
+	ReleaseSucceeded = "succeeded"
+	ReleaseFailed    = "failed"
+)
+
+// Release is one version of what an app runs: vN with its image, config,
+// files and process types, who made it and how it went. Every deploy,
+// image change, config change and rollback makes one.
+type Release struct {
+	AppID   int64             `json:"app_id"`
+	Version int64             `json:"version"`
+	Image   string            `json:"image"`
+	Config  map[string]string `json:"config,omitempty"`
+	// ProcessTypes are the Procfile's types when the release was made.
+	ProcessTypes []string `json:"process_types,omitempty"`
+	// Source says what made it: create, git, upload, image, config, rollback.
+	Source   string `json:"source"`
+	Revision string `json:"revision,omitempty"` // the git commit of a push
+	Summary  string `json:"summary"`
+	Author   string `json:"author"`
+	Created  time.Time `json:"created"`
+	Status   string    `json:"status"`
+	Message  string    `json:"message,omitempty"` // why it failed
+	// Tree names the kept copy of /srv/app this release ran with ("" when
+	// none was kept); TreeDigest fingerprints that content.
+	Tree       string `json:"tree,omitempty"`
+	TreeDigest string `json:"tree_digest,omitempty"`
+	// RolledBackTo is the version a rollback restored.
+	RolledBackTo int64 `json:"rolled_back_to,omitempty"`
+}

@@ -33,6 +33,8 @@ var (
 	// Added by schema 3.
 	bucketJobs        = []byte("jobs")
 	bucketCompanyJobs = []byte("company_jobs")
+	// Added by schema 4: releases, keyed by app id and version.
+	bucketReleases = []byte("releases")
 )
 
 var keySchema = []byte("schema")
@@ -67,6 +69,11 @@ var migrations = []func(tx *bolt.Tx) error{
 			}
 		}
 		return nil
+	},
+	// 4: releases.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketReleases)
+		return err
 	},
 }
 
@@ -183,6 +190,10 @@ func getJSON(b *bolt.Bucket, key []byte, v any, what string) error {
 	if raw == nil {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
+	return getJSONValue(raw, v, what)
+}
+
+func getJSONValue(raw []byte, v any, what string) error {
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("decode %s: %v", what, err)
 	}

@@ -22,8 +22,10 @@ import (
 	"github.com/spf13/pflag"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/sshd"
 	"github.com/rosti-paas/rosti/sshd/sandbox"
+	"github.com/rosti-paas/rosti/store"
 )
 
 func main() {
@@ -74,9 +76,9 @@ func serve(addr, hostKey, pubKeyFile, volume string, uid uint32) error {
 	if err := sshd.EnsureHostKey(hostKey); err != nil {
 		return err
 	}
-	platform := &benchPlatform{key: key, access: sshd.AppAccess{AppID: "bench", AppName: "bench", UID: uid, GID: uid, VolumeDir: volume}}
+	gateway := &benchPlatform{key: key, access: platform.AppAccess{AppID: 1, AppName: "bench", UID: uid, GID: uid, VolumeDir: volume}}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	server, err := sshd.New(sshd.Config{Addr: addr, HostKeyPath: hostKey, SandboxBinary: self, Logger: logger}, platform)
+	server, err := sshd.New(sshd.Config{Addr: addr, HostKeyPath: hostKey, SandboxBinary: self, Logger: logger}, gateway)
 	if err != nil {
 		return err
 	}
@@ -99,23 +101,24 @@ func serve(addr, hostKey, pubKeyFile, volume string, uid uint32) error {
 
 type benchPlatform struct {
 	key    gossh.PublicKey
-	access sshd.AppAccess
+	access platform.AppAccess
 }
 
-func (p *benchPlatform) AuthorizeKey(_ context.Context, app string, key gossh.PublicKey) (sshd.AppAccess, error) {
+func (p *benchPlatform) AuthorizeKey(_ context.Context, app string, key gossh.PublicKey) (platform.AppAccess, error) {
 	if app != p.access.AppName || !bytes.Equal(key.Marshal(), p.key.Marshal()) {
-		return sshd.AppAccess{}, errors.New("not allowed")
+		return platform.AppAccess{}, errors.New("not allowed")
 	}
 	return p.access, nil
 }
 
-func (p *benchPlatform) AuthorizePassword(context.Context, string, string) (sshd.AppAccess, error) {
-	return sshd.AppAccess{}, errors.New("no passwords in the benchmark")
+func (p *benchPlatform) AuthorizePassword(context.Context, string, string) (platform.AppAccess, error) {
+	return platform.AppAccess{}, errors.New("no passwords in the benchmark")
 }
 
-func (p *benchPlatform) Exec(context.Context, string, sshd.ExecRequest) (int, error) {
-	return 0, sshd.ErrAppStopped
+func (p *benchPlatform) Exec(context.Context, platform.AppAccess, platform.ExecRequest) (int, error) {
+	return 0, platform.ErrAppStopped
 }
 
-func (p *benchPlatform) Release(context.Context, string, string, io.Writer) error { return nil }
-func (p *benchPlatform) Restart(context.Context, string, io.Writer) error         { return nil }
+func (p *benchPlatform) Deploy(context.Context, platform.AppAccess, platform.TreeSource, string, string, io.Writer) (store.Release, error) {
+	return store.Release{}, errors.New("no deploys in the benchmark")
+}

@@ -124,7 +124,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	u, err := h.p.Register(actor, n)
+	u, err := h.p.Register(r.Context(), actor, n)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -145,7 +145,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	token, err := h.p.Login(username, password)
+	token, err := h.p.Login(r.Context(), username, password)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -156,7 +156,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 	u, err := httpapi.User(h.p, r)
 	if err == nil {
-		err = h.p.CancelAccount(u)
+		err = h.p.CancelAccount(r.Context(), u)
 	}
 	if err != nil {
 		h.writeError(w, r, err)

@@ -6,6 +6,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -130,7 +131,7 @@ func TokenFrom(r *http.Request) (string, bool) {
 
 // Authenticator resolves a token to its user.
 type Authenticator interface {
-	Authenticate(secret string) (store.User, error)
+	Authenticate(ctx context.Context, secret string) (store.User, error)
 }
 
 // User authenticates the request.
@@ -139,7 +140,7 @@ func User(a Authenticator, r *http.Request) (store.User, error) {
 	if !ok {
 		return store.User{}, fmt.Errorf("authentication credentials were not provided; send 'Authorization: Token <token>': %w", platform.ErrUnauthorized)
 	}
-	return a.Authenticate(token)
+	return a.Authenticate(r.Context(), token)
 }
 
 // DecodeObject reads a JSON object body of at most MaxBodyBytes into its

@@ -1,6 +1,7 @@
 package rostiv1_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,7 +21,7 @@ func BenchmarkListApps(b *testing.B) {
 	plan, image := int64(1), "static"
 	for i := range 1000 {
 		name := fmt.Sprintf("app%04d", i)
-		if _, err := a.p.CreateApp(a.aliceUser, a.aliceCo, platform.AppInput{Name: &name, Image: &image, Plan: &plan}); err != nil {
+		if _, err := a.p.CreateApp(context.Background(), a.aliceUser, a.aliceCo, platform.AppInput{Name: &name, Image: &image, Plan: &plan}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package rostiv1
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/rosti-paas/rosti/server/httpapi"
@@ -39,7 +40,7 @@ func (h *Handler) listPlans(w http.ResponseWriter, r *http.Request, u store.User
 	if err := h.member(r, u); err != nil {
 		return err
 	}
-	plans, err := h.p.Plans()
+	plans, err := h.p.Plans(r.Context(), u)
 	return writeList(w, plans, err, toPlanJSON)
 }
 
@@ -47,7 +48,7 @@ func (h *Handler) listRuntimes(w http.ResponseWriter, r *http.Request, u store.U
 	if err := h.member(r, u); err != nil {
 		return err
 	}
-	rts, err := h.p.Runtimes()
+	rts, err := h.p.Runtimes(r.Context(), u)
 	return writeList(w, rts, err, toRuntimeJSON)
 }
 
@@ -56,7 +57,7 @@ func (h *Handler) member(r *http.Request, u store.User) error {
 	if err != nil {
 		return err
 	}
-	return h.p.CheckMember(u, company)
+	return h.p.CheckCompany(r.Context(), u, company)
 }
 
 func (h *Handler) createPlan(w http.ResponseWriter, r *http.Request, u store.User) error {
@@ -73,7 +74,7 @@ func (h *Handler) updatePlan(w http.ResponseWriter, r *http.Request, u store.Use
 
 // catalogEntry looks up the plan or runtime named by the route's {id}, for
 // a member of the route's company.
-func catalogEntry[T any](h *Handler, r *http.Request, u store.User, lookup func(int64) (T, error)) (T, error) {
+func catalogEntry[T any](h *Handler, r *http.Request, u store.User, lookup func(context.Context, store.User, int64) (T, error)) (T, error) {
 	var none T
 	id, err := pathID(r, "id")
 	if err != nil {
@@ -82,7 +83,7 @@ func catalogEntry[T any](h *Handler, r *http.Request, u store.User, lookup func(
 	if err := h.member(r, u); err != nil {
 		return none, err
 	}
-	return lookup(id)
+	return lookup(r.Context(), u, id)
 }
 
 func (h *Handler) putPlan(w http.ResponseWriter, r *http.Request, u store.User, p store.Plan) error {
@@ -110,7 +111,7 @@ func (h *Handler) putPlan(w http.ResponseWriter, r *http.Request, u store.User, 
 	if p.Pids == 0 {
 		p.Pids = p.MemoryMB
 	}
-	saved, err := h.p.PutPlan(u, p)
+	saved, err := h.p.PutPlan(r.Context(), u, p)
 	if err != nil {
 		return err
 	}
@@ -153,7 +154,7 @@ func (h *Handler) putRuntime(w http.ResponseWriter, r *http.Request, u store.Use
 	if err := f.Err(); err != nil {
 		return err
 	}
-	saved, err := h.p.PutRuntime(u, rt)
+	saved, err := h.p.PutRuntime(r.Context(), u, rt)
 	if err != nil {
 		return err
 	}

@@ -25,8 +25,8 @@ type companyJSON struct {
 	Name string `json:"name"`
 }
 
-func (h *Handler) listCompanies(w http.ResponseWriter, _ *http.Request, u store.User) error {
-	cs, err := h.p.Companies(u)
+func (h *Handler) listCompanies(w http.ResponseWriter, r *http.Request, u store.User) error {
+	cs, err := h.p.Companies(r.Context(), u)
 	return writeList(w, cs, err, func(c store.Company) companyJSON { return companyJSON{c.ID, c.Name} })
 }
 
@@ -71,13 +71,13 @@ func (h *Handler) listApps(w http.ResponseWriter, r *http.Request, u store.User)
 	if err != nil {
 		return err
 	}
-	if err := h.p.CheckMember(u, company); err != nil {
+	if err := h.p.CheckCompany(r.Context(), u, company); err != nil {
 		return err
 	}
 	revision := h.p.Revision()
 	body, ok := h.list.get(company, revision)
 	if !ok {
-		apps, err := h.p.Apps(u, company)
+		apps, err := h.p.Apps(r.Context(), u, company)
 		if err != nil {
 			return err
 		}
@@ -126,14 +126,14 @@ func (h *Handler) createApp(w http.ResponseWriter, r *http.Request, u store.User
 	if err != nil {
 		return err
 	}
-	if err := h.p.CheckMember(u, company); err != nil {
+	if err := h.p.CheckCompany(r.Context(), u, company); err != nil {
 		return err
 	}
 	in, err := appInput(w, r)
 	if err != nil {
 		return err
 	}
-	a, err := h.p.CreateApp(u, company, in)
+	a, err := h.p.CreateApp(r.Context(), u, company, in)
 	if err != nil {
 		return err
 	}
@@ -142,11 +142,11 @@ func (h *Handler) createApp(w http.ResponseWriter, r *http.Request, u store.User
 }
 
 func (h *Handler) readApp(w http.ResponseWriter, r *http.Request, u store.User) error {
-	company, id, err := companyAndID(r)
+	ref, err := appRef(r)
 	if err != nil {
 		return err
 	}
-	a, err := h.p.App(u, company, id)
+	a, err := h.p.App(r.Context(), u, ref)
 	if err != nil {
 		return err
 	}
@@ -155,20 +155,20 @@ func (h *Handler) readApp(w http.ResponseWriter, r *http.Request, u store.User) 
 }
 
 func (h *Handler) updateApp(w http.ResponseWriter, r *http.Request, u store.User) error {
-	company, id, err := companyAndID(r)
+	ref, err := appRef(r)
 	if err != nil {
 		return err
 	}
 	// Look the app up before reading the body, so that another company's
 	// id answers 404 whatever the body holds.
-	if _, err := h.p.App(u, company, id); err != nil {
+	if _, err := h.p.App(r.Context(), u, ref); err != nil {
 		return err
 	}
 	in, err := appInput(w, r)
 	if err != nil {
 		return err
 	}
-	a, err := h.p.UpdateApp(u, company, id, in)
+	a, err := h.p.UpdateApp(r.Context(), u, ref, in)
 	if err != nil {
 		return err
 	}
@@ -177,11 +177,11 @@ func (h *Handler) updateApp(w http.ResponseWriter, r *http.Request, u store.User
 }
 
 func (h *Handler) deleteApp(w http.ResponseWriter, r *http.Request, u store.User) error {
-	company, id, err := companyAndID(r)
+	ref, err := appRef(r)
 	if err != nil {
 		return err
 	}
-	if err := h.p.DeleteApp(r.Context(), u, company, id); err != nil {
+	if err := h.p.DeleteApp(r.Context(), u, ref); err != nil {
 		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"message": "app deleted"})

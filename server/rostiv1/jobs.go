@@ -37,16 +37,20 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request, u store.User)
 	if err != nil {
 		return err
 	}
-	jobs, err := h.p.Jobs(u, company)
+	jobs, err := h.p.Jobs(r.Context(), u, company)
 	return writeList(w, jobs, err, toJobJSON)
 }
 
 func (h *Handler) readJob(w http.ResponseWriter, r *http.Request, u store.User) error {
-	company, id, err := companyAndID(r)
+	company, err := pathID(r, "company_id")
 	if err != nil {
 		return err
 	}
-	j, err := h.p.Job(u, company, id)
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	j, err := h.p.Job(r.Context(), u, company, id)
 	if err != nil {
 		return err
 	}

@@ -23,8 +23,8 @@ func toKeyJSON(k store.Key) keyJSON {
 	return keyJSON{ID: k.ID, Name: k.Name, Key: k.PublicKey, Fingerprint: k.Fingerprint, Created: k.Created}
 }
 
-func (h *Handler) listKeys(w http.ResponseWriter, _ *http.Request, u store.User) error {
-	ks, err := h.p.Keys(u)
+func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request, u store.User) error {
+	ks, err := h.p.Keys(r.Context(), u)
 	return writeList(w, ks, err, toKeyJSON)
 }
 
@@ -44,7 +44,7 @@ func (h *Handler) addKey(w http.ResponseWriter, r *http.Request, u store.User) e
 	if name == nil {
 		name = new(string)
 	}
-	k, err := h.p.AddKey(u, *name, *key)
+	k, err := h.p.AddKey(r.Context(), u, *name, *key)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, u store.User
 	if err != nil {
 		return err
 	}
-	if err := h.p.DeleteKey(u, id); err != nil {
+	if err := h.p.DeleteKey(r.Context(), u, id); err != nil {
 		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"message": "key deleted"})

@@ -120,13 +120,14 @@ func pathID(r *http.Request, name string) (int64, error) {
 	return id, nil
 }
 
-func companyAndID(r *http.Request) (int64, int64, error) {
+// appRef names the app of a /{company_id}/.../{id}/ route.
+func appRef(r *http.Request) (platform.AppRef, error) {
 	c, err := pathID(r, "company_id")
 	if err != nil {
-		return 0, 0, err
+		return platform.AppRef{}, err
 	}
 	id, err := pathID(r, "id")
-	return c, id, err
+	return platform.AppByID(c, id), err
 }
 
 // listCache keeps the last rendered app list of each company until the

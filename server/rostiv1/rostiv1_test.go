@@ -2,6 +2,7 @@ package rostiv1_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -50,15 +51,15 @@ func newTestAPI(t testing.TB) *testAPI {
 
 func mustAccount(t testing.TB, p *platform.Platform, name string) (store.User, string, int64) {
 	t.Helper()
-	u, err := p.CreateUser(platform.NewUser{Username: name, Password: "password-" + name})
+	u, err := p.CreateUser(context.Background(), platform.Operator(), platform.NewUser{Username: name, Password: "password-" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := p.CreateToken(u, "test")
+	token, _, err := p.CreateToken(context.Background(), u, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := p.Companies(u)
+	cs, err := p.Companies(context.Background(), u)
 	if err != nil || len(cs) != 1 {
 		t.Fatalf("companies of %s: %v %v", name, cs, err)
 	}

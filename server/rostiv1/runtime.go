@@ -11,11 +11,11 @@ import (
 )
 
 func (h *Handler) appAction(w http.ResponseWriter, r *http.Request, u store.User) error {
-	company, id, err := companyAndID(r)
+	ref, err := appRef(r)
 	if err != nil {
 		return err
 	}
-	if _, err := h.p.App(u, company, id); err != nil {
+	if _, err := h.p.App(r.Context(), u, ref); err != nil {
 		return err
 	}
 	raw, err := httpapi.DecodeObject(w, r)
@@ -30,7 +30,7 @@ func (h *Handler) appAction(w http.ResponseWriter, r *http.Request, u store.User
 	if action == nil {
 		return platform.FieldError("action", "this field is required")
 	}
-	a, err := h.p.AppAction(r.Context(), u, company, id, *action)
+	a, err := h.p.AppAction(r.Context(), u, ref, *action)
 	if err != nil {
 		return err
 	}
@@ -71,11 +71,11 @@ type statusJSON struct {
 }
 
 func (h *Handler) appStatus(w http.ResponseWriter, r *http.Request, u store.User) error {
-	company, id, err := companyAndID(r)
+	ref, err := appRef(r)
 	if err != nil {
 		return err
 	}
-	st, err := h.p.Status(r.Context(), u, company, id)
+	st, err := h.p.Status(r.Context(), u, ref)
 	if err != nil {
 		return err
 	}
@@ -126,11 +126,11 @@ func (l *logWriter) Write(b []byte) (int, error) {
 // appLogs serves ?lines=N (default 100) of the app's output, and keeps the
 // answer open with new lines when follow=1.
 func (h *Handler) appLogs(w http.ResponseWriter, r *http.Request, u store.User) error {
-	company, id, err := companyAndID(r)
+	ref, err := appRef(r)
 	if err != nil {
 		return err
 	}
-	if _, err := h.p.App(u, company, id); err != nil {
+	if _, err := h.p.App(r.Context(), u, ref); err != nil {
 		return err
 	}
 	lines := 100
@@ -142,7 +142,7 @@ func (h *Handler) appLogs(w http.ResponseWriter, r *http.Request, u store.User) 
 	follow := r.URL.Query().Get("follow")
 	out := &logWriter{w: w, flush: follow == "1" || follow == "true"}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	err = h.p.Logs(r.Context(), u, company, id, lines, out.flush, out)
+	err = h.p.Logs(r.Context(), u, ref, lines, out.flush, out)
 	if err != nil && out.wrote {
 		h.log.Warn("log stream ended", "err", err)
 		return nil

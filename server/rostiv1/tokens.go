@@ -16,8 +16,8 @@ type tokenJSON struct {
 	Token    string     `json:"token,omitempty"` // only in the answer that creates it
 }
 
-func (h *Handler) listTokens(w http.ResponseWriter, _ *http.Request, u store.User) error {
-	ts, err := h.p.Tokens(u)
+func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, u store.User) error {
+	ts, err := h.p.Tokens(r.Context(), u)
 	return writeList(w, ts, err, func(t store.Token) tokenJSON {
 		return tokenJSON{ID: t.ID, Name: t.Name, Created: t.Created, LastUsed: t.LastUsed}
 	})
@@ -37,7 +37,7 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, u store.Us
 		empty := ""
 		name = &empty
 	}
-	secret, t, err := h.p.CreateToken(u, *name)
+	secret, t, err := h.p.CreateToken(r.Context(), u, *name)
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func (h *Handler) deleteToken(w http.ResponseWriter, r *http.Request, u store.Us
 	if err != nil {
 		return err
 	}
-	if err := h.p.RevokeToken(u, id); err != nil {
+	if err := h.p.RevokeToken(r.Context(), u, id); err != nil {
 		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"message": "token revoked"})
