@@ -259,12 +259,14 @@ func (p *Platform) applyInput(a *store.App, in AppInput, creating bool) error {
 	return v.Err()
 }
 
-// cleanDomains checks and normalizes an app's domains. An empty list means
-// the default domain. Names under the apps domain are reserved for the app
-// they are named after.
+// cleanDomains checks and normalizes an app's domains. The app's default
+// domain always comes first, whatever else it has, as on Heroku or Dokku:
+// the app can be tried there before DNS moves, and it cannot be removed.
+// Names under the apps domain are reserved for the app they are named after.
 func (p *Platform) cleanDomains(appName string, domains []string) ([]string, []string) {
-	var clean, problems []string
-	seen := map[string]bool{}
+	clean := []string{p.DefaultDomain(appName)}
+	var problems []string
+	seen := map[string]bool{clean[0]: true}
 	for _, d := range domains {
 		d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
 		if d == "" || seen[d] {
@@ -280,9 +282,6 @@ func (p *Platform) cleanDomains(appName string, domains []string) ([]string, []s
 			continue
 		}
 		clean = append(clean, d)
-	}
-	if len(clean) == 0 && len(problems) == 0 {
-		clean = []string{p.DefaultDomain(appName)}
 	}
 	return clean, problems
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -43,14 +44,18 @@ func (r *reconciler) publishRoutes(ctx context.Context) error {
 	r.mu.Unlock()
 	routes := make([]proxy.Route, 0, len(apps))
 	for _, a := range apps {
-		routes = append(routes, route(a, byApp[strconv.FormatInt(a.ID, 10)], leaving))
+		routes = append(routes, route(a, r.p.DefaultDomain(a.Name), byApp[strconv.FormatInt(a.ID, 10)], leaving))
 	}
 	r.p.router.SetRoutes(routes, nil)
 	return nil
 }
 
-func route(a store.App, cs []rtm.Instance, leaving map[string]bool) proxy.Route {
+func route(a store.App, defaultDomain string, cs []rtm.Instance, leaving map[string]bool) proxy.Route {
 	rt := proxy.Route{App: a.Name, Hosts: a.Domains, TLS: a.Mode == store.ModeHTTPSLE, Stopped: !a.Enabled()}
+	if !slices.Contains(rt.Hosts, defaultDomain) {
+		// Stored before every app kept its default domain.
+		rt.Hosts = append([]string{defaultDomain}, rt.Hosts...)
+	}
 	for _, c := range cs {
 		if addr := upstream(c); addr != "" && !leaving[c.Name] {
 			rt.Upstreams = append(rt.Upstreams, addr)

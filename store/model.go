@@ -137,10 +137,10 @@ type Release struct {
 	// ProcessTypes are the Procfile's types when the release was made.
 	ProcessTypes []string `json:"process_types,omitempty"`
 	// Source says what made it: create, git, upload, image, config, rollback.
-	Source   string `json:"source"`
-	Revision string `json:"revision,omitempty"` // the git commit of a push
-	Summary  string `json:"summary"`
-	Author   string `json:"author"`
+	Source   string    `json:"source"`
+	Revision string    `json:"revision,omitempty"` // the git commit of a push
+	Summary  string    `json:"summary"`
+	Author   string    `json:"author"`
 	Created  time.Time `json:"created"`
 	Status   string    `json:"status"`
 	Message  string    `json:"message,omitempty"` // why it failed

@@ -19,6 +19,9 @@ func (a *testAPI) aliceState(t *testing.T, appID int64) string {
 		fmt.Sprintf("/api/v1/%d/plans/", a.aliceCo),
 		fmt.Sprintf("/api/v1/%d/runtimes/", a.aliceCo),
 		fmt.Sprintf("/api/v1/%d/jobs/", a.aliceCo),
+		fmt.Sprintf("/api/v1/%d/apps-releases/%d/", a.aliceCo, appID),
+		fmt.Sprintf("/api/v1/%d/apps-env/%d/", a.aliceCo, appID),
+		fmt.Sprintf("/api/v1/%d/apps-scale/%d/", a.aliceCo, appID),
 		"/api/v1/tokens/",
 		"/api/v1/keys/",
 		"/api/v1/companies/",
@@ -45,6 +48,12 @@ func TestTenantIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := map[string]int64{"apps": appID, "tokens": tok.ID, "keys": key.ID, "plans": 1, "runtimes": 1, "jobs": job.ID}
+	for _, rt := range rostiv1.Routes() {
+		// apps-action, apps-env, ... name an app by its id.
+		if resource := strings.Split(strings.TrimPrefix(rt.Pattern, "/api/v1/{company_id}/"), "/")[0]; strings.HasPrefix(resource, "apps-") {
+			ids[resource] = appID
+		}
+	}
 	bodies := map[string]string{
 		"POST":   `{"name":"bobs","image":"static","plan":1,"ram":64,"disk":1,"cpu_quota":10,"pids":64}`,
 		"PUT":    `{"app_port":3000,"image":"static","name":"x","ram":64,"disk":1,"cpu_quota":10,"pids":64}`,

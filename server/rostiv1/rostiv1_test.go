@@ -208,7 +208,10 @@ func TestAppLifecycle(t *testing.T) {
 	}{
 		{"PUT sends one field", "PUT", `{"app_port": 3000}`, 200, func(m map[string]any) bool { return m["app_port"] == 3000.0 && m["mode"] == "http" }},
 		{"PATCH mode", "PATCH", `{"mode":"https+le"}`, 200, func(m map[string]any) bool { return m["mode"] == "https+le" && m["app_port"] == 3000.0 }},
-		{"domains as list", "PATCH", `{"domains":["www.shop.example","shop.example"]}`, 200, func(m map[string]any) bool { return len(m["domains"].([]any)) == 2 }},
+		{"domains as list, the default kept first", "PATCH", `{"domains":["www.shop.example","shop.example"]}`, 200, func(m map[string]any) bool {
+			d := m["domains"].([]any)
+			return len(d) == 3 && d[0] == "shop.apps.test" && d[1] == "www.shop.example"
+		}},
 		{"empty domains give the default", "PATCH", `{"domains":""}`, 200, func(m map[string]any) bool { return m["domains"].([]any)[0] == "shop.apps.test" }},
 		{"keys", "PATCH", `{"ssh_keys":["` + validKey + `"]}`, 200, func(m map[string]any) bool { return len(m["ssh_keys"].([]any)) == 1 }},
 		{"password never echoed", "PATCH", `{"ssh_password":"an0ther-pass"}`, 200, func(m map[string]any) bool { return m["ssh_password"] == "" }},
