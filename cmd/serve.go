@@ -142,7 +142,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	case cfg.Procs > 0:
 		goruntime.GOMAXPROCS(cfg.Procs)
 	case os.Getenv("GOMAXPROCS") == "":
-		goruntime.GOMAXPROCS(proxy.Procs(goruntime.NumCPU()))
+		goruntime.GOMAXPROCS(defaultProcs(goruntime.NumCPU()))
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -184,7 +184,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	plat := platform.New(platform.Config{
 		DataDir: cfg.DataDir, AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
 		HealthTimeout: cfg.HealthTimeout,
-	}, platform.Deps{Store: st, Containers: containers, Health: proxy.WaitHealthy, Router: front, Log: log})
+	}, platform.Deps{Store: st, Containers: containers, Router: front, Log: log})
 	if err := plat.SeedCatalog(); err != nil {
 		return err
 	}

@@ -277,7 +277,7 @@ func (d *deployment) switchTo(ctx context.Context) error {
 		fmt.Fprintln(d.progress, "the app is stopped; it runs this release once started")
 		return nil
 	}
-	fmt.Fprintln(d.progress, "starting the new containers...")
+	fmt.Fprintln(d.progress, "restarting web...")
 	return p.applied(ctx, d.app.ID)
 }
 

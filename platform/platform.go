@@ -41,7 +41,8 @@ type Deps struct {
 	// Containers runs apps; nil for a platform that only keeps descriptions
 	// (the API's own tests), where actions and status answer a clear 400.
 	Containers Containers
-	Health     HealthCheck
+	// Health checks a new version; nil is WaitHealthy.
+	Health HealthCheck
 	// Router is the proxy; nil serves no traffic to apps.
 	Router Router
 	Log    *slog.Logger
@@ -68,6 +69,9 @@ func New(cfg Config, deps Deps) *Platform {
 	}
 	if cfg.HealthTimeout <= 0 {
 		cfg.HealthTimeout = DefaultHealthTimeout
+	}
+	if deps.Health == nil {
+		deps.Health = WaitHealthy
 	}
 	p := &Platform{cfg: cfg, store: deps.Store, containers: deps.Containers, health: deps.Health, router: deps.Router,
 		log: deps.Log.With("component", "platform"), now: time.Now}

@@ -122,7 +122,7 @@ func (r *reconciler) kickAll() error {
 		return err
 	}
 	for _, c := range cs {
-		if id, err := strconv.ParseInt(c.Labels[labelAppID], 10, 64); err == nil {
+		if id, err := strconv.ParseInt(c.Labels[rtm.LabelAppID], 10, 64); err == nil {
 			r.kick(id)
 		}
 	}
@@ -249,7 +249,7 @@ func (r *reconciler) kickContainer(name string) {
 	}
 	for _, c := range cs {
 		if c.Name == name {
-			if id, err := strconv.ParseInt(c.Labels[labelAppID], 10, 64); err == nil {
+			if id, err := strconv.ParseInt(c.Labels[rtm.LabelAppID], 10, 64); err == nil {
 				r.kick(id)
 			}
 		}
@@ -289,7 +289,7 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 			// Deleted while rosti was down: what its containers say of it.
 			gone = store.App{ID: appID}
 			for _, c := range existing {
-				gone.Name = c.Labels[labelAppName]
+				gone.Name = c.Labels[rtm.LabelAppName]
 			}
 		}
 		if err := r.removeApp(ctx, gone, existing); err != nil {
@@ -334,7 +334,7 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 	}
 	var stale []rtm.Instance
 	for _, c := range existing {
-		if a.Processes[c.Labels[labelProcess]] == 0 {
+		if a.Processes[c.Labels[rtm.LabelProcess]] == 0 {
 			stale = append(stale, c)
 		}
 	}
@@ -342,8 +342,8 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 		var current, old []rtm.Instance
 		for _, c := range existing {
 			switch {
-			case c.Labels[labelProcess] != process:
-			case c.Labels[labelSpec] == want.hash:
+			case c.Labels[rtm.LabelProcess] != process:
+			case c.Labels[rtm.LabelSpec] == want.hash:
 				current = append(current, c)
 			default:
 				old = append(old, c)

@@ -37,7 +37,7 @@ func (r *reconciler) publishRoutes(ctx context.Context) error {
 	}
 	byApp := map[string][]rtm.Instance{}
 	for _, c := range cs {
-		byApp[c.Labels[labelAppID]] = append(byApp[c.Labels[labelAppID]], c)
+		byApp[c.Labels[rtm.LabelAppID]] = append(byApp[c.Labels[rtm.LabelAppID]], c)
 	}
 	r.mu.Lock()
 	leaving := maps.Clone(r.leaving)
@@ -66,10 +66,10 @@ func route(a store.App, defaultDomain string, cs []rtm.Instance, leaving map[str
 
 // upstream is where a running web container serves, "" for others.
 func upstream(c rtm.Instance) string {
-	if c.Status != rtm.StatusRunning || c.Labels[labelProcess] != "web" || c.IP == "" {
+	if c.Status != rtm.StatusRunning || c.Labels[rtm.LabelProcess] != "web" || c.IP == "" {
 		return ""
 	}
-	return net.JoinHostPort(c.IP, c.Labels[labelPort])
+	return net.JoinHostPort(c.IP, c.Labels[rtm.LabelPort])
 }
 
 // drainTimeout bounds how long replaced containers may finish requests.

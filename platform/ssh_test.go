@@ -276,7 +276,7 @@ func (c *execContainers) List(context.Context, map[string]string) ([]rtm.Instanc
 	if !c.running {
 		return nil, nil
 	}
-	return []rtm.Instance{{Name: "web-web-1", Status: rtm.StatusRunning, Labels: map[string]string{labelProcess: "web"}}}, nil
+	return []rtm.Instance{{Name: "web-web-1", Status: rtm.StatusRunning, Labels: map[string]string{rtm.LabelProcess: "web"}}}, nil
 }
 
 func (c *execContainers) Exec(_ context.Context, _ string, spec rtm.ExecSpec) (int, error) {

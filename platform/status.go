@@ -74,7 +74,7 @@ func (p *Platform) Status(ctx context.Context, actor store.User, ref AppRef) (Ap
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
 	var webAddrs []string
 	for _, c := range cs {
-		cst := ContainerStatus{Name: c.Name, Process: c.Labels[labelProcess], State: c.Status, IP: c.IP, ExitCode: c.ExitCode, StartedAt: c.StartedAt}
+		cst := ContainerStatus{Name: c.Name, Process: c.Labels[rtm.LabelProcess], State: c.Status, IP: c.IP, ExitCode: c.ExitCode, StartedAt: c.StartedAt}
 		if info, ok := p.reconciler.crashInfo(c.Name); ok {
 			cst.Restarts = info.restarts
 			if c.Status != rtm.StatusRunning {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -24,8 +26,20 @@ import (
 	"github.com/rosti-paas/rosti/initproc"
 )
 
-// Labels the driver sets on every container it creates.
+// Container labels: the one vocabulary for what a container is. The
+// driver sets the rosti.* ones on every container it creates; the app.*
+// ones are its callers' (platform's), given in ContainerSpec.Labels, and
+// name the app, process type and version a container runs. Their values
+// never change between releases of rosti, because a restarted rosti adopts
+// the containers it finds by them.
 const (
+	LabelAppID   = "app.id"
+	LabelAppName = "app.name"
+	LabelCompany = "app.company"
+	LabelProcess = "app.process"
+	LabelSpec    = "app.spec" // the fingerprint of what the container runs
+	LabelPort    = "app.port" // the port the container's app listens on
+
 	LabelManaged   = "rosti.managed"
 	LabelGroup     = "rosti.group"
 	LabelIP        = "rosti.ip"
@@ -167,7 +181,11 @@ func (d *Driver) Run(ctx context.Context, spec ContainerSpec) (Instance, error) 
 	container, err := client.NewContainer(ctx, spec.Name,
 		containerd.WithImage(image),
 		containerd.WithNewSnapshot(spec.Name, image),
-		containerd.WithRuntime(runcRuntime, nil),
+		// runc keeps its state under <data>/runc, not in the default
+		// /run/containerd/runc/<namespace> that every containerd on the
+		// host shares: there a system containerd's (or another rosti's)
+		// container of the same name would clash with this one.
+		containerd.WithRuntime(runcRuntime, &runcoptions.Options{Root: filepath.Join(d.cfg.DataDir, "runc")}),
 		containerd.WithContainerLabels(labels),
 		containerd.WithNewSpec(d.specOpts(image, spec, netnsPath)...),
 	)

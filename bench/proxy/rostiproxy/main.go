@@ -25,7 +25,7 @@ func main() {
 	accessLog := flag.Bool("accesslog", true, "log every request to stderr, as rosti serve does")
 	flag.Parse()
 	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(proxy.Procs(runtime.NumCPU())) // as rosti serve
+		runtime.GOMAXPROCS(max(1, runtime.NumCPU()/2)) // as rosti serve does by default (cmd/procs.go)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

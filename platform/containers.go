@@ -8,16 +8,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	rtm "github.com/rosti-paas/rosti/runtime"
+
 	"github.com/rosti-paas/rosti/store"
 )
 
@@ -46,51 +43,8 @@ type Containers interface {
 // path when it is not empty) or ctx ends.
 type HealthCheck func(ctx context.Context, addr, path string) error
 
-// Labels platform puts on an app's containers.
-const (
-	labelAppID   = "app.id"
-	labelAppName = "app.name"
-	labelCompany = "app.company"
-	labelProcess = "app.process"
-	labelSpec    = "app.spec"
-	labelPort    = "app.port" // the port the container's app listens on
-)
-
 // stopGrace is how long a process has between SIGTERM and SIGKILL.
 const stopGrace = 10 * time.Second
-
-func (p *Platform) volumeDir(a store.App) string {
-	return filepath.Join(p.cfg.DataDir, "volumes", strconv.FormatInt(a.ID, 10))
-}
-
-// ensureVolume creates the app's volume, and its app/ directory, owned by
-// its uid. The directory above the volumes is root's, so apps cannot see
-// each other's volumes. Inside the volume the app may put symlinks where
-// we look, so nothing there is followed: Lstat and Lchown only.
-func (p *Platform) ensureVolume(a store.App) (string, error) {
-	dir := p.volumeDir(a)
-	if err := os.MkdirAll(filepath.Dir(dir), 0o711); err != nil {
-		return "", err
-	}
-	for _, d := range []string{dir, filepath.Join(dir, "app")} {
-		if err := os.Mkdir(d, 0o750); err != nil && !os.IsExist(err) {
-			return "", err
-		}
-		fi, err := os.Lstat(d)
-		if err != nil {
-			return "", err
-		}
-		if !fi.IsDir() {
-			continue // the app's own doing; its own business
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != a.UID {
-			if err := os.Lchown(d, int(a.UID), int(a.UID)); err != nil {
-				return "", err
-			}
-		}
-	}
-	return dir, nil
-}
 
 // desired is what should run for an app, and its fingerprint: containers
 // whose fingerprint differs belong to an older version and get replaced.
@@ -110,7 +64,7 @@ func (p *Platform) desiredFor(a store.App) (desired, error) {
 	if err != nil {
 		return desired{}, err
 	}
-	fingerprint, _ := json.Marshal([]any{a.Image, rt.Command, plan.MemoryMB, plan.CPUMillis, plan.Pids, a.AppPort, a.Generation, a.UID})
+	fingerprint, _ := json.Marshal([]any{a.Image, rt.Command, plan.MemoryMB, plan.CPUMillis, plan.Pids, a.AppPort, a.Generation, a.UID, a.Release, configEnv(a.Config)})
 	sum := sha256.Sum256(fingerprint)
 	return desired{app: a, plan: plan, runtime: rt, hash: hex.EncodeToString(sum[:6])}, nil
 }
@@ -120,8 +74,8 @@ func (d desired) spec(name, process, volume string) rtm.ContainerSpec {
 	return rtm.ContainerSpec{
 		Name: name,
 		Labels: map[string]string{
-			labelAppID: strconv.FormatInt(a.ID, 10), labelAppName: a.Name, labelCompany: strconv.FormatInt(a.CompanyID, 10),
-			labelProcess: process, labelSpec: d.hash, labelPort: strconv.Itoa(a.AppPort),
+			rtm.LabelAppID: strconv.FormatInt(a.ID, 10), rtm.LabelAppName: a.Name, rtm.LabelCompany: strconv.FormatInt(a.CompanyID, 10),
+			rtm.LabelProcess: process, rtm.LabelSpec: d.hash, rtm.LabelPort: strconv.Itoa(a.AppPort),
 		},
 		Image: a.Image, Command: d.runtime.Command, ProcessType: process,
 		Env: containerEnv(a),
@@ -162,7 +116,7 @@ func (p *Platform) containersOf(ctx context.Context, appID int64) ([]rtm.Instanc
 	if err := p.needRuntime(); err != nil {
 		return nil, err
 	}
-	return p.containers.List(ctx, map[string]string{labelAppID: strconv.FormatInt(appID, 10)})
+	return p.containers.List(ctx, map[string]string{rtm.LabelAppID: strconv.FormatInt(appID, 10)})
 }
 
 // execIn runs a process in one of the app's running web containers, as
@@ -173,7 +127,7 @@ func (p *Platform) execIn(ctx context.Context, a store.App, spec rtm.ExecSpec) (
 		return -1, err
 	}
 	for _, c := range cs {
-		if c.Status == rtm.StatusRunning && c.Labels[labelProcess] == "web" {
+		if c.Status == rtm.StatusRunning && c.Labels[rtm.LabelProcess] == "web" {
 			spec.UID, spec.GID = a.UID, a.UID
 			return p.containers.Exec(ctx, c.Name, spec)
 		}
@@ -184,108 +138,11 @@ func (p *Platform) execIn(ctx context.Context, a store.App, spec rtm.ExecSpec) (
 // ErrAppStopped says an app has no running container to work in.
 var ErrAppStopped = fmt.Errorf("the app is not running; start it first: %w", store.ErrInvalid)
 
-// ensureImage makes an app's image present: the built-in static image is
-// built locally, anything else is pulled in the background (errPulling).
-func (p *Platform) ensureImage(ctx context.Context, a store.App) error {
-	ref := a.Image
-	if ref == StaticRuntimeImage {
-		_, err := p.containers.EnsureStaticImage(ctx)
-		return err
-	}
-	have, err := p.containers.Images(ctx)
-	if err != nil {
-		return err
-	}
-	for _, img := range have {
-		if img == ref {
-			p.pulls.succeeded(ref)
-			return nil
-		}
-	}
-	return p.pulls.forApp(a)
-}
-
-// ImportImage loads images from an OCI or docker archive for apps to use,
-// and returns their names.
-func (p *Platform) ImportImage(ctx context.Context, actor store.User, archive io.Reader, progress func(string)) ([]string, error) {
-	if err := requireSuperuser(actor); err != nil {
-		return nil, err
-	}
-	if err := p.needRuntime(); err != nil {
-		return nil, err
-	}
-	names, err := p.containers.Import(ctx, archive, progress)
-	if err != nil {
-		return nil, fmt.Errorf("import: %v: %w", err, store.ErrInvalid)
-	}
-	p.log.Info("images imported", "images", names)
-	return names, nil
-}
-
 func (p *Platform) needRuntime() error {
 	if p.containers == nil {
 		return fmt.Errorf("this server runs no container runtime: %w", store.ErrInvalid)
 	}
 	return nil
-}
-
-// PullImage fetches an image from its registry.
-func (p *Platform) PullImage(ctx context.Context, actor store.User, ref string) error {
-	if err := requireSuperuser(actor); err != nil {
-		return err
-	}
-	if err := p.needRuntime(); err != nil {
-		return err
-	}
-	if ref == "" || strings.ContainsAny(ref, " \t\n") {
-		return FieldError("ref", "must be an image reference such as docker.io/library/node:22-alpine")
-	}
-	if err := p.pulls.pull(ctx, ref); err != nil {
-		return fmt.Errorf("pull %s: %v: %w", ref, err, store.ErrInvalid)
-	}
-	return nil
-}
-
-// Images lists the images present.
-func (p *Platform) Images(ctx context.Context, actor store.User) ([]string, error) {
-	if err := requireSuperuser(actor); err != nil {
-		return nil, err
-	}
-	if err := p.needRuntime(); err != nil {
-		return nil, err
-	}
-	return p.containers.Images(ctx)
-}
-
-// RemoveUnusedImages deletes images that neither an app nor a runtime of
-// the catalogue refers to.
-func (p *Platform) RemoveUnusedImages(ctx context.Context, actor store.User) ([]string, error) {
-	if err := requireSuperuser(actor); err != nil {
-		return nil, err
-	}
-	if err := p.needRuntime(); err != nil {
-		return nil, err
-	}
-	apps, err := p.store.Apps()
-	if err != nil {
-		return nil, err
-	}
-	rts, err := p.store.Runtimes()
-	if err != nil {
-		return nil, err
-	}
-	var inUse []string
-	for _, a := range apps {
-		inUse = append(inUse, a.Image)
-	}
-	for _, rt := range rts {
-		inUse = append(inUse, rt.Image)
-	}
-	removed, err := p.containers.RemoveUnusedImages(ctx, inUse)
-	if len(removed) > 0 {
-		p.log.Info("unused images removed", "images", removed)
-	}
-	return removed, err
 }
 
 // containerEnv is the environment the app's processes see: its config,
