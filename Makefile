@@ -9,7 +9,7 @@ DATA ?= $(CURDIR)/.data
 # A test run gets this much time as a whole; CI allows 90 minutes.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: build serve test lint bench fuzz deps-serve deps-test
+.PHONY: build serve test check lint bench fuzz deps-serve deps-test
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -32,6 +32,12 @@ lint:
 test: deps-test build lint
 	CGO_ENABLED=0 ROSTI_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) fuzz
+
+# The quick loop while coding: vet and the tests that need neither root
+# nor containerd (no end-to-end ones); make test runs everything.
+check:
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) test -short -count=1 ./...
 
 # A short fuzzing run of the request decoding, on top of its seed corpus.
 fuzz:

@@ -27,6 +27,9 @@ import (
 // one built here.
 func rostiBin(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("end to end: make test runs it, make check (-short) does not")
+	}
 	if bin := os.Getenv("ROSTI_BIN"); bin != "" {
 		return bin
 	}
@@ -62,6 +65,9 @@ var (
 // loopback port, and waits until its API is bound.
 func startRosti(t *testing.T, bin, dataDir string, extra ...string) *instance {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("end to end: make test runs it, make check (-short) does not")
+	}
 	bridge, subnet := networkFor(t, dataDir)
 	args := append([]string{"serve", "--data", dataDir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--https", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--apps-domain", "apps.test", "--ssh-host", "host.test",

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -129,14 +130,63 @@ func (p *Platform) execIn(ctx context.Context, a store.App, spec rtm.ExecSpec) (
 	for _, c := range cs {
 		if c.Status == rtm.StatusRunning && c.Labels[rtm.LabelProcess] == "web" {
 			spec.UID, spec.GID = a.UID, a.UID
-			return p.containers.Exec(ctx, c.Name, spec)
+			code, err := p.containers.Exec(ctx, c.Name, spec)
+			if errors.Is(err, rtm.ErrProgramNotFound) {
+				return code, fmt.Errorf("the image of app %s (%s) has no %s: %w", a.Name, a.Image, spec.Args[0], ErrProgramNotFound)
+			}
+			return code, err
 		}
 	}
-	return -1, ErrAppStopped
+	return -1, p.whyNotRunning(a)
 }
 
-// ErrAppStopped says an app has no running container to work in.
-var ErrAppStopped = fmt.Errorf("the app is not running; start it first: %w", store.ErrInvalid)
+// ErrProgramNotFound says a command cannot run in an app's container
+// because its image lacks the program (often: it has no shell).
+var ErrProgramNotFound = fmt.Errorf("no such program in the app's image: %w", store.ErrInvalid)
+
+// Sentinels of NotRunningError, for errors.Is.
+var (
+	// ErrAppNotRunning: no container of the app runs, whatever the reason.
+	ErrAppNotRunning = errors.New("the app is not running")
+	// ErrAppStopped: the app is stopped on purpose.
+	ErrAppStopped = errors.New("the app is stopped")
+)
+
+// NotRunningError says an app has no running container to work in, and
+// why: stopped, waiting for its image, failing to start, or starting.
+type NotRunningError struct {
+	App     string
+	Reason  string
+	Stopped bool
+}
+
+func (e *NotRunningError) Error() string { return "app " + e.App + " is not running: " + e.Reason }
+
+// Is makes errors.Is(err, ErrAppNotRunning) hold, and ErrAppStopped for a
+// stopped app.
+func (e *NotRunningError) Is(target error) bool {
+	return target == ErrAppNotRunning || target == ErrAppStopped && e.Stopped
+}
+
+// Unwrap makes it an ErrInvalid: the user's to fix or to wait for.
+func (e *NotRunningError) Unwrap() error { return store.ErrInvalid }
+
+// whyNotRunning says why app a has no running container, in the words its
+// status uses.
+func (p *Platform) whyNotRunning(a store.App) error {
+	e := &NotRunningError{App: a.Name}
+	switch {
+	case !a.Enabled():
+		e.Reason, e.Stopped = "it is stopped; start it first", true
+	case p.pulls != nil && p.pulls.describe(a.Image) != "":
+		e.Reason = "it waits for its image (" + p.pulls.describe(a.Image) + "); it starts once the image is there"
+	case p.reconciler != nil && p.reconciler.lastError(a.ID) != "":
+		e.Reason = "it does not start: " + p.reconciler.lastError(a.ID)
+	default:
+		e.Reason = "it is starting; try again in a moment"
+	}
+	return e
+}
 
 func (p *Platform) needRuntime() error {
 	if p.containers == nil {

@@ -38,6 +38,52 @@ type TreeSource interface {
 	Refresh(ctx context.Context, dir string) error
 }
 
+// DeployRequest is a deploy from any face: a new tree of files, a new
+// image, or both. Revision and Summary describe it in the release.
+type DeployRequest struct {
+	Tree     TreeSource // nil: /srv/app as it is
+	Image    string     // "": the image the app runs; else a runtime's name or image
+	Revision string
+	Summary  string
+	Progress io.Writer // the deploy's steps, for the user; nil discards them
+}
+
+// Deploy makes a release of what req brings and moves the app's containers
+// to it without downtime; see deploy. A git push, a Drycc build, a tsuru
+// archive or an upload from the web UI all come through here.
+func (p *Platform) Deploy(ctx context.Context, actor store.User, ref AppRef, req DeployRequest) (store.Release, error) {
+	a, err := p.authorizeApp(actor, ref)
+	if err != nil {
+		return store.Release{}, err
+	}
+	ch := change{tree: req.Tree, revision: req.Revision, summary: req.Summary, progress: req.Progress, source: SourceImage}
+	if req.Tree != nil {
+		ch.source = SourceGit
+		if req.Revision == "" {
+			ch.source = SourceUpload
+		}
+	}
+	if req.Image != "" {
+		rt, ok, err := p.runtimeByImage(req.Image)
+		if err != nil {
+			return store.Release{}, err
+		}
+		if !ok {
+			return store.Release{}, FieldError("image", "%q is not a known runtime; pick one from the runtimes list", req.Image)
+		}
+		ch.image = rt.Image
+	}
+	if req.Tree == nil && ch.image == "" {
+		return store.Release{}, FieldError("image", "a deploy needs files or an image")
+	}
+	if ch.summary == "" {
+		ch.summary = actor.Username + " deployed"
+	}
+	unlock := p.deploys.lock(a.ID)
+	defer unlock()
+	return p.deploy(ctx, actor.Username, a.ID, ch)
+}
+
 // change is one deploy: what is new in the release it makes. Fields left
 // zero keep what the current release has.
 type change struct {
@@ -366,8 +412,8 @@ func (p *Platform) runReleaseStep(ctx context.Context, a store.App, config map[s
 		Stdout: progress, Stderr: progress,
 	})
 	switch {
-	case errors.Is(err, ErrAppStopped):
-		return fmt.Errorf("the release step runs in the app's container, and the app is not running; start it and deploy again: %w", store.ErrInvalid)
+	case errors.Is(err, ErrAppNotRunning):
+		return fmt.Errorf("the release step runs in the app's container, and %w; deploy again once it runs", err)
 	case err != nil:
 		return fmt.Errorf("release step: %w", err)
 	case code != 0:

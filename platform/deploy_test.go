@@ -159,19 +159,21 @@ func TestRollbackRestoresFilesImageAndConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	grant, err := p.sshAccess(a)
-	if err != nil {
-		t.Fatal(err)
-	}
 	deploy := func(content string) store.Release {
 		t.Helper()
-		rel, err := p.SSH().Deploy(ctx, grant, &filesTree{volume: volume, files: map[string]string{"index.html": content}}, "", "", nil)
+		rel, err := p.Deploy(ctx, Operator(), AppNamed(a.Name), DeployRequest{Tree: &filesTree{volume: volume, files: map[string]string{"index.html": content}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return rel
 	}
 	v2 := deploy("two")
+	if v2.Source != SourceUpload || v2.Author != Operator().Username {
+		t.Fatalf("a deploy of files: %+v", v2)
+	}
+	if _, err := p.Deploy(ctx, Operator(), AppNamed(a.Name), DeployRequest{Image: "nope"}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("a deploy of an unknown image: %v", err)
+	}
 	if _, err := p.SetConfig(ctx, Operator(), AppNamed(a.Name), map[string]*string{"COLOR": ptr("blue")}, false, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,42 @@
 // Package platform holds the use cases every face of rosti shares: accounts
-// and tokens, companies, the plan and runtime catalogue, and apps. The REST
-// dialects, the SSH gateway, the web UI and the command line call it; it
-// calls the store, and (through interfaces it declares) the runtime and the
-// proxy. It never speaks HTTP and never formats a response: it returns
-// store's domain types and errors from the shared vocabulary (store.ErrNotFound,
-// ErrConflict, ErrInvalid, and the auth errors below), wrapped with %w.
+// and tokens, companies, the plan and runtime catalogue, apps and their
+// releases, config, scale, deploys and rollbacks, the reconciler that makes
+// containers match the store, and jobs. The REST dialects, the SSH gateway,
+// the web UI and the command line call it; it calls the store, and
+// (through interfaces it declares: Containers, Router, HealthCheck) the
+// runtime and the proxy. It never speaks HTTP or SSH and never formats a
+// response: it returns store's domain types and errors from the shared
+// vocabulary (store.ErrNotFound, ErrConflict, ErrInvalid, and the auth
+// errors in errors.go), wrapped with %w.
 //
-// Tenancy is enforced here, not in the faces: every call that names a
-// company or an app is given the acting user and answers ErrNotFound for
-// objects of a company the user is not a member of.
+// Authorization: every exported call takes (ctx, actor). Calls about an app
+// resolve it, by id within a company or by name (AppRef), through one
+// function, authorizeApp, and company-wide calls through authorizeCompany;
+// operator calls (catalogue, images, other users, backups) need a
+// superuser. Objects the actor may not manage answer ErrNotFound, exactly
+// like objects that do not exist. The SSH gateway's calls take the grant
+// a login returned (AppAccess) in the actor's place.
+//
+// Releases: every change of what an app runs is a release vN (store.Release)
+// made by deploy: a tree a face stages (git push; TreeSource), files
+// uploaded into /srv/app and then a restart, an image change, a config
+// change, a rollback. A deploy runs the Procfile's release step in the
+// staged tree, keeps a copy of the tree for rollbacks (the last keptTrees
+// trees, under /srv/.rosti/trees), swaps it in with one rename, moves the
+// containers to the release without downtime and records the outcome; on
+// any failure the app runs what it ran, with the files it had. Deploys,
+// restarts and scaling of one app take turns (appLocks).
+//
+// Where this departs from DESIGN.md: a restart action makes a release
+// when /srv/app changed since the current release (files uploaded over
+// sftp, scp or rsync), because that restart is how those files go live and
+// rolling back must be able to bring the previous ones back; a restart with
+// nothing uploaded makes none, as DESIGN says. Plan and port changes
+// restart the app without a release.
+//
+// The reconciler gives each app a worker of its own while it has work (at
+// most maxParallelReconciles change containers at once; waiting for a
+// health check or a drain does not count), so one app's slow health check
+// or image pull never delays another app's restart. Routes are published
+// one table at a time, each built from the latest state.
 package platform

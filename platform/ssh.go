@@ -150,8 +150,8 @@ func (s SSHAccess) Exec(ctx context.Context, grant AppAccess, req ExecRequest) (
 }
 
 // Deploy makes a release of the tree src stages (a pushed commit at
-// revision) and moves the app to it without downtime; see Platform.deploy.
-// Deploys of one app take turns.
+// revision) and moves the app to it without downtime, as Platform.Deploy
+// does for an actor. Deploys of one app take turns.
 func (s SSHAccess) Deploy(ctx context.Context, grant AppAccess, src TreeSource, revision, summary string, progress io.Writer) (store.Release, error) {
 	unlock := s.p.deploys.lock(grant.AppID)
 	defer unlock()

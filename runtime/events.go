@@ -7,6 +7,7 @@ import (
 	"time"
 
 	apievents "github.com/containerd/containerd/api/events"
+	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/typeurl/v2"
 )
 
@@ -82,14 +83,35 @@ func (d *Driver) handleEvent(ctx context.Context, ev any) {
 			return
 		}
 		exit := Exit{Name: e.ContainerID, Code: e.ExitStatus, At: e.ExitedAt.AsTime(), OOMKilled: d.isOOM(e.ContainerID)}
-		_, _ = c.SetLabels(ctx, map[string]string{
-			labelExitCode: strconv.FormatUint(uint64(exit.Code), 10),
-			labelExitedAt: exit.At.UTC().Format(time.RFC3339Nano),
-		})
-		d.log.Info("container exited", "name", exit.Name, "code", exit.Code, "oom", exit.OOMKilled)
-		select {
-		case d.exits <- exit:
-		case <-ctx.Done():
+		if exit.Code == 128+9 && !exit.OOMKilled {
+			// The shim reports an OOM kill on its own, and its event can
+			// trail the exit it caused: give it a moment, off this loop,
+			// which is the one that will record it.
+			go func() {
+				for deadline := time.Now().Add(oomEventLag); !d.isOOM(exit.Name) && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+				}
+				exit.OOMKilled = d.isOOM(exit.Name)
+				d.reportExit(ctx, c, exit)
+			}()
+			return
 		}
+		d.reportExit(ctx, c, exit)
+	}
+}
+
+// oomEventLag bounds how long a SIGKILLed container's exit waits for the
+// OOM event that may explain it.
+const oomEventLag = time.Second
+
+func (d *Driver) reportExit(ctx context.Context, c containerd.Container, exit Exit) {
+	_, _ = c.SetLabels(ctx, map[string]string{
+		labelExitCode: strconv.FormatUint(uint64(exit.Code), 10),
+		labelExitedAt: exit.At.UTC().Format(time.RFC3339Nano),
+	})
+	d.log.Info("container exited", "name", exit.Name, "code", exit.Code, "oom", exit.OOMKilled)
+	select {
+	case d.exits <- exit:
+	case <-ctx.Done():
 	}
 }

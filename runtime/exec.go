@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"strings"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +16,10 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
+
+// ErrProgramNotFound says the program to run is not in the container's
+// image (an image without a shell, for one).
+var ErrProgramNotFound = errors.New("no such program in the container's image")
 
 // WindowSize is a terminal size.
 type WindowSize struct{ Width, Height uint32 }
@@ -101,6 +106,10 @@ func (d *Driver) Exec(ctx context.Context, name string, spec ExecSpec) (int, err
 		return -1, fmt.Errorf("runtime: exec in %s: %w", name, err)
 	}
 	if err := process.Start(ctx); err != nil {
+		// runc's words for a program the image does not have.
+		if msg := err.Error(); strings.Contains(msg, "no such file or directory") || strings.Contains(msg, "executable file not found") {
+			return -1, fmt.Errorf("runtime: exec in %s: %s: %w", name, spec.Args[0], ErrProgramNotFound)
+		}
 		return -1, fmt.Errorf("runtime: exec in %s: %w", name, err)
 	}
 	for {

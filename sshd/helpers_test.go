@@ -81,6 +81,8 @@ type fakeApp struct {
 	keys     []gossh.PublicKey
 	password string
 	stopped  bool
+	pulling  bool // enabled, waiting for its image
+	noShell  bool // its image has no /bin/sh
 }
 
 func (p *fakePlatform) app(name string) (*fakeApp, error) {
@@ -131,7 +133,13 @@ func (p *fakePlatform) Exec(ctx context.Context, grant platform.AppAccess, req p
 		return 0, fmt.Errorf("no app %d", appID)
 	}
 	if app.stopped {
-		return 0, platform.ErrAppStopped
+		return 0, &platform.NotRunningError{App: app.access.AppName, Reason: "it is stopped; start it first", Stopped: true}
+	}
+	if app.pulling {
+		return 0, &platform.NotRunningError{App: app.access.AppName, Reason: "it waits for its image (pulling image x: 40%)"}
+	}
+	if app.noShell {
+		return 0, fmt.Errorf("the image of app %s (x) has no %s: %w", app.access.AppName, req.Args[0], platform.ErrProgramNotFound)
 	}
 	if req.TTY {
 		// Report what a container's pty would get: TERM and every size.

@@ -18,9 +18,19 @@ import (
 	"github.com/rosti-paas/rosti/sshd/sandbox"
 )
 
-// exitInternal is the exit status when the gateway itself failed, as
-// OpenSSH's client uses for its own errors.
-const exitInternal = 255
+// Exit statuses of a session whose command could not run, each with one
+// line on stderr that says why; like a shell's 126 and 127 and container
+// tools' 125, so that scripts can tell them from their command's own.
+const (
+	// exitInternal: the gateway itself failed, as OpenSSH's client uses for
+	// its own errors.
+	exitInternal = 255
+	// exitNotRunning: the app has no running container (stopped, waiting
+	// for its image, failing to start).
+	exitNotRunning = 125
+	// exitNoProgram: the app's image lacks the program, often a shell.
+	exitNoProgram = 126
+)
 
 // uploadPipeSize is the pipe buffer (and copy buffer) between the SSH
 // channel and a sandboxed tool's stdin.
@@ -129,9 +139,13 @@ func (s *Server) execInContainer(sess ssh.Session, access platform.AppAccess, ar
 	}
 	code, err := s.platform.Exec(ctx, access, req)
 	switch {
-	case errors.Is(err, platform.ErrAppStopped):
-		fmt.Fprintf(sess.Stderr(), "rosti: app %s is stopped; start it to get a shell or run commands in it (rsync, scp, sftp and git push work while it is stopped)\r\n", access.AppName)
-		return 1
+	case errors.Is(err, platform.ErrAppNotRunning):
+		fmt.Fprintf(sess.Stderr(), "rosti: %v; a shell and commands need it running (rsync, scp, sftp and git push work meanwhile)\r\n", err)
+		return exitNotRunning
+	case errors.Is(err, platform.ErrProgramNotFound):
+		fmt.Fprintf(sess.Stderr(), "rosti: %s, so it runs no shell or commands; pick a runtime with a shell (the app's image field), or use sftp, scp, rsync or git push for files\r\n",
+			strings.TrimSuffix(err.Error(), ": "+platform.ErrProgramNotFound.Error()))
+		return exitNoProgram
 	case err != nil:
 		s.log.Error("exec failed", "app", access.AppName, "err", err)
 		fmt.Fprintf(sess.Stderr(), "rosti: cannot run the command in app %s: %v\r\n", access.AppName, err)

@@ -39,12 +39,28 @@ func TestExecReturnsExitStatus(t *testing.T) {
 	}
 }
 
-func TestStoppedAppIsReportedPlainly(t *testing.T) {
-	e := newEnv(t, "stopped")
+// TestCommandsThatCannotRunAreReportedPlainly: one line on stderr that
+// says why, and an exit status of its own for each reason.
+func TestCommandsThatCannotRunAreReportedPlainly(t *testing.T) {
+	e := newEnv(t, "stopped", "pulling", "noshell")
 	e.platform.apps["stopped"].stopped = true
-	out, code := e.ssh(e.apps["stopped"], "ls")
-	if code == 0 || !strings.Contains(out, "app stopped is stopped") {
-		t.Errorf("ssh on a stopped app = %q, exit %d; want a message saying it is stopped and a failure", out, code)
+	e.platform.apps["pulling"].pulling = true
+	e.platform.apps["noshell"].noShell = true
+	for _, tc := range []struct {
+		app  string
+		code int
+		says string
+	}{
+		{"stopped", 125, "app stopped is not running: it is stopped; start it first"},
+		{"pulling", 125, "app pulling is not running: it waits for its image (pulling image x: 40%)"},
+		{"noshell", 126, "the image of app noshell (x) has no /bin/sh, so it runs no shell or commands"},
+	} {
+		t.Run(tc.app, func(t *testing.T) {
+			out, code := e.ssh(e.apps[tc.app], "ls")
+			if code != tc.code || !strings.Contains(out, tc.says) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+				t.Errorf("ssh = %q, exit %d; want exit %d and one line with %q", out, code, tc.code, tc.says)
+			}
+		})
 	}
 }
 

@@ -1,7 +1,9 @@
 // Command runtime-bench measures what DESIGN.md budgets for apps: the time
 // from the create call to the app's first successful answer through the
-// proxy (p50 and p95 over 20 apps, image already local), and the resident
-// memory of `rosti serve` idle and with 100 running apps.
+// proxy (p50 and p95 over 20 apps, image already local), the time from a
+// config change to its release serving (the apps-env call answers once the
+// new containers took the traffic), and the resident memory of `rosti
+// serve` idle and with 100 running apps.
 //
 // It runs the real binary with its own data dir and managed containerd:
 // run it as root through bench/runtime/run.sh.
@@ -28,14 +30,25 @@ func main() {
 	}
 }
 
-// createAndWait creates an app and returns how long it took until the
-// proxy first answered 200 for it.
-func createAndWait(s *benchrosti.Server, name string) (time.Duration, error) {
+// createAndWait creates an app and returns its id and how long it took
+// until the proxy first answered 200 for it.
+func createAndWait(s *benchrosti.Server, name string) (int64, time.Duration, error) {
 	start := time.Now()
-	if err := s.Call("POST", s.CompanyPath("apps/"), map[string]any{"name": name, "image": "static", "plan": 1}, nil); err != nil {
-		return 0, err
+	var app struct{ ID int64 }
+	if err := s.Call("POST", s.CompanyPath("apps/"), map[string]any{"name": name, "image": "static", "plan": 1}, &app); err != nil {
+		return 0, 0, err
 	}
 	if err := s.WaitAnswer(name, nil); err != nil {
+		return 0, 0, err
+	}
+	return app.ID, time.Since(start), nil
+}
+
+// changeConfig sets a variable of an app and returns how long the call took:
+// it answers once the release's new containers serve.
+func changeConfig(s *benchrosti.Server, app int64, value string) (time.Duration, error) {
+	start := time.Now()
+	if err := s.Call("PATCH", s.CompanyPath("apps-env/%d/", app), map[string]any{"BENCH": value}, nil); err != nil {
 		return 0, err
 	}
 	return time.Since(start), nil
@@ -60,19 +73,29 @@ func run(bin string, timed, total int) error {
 	}
 
 	// The first app builds the static image; it is not timed.
-	if _, err := createAndWait(s, "warmup"); err != nil {
+	if _, _, err := createAndWait(s, "warmup"); err != nil {
 		return err
 	}
 	var ds []time.Duration
+	var ids []int64
 	for i := range timed {
-		d, err := createAndWait(s, fmt.Sprintf("timed%02d", i))
+		id, d, err := createAndWait(s, fmt.Sprintf("timed%02d", i))
 		if err != nil {
 			return err
 		}
 		ds = append(ds, d)
+		ids = append(ids, id)
+	}
+	var configs []time.Duration
+	for i, id := range ids {
+		d, err := changeConfig(s, id, fmt.Sprint(i))
+		if err != nil {
+			return err
+		}
+		configs = append(configs, d)
 	}
 	for i := timed + 1; i < total; i++ {
-		if _, err := createAndWait(s, fmt.Sprintf("more%03d", i)); err != nil {
+		if _, _, err := createAndWait(s, fmt.Sprintf("more%03d", i)); err != nil {
 			return err
 		}
 	}
@@ -84,6 +107,8 @@ func run(bin string, timed, total int) error {
 
 	fmt.Printf("create -> first 200 through the proxy, %d apps: p50 %v  p95 %v  max %v  (budget p95 <= 1s)\n",
 		len(ds), percentile(ds, 0.5).Round(time.Millisecond), percentile(ds, 0.95).Round(time.Millisecond), percentile(ds, 1).Round(time.Millisecond))
+	fmt.Printf("config change -> the new release serving, %d apps: p50 %v  p95 %v  max %v  (budget p95 <= 1.5s)\n",
+		len(configs), percentile(configs, 0.5).Round(time.Millisecond), percentile(configs, 0.95).Round(time.Millisecond), percentile(configs, 1).Round(time.Millisecond))
 	fmt.Printf("rosti serve RSS: idle %.1f MB (budget 40), with %d running apps %.1f MB (budget 80)\n", idle, total, loaded)
 	if pid, ok := s.ContainerdPid(); ok {
 		if mb, err := benchrosti.RSSMB(pid); err == nil {

@@ -43,6 +43,9 @@ func StartDriver(t testing.TB) *rtm.Driver { return Start(t).Driver }
 // second Driver on the same data dir.
 func Start(t testing.TB) *Env {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs containerd: make test runs it, make check (-short) does not")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
