@@ -6,7 +6,7 @@
 set -euo pipefail
 
 serve_pkgs=(containerd runc containernetworking-plugins iptables iproute2 ca-certificates)
-test_pkgs=("${serve_pkgs[@]}" busybox-static openssh-client rsync git)
+test_pkgs=("${serve_pkgs[@]}" busybox-static openssh-client rsync git chromium)
 
 case "${1:-}" in
 serve) pkgs=("${serve_pkgs[@]}") ;;

@@ -1,6 +1,6 @@
 // Package server is rosti's HTTP API server: it binds the API address,
 // routes each path prefix to its dialect (Rosti v1 under /api/, Drycc/Deis
-// under /v1/ and /v2/), and serves the operator's admin API on a unix
+// under /v1/ and /v2/) and everything else to the web UI, and serves the operator's admin API on a unix
 // socket in the data dir. It owns listeners and routing, never state: every
 // request is answered through platform.
 package server
@@ -20,6 +20,7 @@ import (
 	"github.com/rosti-paas/rosti/server/drycc"
 	"github.com/rosti-paas/rosti/server/httpapi"
 	"github.com/rosti-paas/rosti/server/rostiv1"
+	"github.com/rosti-paas/rosti/web"
 )
 
 // Config says where the server listens.
@@ -64,9 +65,7 @@ func Handler(p *platform.Platform, version string, log *slog.Logger) http.Handle
 	mux.Handle("/api/", rosti)
 	mux.Handle("/v1/", deis)
 	mux.Handle("/v2/", deis)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpapi.WriteJSON(w, http.StatusNotFound, map[string]string{"message": "no such endpoint: " + r.URL.Path})
-	})
+	mux.Handle("/", web.New(p, log))
 	return httpapi.WithRequestID(httpapi.Recover(log, mux))
 }
 

@@ -35,6 +35,9 @@ var (
 	bucketCompanyJobs = []byte("company_jobs")
 	// Added by schema 4: releases, keyed by app id and version.
 	bucketReleases = []byte("releases")
+	// Added by schema 5: the web UI's sign-in sessions, keyed by the
+	// sha256 of their secret.
+	bucketSessions = []byte("sessions")
 )
 
 var keySchema = []byte("schema")
@@ -73,6 +76,11 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 4: releases.
 	func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketReleases)
+		return err
+	},
+	// 5: web sessions.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketSessions)
 		return err
 	},
 }
