@@ -113,7 +113,7 @@ func (p *page) shoot(dir, name string) {
 	p.t.Helper()
 	for _, width := range []int64{1280, 390} {
 		var png []byte
-		p.run(chromedp.EmulateViewport(width, 900), chromedp.FullScreenshot(&png, 90))
+		p.run(chromedp.EmulateViewport(width, 900), chromedp.FullScreenshot(&png, 100))
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.png", name, width)), png, 0o644); err != nil {
 			p.t.Fatal(err)
 		}

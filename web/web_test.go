@@ -26,6 +26,7 @@ type testUI struct {
 	st  *store.Store
 	p   *platform.Platform
 	srv *httptest.Server
+	ui  *UI
 }
 
 func newTestUI(t testing.TB, registration string) *testUI {
@@ -41,9 +42,10 @@ func newTestUI(t testing.TB, registration string) *testUI {
 	if err := p.SeedCatalog(); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(p, log))
+	ui := New(p, log)
+	srv := httptest.NewServer(ui)
 	t.Cleanup(srv.Close)
-	return &testUI{t: t, st: st, p: p, srv: srv}
+	return &testUI{t: t, st: st, p: p, srv: srv, ui: ui}
 }
 
 // browser is a client with cookies that does not follow redirects, so

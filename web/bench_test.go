@@ -1,0 +1,71 @@
+package web
+
+import (
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/rosti-paas/rosti/platform"
+)
+
+// BenchmarkAppsPage renders the apps page of a company with 1,000 apps,
+// as the server does for a browser (gzip accepted), and reports the
+// bytes sent. Budget: 50 ms a page, 150 KB over the wire (README).
+func BenchmarkAppsPage(b *testing.B) {
+	ui := newTestUI(b, platform.RegistrationOpen)
+	ctx := context.Background()
+	u, err := ui.p.Register(ctx, nil, platform.NewUser{Username: "alice", Password: "alice-password"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	companies, err := ui.p.Companies(ctx, u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	co := companies[0].ID
+	image, plan := platform.StaticRuntimeImage, int64(1)
+	for i := range 1000 {
+		name := fmt.Sprintf("app-%04d", i)
+		domains := []string{fmt.Sprintf("www.customer-%04d.example.com", i)}
+		if _, err := ui.p.CreateApp(ctx, u, co, platform.AppInput{Name: &name, Image: &image, Plan: &plan, Domains: &domains}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	secret, _, err := ui.p.SignIn(ctx, "alice", "alice-password")
+	if err != nil {
+		b.Fatal(err)
+	}
+	handler := ui.ui
+	request := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", fmt.Sprintf("/c/%d/", co), nil)
+		r.Header.Set("Accept-Encoding", "gzip")
+		r.AddCookie(&http.Cookie{Name: cookieSession, Value: secret})
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		return w
+	}
+	first := request()
+	if first.Code != http.StatusOK {
+		b.Fatalf("status %d: %s", first.Code, first.Body)
+	}
+	wire := first.Body.Len()
+	page := wire
+	if first.Header().Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(first.Body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := io.ReadAll(zr)
+		page = len(raw)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		request()
+	}
+	b.ReportMetric(float64(wire)/1024, "KB-on-wire")
+	b.ReportMetric(float64(page)/1024, "KB-html")
+}
