@@ -15,6 +15,10 @@ type Session struct {
 	Created  time.Time `json:"created"`
 	LastSeen time.Time `json:"last_seen"`
 	Expires  time.Time `json:"expires"`
+	// AwaitingCode marks a sign-in whose password was right and whose
+	// second factor is still to come: it signs nobody in yet.
+	AwaitingCode bool `json:"awaiting_code,omitempty"`
+	WrongCodes   int  `json:"wrong_codes,omitempty"`
 }
 
 // CreateSession stores a session whose Hash the caller computed.
@@ -40,15 +44,15 @@ func (s *Store) SessionByHash(hash string) (Session, error) {
 	return se, err
 }
 
-// TouchSession records a session's use and moves its expiry.
-func (s *Store) TouchSession(hash string, seen, expires time.Time) error {
+// UpdateSession changes a session in one transaction.
+func (s *Store) UpdateSession(hash string, change func(*Session)) error {
 	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		var se Session
 		if err := getJSON(b, []byte(hash), &se, "session"); err != nil {
 			return err
 		}
-		se.LastSeen, se.Expires = seen, expires
+		change(&se)
 		return putJSON(b, []byte(hash), se)
 	})
 }

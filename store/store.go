@@ -38,6 +38,8 @@ var (
 	// Added by schema 5: the web UI's sign-in sessions, keyed by the
 	// sha256 of their secret.
 	bucketSessions = []byte("sessions")
+	// Two-factor sign-in (TOTP) of users, keyed by user id.
+	bucketTwoFactor = []byte("two_factor")
 )
 
 var keySchema = []byte("schema")
@@ -78,10 +80,14 @@ var migrations = []func(tx *bolt.Tx) error{
 		_, err := tx.CreateBucketIfNotExists(bucketReleases)
 		return err
 	},
-	// 5: web sessions.
+	// 5: web sessions and two-factor sign-in.
 	func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketSessions)
-		return err
+		for _, b := range [][]byte{bucketSessions, bucketTwoFactor} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
 	},
 }
 

@@ -1,12 +1,19 @@
 package web
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
+	"image/png"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/pquerna/otp"
 
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/store"
@@ -62,7 +69,7 @@ func (u *UI) signIn(w http.ResponseWriter, r *http.Request, v *visit) error {
 		u.render(w, r, v, http.StatusTooManyRequests, "signin", p)
 		return nil
 	}
-	secret, _, err := u.p.SignIn(r.Context(), username, password)
+	res, err := u.p.SignIn(r.Context(), username, password)
 	if errors.Is(err, platform.ErrUnauthorized) {
 		u.throttle.failed(u.now(), username, addr)
 		p.Flash = "Wrong username or password."
@@ -72,9 +79,57 @@ func (u *UI) signIn(w http.ResponseWriter, r *http.Request, v *visit) error {
 	if err != nil {
 		return err
 	}
-	u.throttle.succeeded(username)
 	setCookie(w, r, cookiePreSession, "", -1)
-	setCookie(w, r, cookieSession, secret, 0)
+	setCookie(w, r, cookieSession, res.Secret, 0)
+	next := safeNext(r.PostFormValue("next"))
+	if res.NeedsCode {
+		http.Redirect(w, r, "/signin/code?next="+url.QueryEscape(next), http.StatusSeeOther)
+		return nil
+	}
+	u.throttle.succeeded(username)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}
+
+// awaitingCode serves the second step of a sign-in with two factors.
+func (u *UI) awaitingCode(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret := readCookie(r, cookieSession)
+		user, ok := u.p.AwaitingCode(r.Context(), secret)
+		if !ok {
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			return
+		}
+		// The user is not signed in yet: the visit stays anonymous.
+		v := &visit{secret: secret, csrf: csrfToken(secret), pendingUser: user.Username}
+		u.serve(w, r, v, h)
+	})
+}
+
+func (u *UI) codePage(w http.ResponseWriter, r *http.Request, v *visit) error {
+	u.render(w, r, v, http.StatusOK, "code", page{Title: "Two-factor sign-in", Data: u.signInData(r)})
+	return nil
+}
+
+func (u *UI) signInCode(w http.ResponseWriter, r *http.Request, v *visit) error {
+	p := page{Title: "Two-factor sign-in", Data: u.signInData(r)}
+	addr := clientAddress(r)
+	if wait := u.throttle.wait(u.now(), v.pendingUser, addr); wait > 0 {
+		p.Flash = fmt.Sprintf("Too many failed sign-ins. Try again in %d seconds.", int(wait.Seconds())+1)
+		u.render(w, r, v, http.StatusTooManyRequests, "code", p)
+		return nil
+	}
+	_, err := u.p.SignInCode(r.Context(), v.secret, r.PostFormValue("code"))
+	if errors.Is(err, platform.ErrUnauthorized) {
+		u.throttle.failed(u.now(), v.pendingUser, addr)
+		setCookie(w, r, cookieSession, "", -1)
+		return back(w, r, "/signin", "Too many wrong codes. Sign in again.")
+	}
+	if err != nil {
+		u.throttle.failed(u.now(), v.pendingUser, addr)
+		return u.invalid(w, r, v, "code", p, err)
+	}
+	u.throttle.succeeded(v.pendingUser)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 	return nil
 }
@@ -108,9 +163,12 @@ func (u *UI) signOut(w http.ResponseWriter, r *http.Request, v *visit) error {
 }
 
 type accountData struct {
-	Keys     []store.Key
-	Tokens   []store.Token
-	NewToken string // the secret of the token just made, shown this once
+	Keys      []store.Key
+	Tokens    []store.Token
+	NewToken  string // the secret of the token just made, shown this once
+	TwoFactor platform.TwoFactorState
+	QRCode    template.URL // the pending secret as a QR code image
+	Recovery  []string     // recovery codes just made, shown this once
 }
 
 func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, v *visit, status int, p page) error {
@@ -124,6 +182,12 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, v *visit, statu
 	}
 	if d.Tokens, err = u.p.Tokens(r.Context(), v.user); err != nil {
 		return err
+	}
+	if d.TwoFactor, err = u.p.TwoFactor(r.Context(), v.user); err != nil {
+		return err
+	}
+	if d.TwoFactor.PendingURL != "" {
+		d.QRCode = qrCode(d.TwoFactor.PendingURL)
 	}
 	p.Title, p.Data = "Account", d
 	u.render(w, r, v, status, "account", p)
@@ -204,4 +268,51 @@ func (u *UI) revokeToken(w http.ResponseWriter, r *http.Request, v *visit) error
 		return err
 	}
 	return back(w, r, "/account", "Token revoked.")
+}
+
+// qrCode draws an otpauth:// URL as a PNG data URL, for the phone's
+// authenticator app to scan ("" when it cannot).
+func qrCode(otpURL string) template.URL {
+	key, err := otp.NewKeyFromURL(otpURL)
+	if err != nil {
+		return ""
+	}
+	img, err := key.Image(200, 200)
+	if err != nil {
+		return ""
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return ""
+	}
+	// A data: URL of a PNG this server drew is safe as an img src.
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()))
+}
+
+func (u *UI) setUpTwoFactor(w http.ResponseWriter, r *http.Request, v *visit) error {
+	if _, err := u.p.BeginTwoFactor(r.Context(), v.user); err != nil {
+		return err
+	}
+	return back(w, r, "/account", "Scan the code with your authenticator app, then type the code it shows.")
+}
+
+func (u *UI) enableTwoFactor(w http.ResponseWriter, r *http.Request, v *visit) error {
+	codes, err := u.p.EnableTwoFactor(r.Context(), v.user, r.PostFormValue("code"))
+	if err != nil {
+		return u.accountInvalid(w, r, v, err)
+	}
+	return u.accountPage(w, r, v, http.StatusOK, page{Data: accountData{Recovery: codes},
+		Flash: "Two-factor sign-in is on. Keep the recovery codes somewhere safe: they are not shown again."})
+}
+
+func (u *UI) disableTwoFactor(w http.ResponseWriter, r *http.Request, v *visit) error {
+	if err := u.p.DisableTwoFactor(r.Context(), v.user, r.PostFormValue("password")); err != nil {
+		var ve *platform.ValidationError
+		if errors.As(err, &ve) {
+			ve.Fields["tf_password"] = ve.Fields["password"]
+			delete(ve.Fields, "password")
+		}
+		return u.accountInvalid(w, r, v, err)
+	}
+	return back(w, r, "/account", "Two-factor sign-in is off.")
 }

@@ -35,7 +35,7 @@ func BenchmarkAppsPage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	secret, _, err := ui.p.SignIn(ctx, "alice", "alice-password")
+	res, err := ui.p.SignIn(ctx, "alice", "alice-password")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func BenchmarkAppsPage(b *testing.B) {
 	request := func() *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", fmt.Sprintf("/c/%d/", co), nil)
 		r.Header.Set("Accept-Encoding", "gzip")
-		r.AddCookie(&http.Cookie{Name: cookieSession, Value: secret})
+		r.AddCookie(&http.Cookie{Name: cookieSession, Value: res.Secret})
 		w := httptest.NewRecorder()
 		handler.ServeHTTP(w, r)
 		return w

@@ -110,7 +110,12 @@ func (u *UI) routes() {
 	u.mux.Handle("POST /signin", u.anonymous(u.signIn))
 	u.mux.Handle("GET /signup", u.anonymous(u.signUpPage))
 	u.mux.Handle("POST /signup", u.anonymous(u.signUp))
+	u.mux.Handle("GET /signin/code", u.awaitingCode(u.codePage))
+	u.mux.Handle("POST /signin/code", u.awaitingCode(u.signInCode))
 	u.mux.Handle("POST /signout", u.signedIn(u.signOut))
+	u.mux.Handle("POST /account/2fa/setup", u.signedIn(u.setUpTwoFactor))
+	u.mux.Handle("POST /account/2fa/enable", u.signedIn(u.enableTwoFactor))
+	u.mux.Handle("POST /account/2fa/disable", u.signedIn(u.disableTwoFactor))
 	u.mux.Handle("GET /account", u.signedIn(u.account))
 	u.mux.Handle("POST /account/password", u.signedIn(u.changePassword))
 	u.mux.Handle("POST /account/keys", u.signedIn(u.addKey))
@@ -141,6 +146,8 @@ type visit struct {
 	csrf      string
 	companies []store.Company
 	company   store.Company
+	// pendingUser is who a sign-in waiting for its second factor is for.
+	pendingUser string
 }
 
 // SignedIn tells templates whether to show the signed-in navigation.

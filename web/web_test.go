@@ -308,7 +308,7 @@ func TestSecurityHeaders(t *testing.T) {
 func TestCreateApp(t *testing.T) {
 	ui := newTestUI(t, platform.RegistrationOpen)
 	b, apps := ui.signUp("alice")
-	b.get(apps + "new").expect(t, 200, "Create the app")
+	b.get(apps+"new").expect(t, 200, "Create the app")
 	for _, tc := range []struct {
 		name  string
 		form  url.Values
@@ -453,7 +453,7 @@ func TestChangePassword(t *testing.T) {
 	if a := other.get(apps); a.status != http.StatusSeeOther {
 		t.Errorf("the other session still works after the password changed: %d", a.status)
 	}
-	if _, _, err := ui.p.SignIn(context.Background(), "alice", "new-password"); err != nil {
+	if _, err := ui.p.SignIn(context.Background(), "alice", "new-password"); err != nil {
 		t.Errorf("the new password does not sign in: %v", err)
 	}
 }
