@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 )
 
 // chromium finds Debian's Chromium (scripts/deps.sh test installs it).
@@ -121,6 +122,15 @@ func (p *page) shoot(dir, name string) {
 	p.run(chromedp.EmulateViewport(1280, 900))
 }
 
+func totpCode(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	code, err := totp.GenerateCode(secret, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -136,7 +146,8 @@ func freePort(t *testing.T) string {
 // server: sign up and in, create an app, upload a page with the sftp line
 // the page shows, see it served and its log tail follow, restart, change
 // the plan, add and remove an SSH key, make a token and use it against
-// the API, delete the app; a second user sees none of it, and a form
+// the API, turn on two-factor sign-in and sign in with a code and with a
+// recovery code, delete the app; a second user sees none of it, and a form
 // posted without its CSRF token is refused.
 func TestWebUI(t *testing.T) {
 	bin := rostiBin(t)
@@ -337,6 +348,46 @@ func TestWebUI(t *testing.T) {
 	b.see("Jobs")
 	b.shoot(shots, "jobs")
 
+	// Two-factor sign-in: the secret shown, a code computed from it turns
+	// it on; the next sign-in asks for a code; a wrong one is refused; a
+	// recovery code works once.
+	b.open("/account")
+	b.click(`form[action="/account/2fa/setup"] button`)
+	b.see("Scan this with your authenticator app")
+	secret := strings.TrimSpace(b.text("#totp-secret"))
+	b.fill("#totp_code", totpCode(t, secret, time.Now()))
+	b.click(`form[action="/account/2fa/enable"] button`)
+	b.see("Two-factor sign-in is on.", "shown only this once")
+	var recovery []string
+	b.run(chromedp.Evaluate(`Array.from(document.querySelectorAll("#recovery-codes code")).map(e => e.textContent)`, &recovery))
+	if len(recovery) < 2 {
+		t.Fatalf("recovery codes: %q", recovery)
+	}
+	signInWithCode := func(code string) {
+		t.Helper()
+		b.click(`form[action="/signout"] button`)
+		b.see("You are signed out.")
+		b.fill("#username", "alice", "#password", "alice-password")
+		b.click(`form[action="/signin"] button`)
+		b.see("Type the code your authenticator app shows")
+		b.fill("#code", code)
+		b.click(`form[action="/signin/code"] button`)
+	}
+	signInWithCode("000000")
+	b.see("is not a current code")
+	// The code of the next 30-second step: the current one turned it on,
+	// and no code is accepted twice.
+	b.fill("#code", totpCode(t, secret, time.Now().Add(30*time.Second)))
+	b.click(`form[action="/signin/code"] button`)
+	b.see("Apps", "site")
+	signInWithCode(recovery[0])
+	b.see("Apps", "site")
+	signInWithCode(recovery[0])
+	b.see("is not a current code of your authenticator nor an unused recovery code")
+	b.fill("#code", recovery[1])
+	b.click(`form[action="/signin/code"] button`)
+	b.see("Apps", "site")
+
 	// A second user in another company sees none of it.
 	b.click(`form[action="/signout"] button`)
 	b.see("You are signed out.")
@@ -364,6 +415,9 @@ func TestWebUI(t *testing.T) {
 	// Delete the app after typing its name.
 	b.fill("#username", "alice", "#password", "alice-password")
 	b.click(`form[action="/signin"] button`)
+	b.see("Type the code your authenticator app shows")
+	b.fill("#code", recovery[2])
+	b.click(`form[action="/signin/code"] button`)
 	b.see("site")
 	b.open(appPage)
 	b.fill("#confirm_name", "sit")
