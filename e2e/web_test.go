@@ -34,6 +34,67 @@ type page struct {
 	t    *testing.T
 	ctx  context.Context
 	base string
+	axe  string // axe-core's script, run in each page shot
+}
+
+// axeVersion is the axe-core the accessibility check runs, from npm.
+const axeVersion = "4.14.1"
+
+// axeScript returns axe-core's browser script: $ROSTI_AXE, or the npm
+// package, fetched once into the user's cache.
+func axeScript(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("ROSTI_AXE")
+	if path == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(cache, "rosti-e2e", "axe-core-"+axeVersion)
+		path = filepath.Join(dir, "package", "axe.min.js")
+		if _, err := os.Stat(path); err != nil {
+			if _, err := exec.LookPath("npm"); err != nil {
+				t.Fatal("the accessibility check needs npm for axe-core: run scripts/deps.sh test")
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			pack := exec.Command("npm", "pack", "--silent", "axe-core@"+axeVersion)
+			pack.Dir = dir
+			out, err := pack.Output()
+			if err != nil {
+				t.Fatalf("npm pack axe-core: %v", err)
+			}
+			tgz := strings.TrimSpace(string(out))
+			if out, err := exec.Command("tar", "-xzf", filepath.Join(dir, tgz), "-C", dir, "package/axe.min.js").CombinedOutput(); err != nil {
+				t.Fatalf("unpack %s: %v\n%s", tgz, err, out)
+			}
+		}
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// checkAccessibility runs axe-core in the page and fails the test on any
+// serious or critical violation.
+func (p *page) checkAccessibility(name string) {
+	p.t.Helper()
+	var loaded bool
+	p.run(chromedp.Evaluate(p.axe+"\n;typeof axe === 'object'", &loaded))
+	if !loaded {
+		p.t.Fatal("axe-core did not load in the page")
+	}
+	var problems []string
+	p.run(chromedp.Evaluate(`axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+		.filter(v => v.impact === "serious" || v.impact === "critical")
+		.map(v => v.impact + " " + v.id + ": " + v.help + " at " + v.nodes.map(n => n.target.join(" ")).join(", ")))`,
+		&problems, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	for _, problem := range problems {
+		p.t.Errorf("accessibility of %s: %s", name, problem)
+	}
 }
 
 func newBrowser(t *testing.T, base string) *page {
@@ -109,12 +170,14 @@ func (p *page) text(sel string) string {
 	return s
 }
 
-// shoot saves full-page screenshots at desktop and phone width.
+// shoot saves full-page screenshots at desktop and phone width, and
+// checks the page's accessibility at both.
 func (p *page) shoot(dir, name string) {
 	p.t.Helper()
 	for _, width := range []int64{1280, 390} {
 		var png []byte
 		p.run(chromedp.EmulateViewport(width, 900), chromedp.FullScreenshot(&png, 100))
+		p.checkAccessibility(fmt.Sprintf("%s at %d px", name, width))
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.png", name, width)), png, 0o644); err != nil {
 			p.t.Fatal(err)
 		}
@@ -195,6 +258,7 @@ func TestWebUI(t *testing.T) {
 	}
 
 	b := newBrowser(t, in.apiURL)
+	b.axe = axeScript(t)
 
 	// Sign up, then sign in.
 	b.open("/signin")
@@ -267,6 +331,9 @@ func TestWebUI(t *testing.T) {
 		code, got, err := in.viaProxy("site.apps.test", "/")
 		return code == 200 && got == body, fmt.Sprintf("%d %q %v", code, got, err)
 	})
+	b.open(apps)
+	b.see("site.apps.test")
+	b.shoot(shots, "apps")
 	b.open(appPage)
 	b.see("Running", "HTTP answers")
 	b.shoot(shots, "app")
@@ -297,6 +364,7 @@ func TestWebUI(t *testing.T) {
 	// Stop asks first.
 	b.click("#action-stop")
 	b.see("Yes, stop")
+	b.shoot(shots, "confirm-stop")
 	b.click("#confirm")
 	b.see("Done: stop.")
 	b.click("#action-start")
@@ -354,6 +422,7 @@ func TestWebUI(t *testing.T) {
 	b.open("/account")
 	b.click(`form[action="/account/2fa/setup"] button`)
 	b.see("Scan this with your authenticator app")
+	b.shoot(shots, "two-factor-setup")
 	secret := strings.TrimSpace(b.text("#totp-secret"))
 	b.fill("#totp_code", totpCode(t, secret, time.Now()))
 	b.click(`form[action="/account/2fa/enable"] button`)
@@ -375,6 +444,7 @@ func TestWebUI(t *testing.T) {
 	}
 	signInWithCode("000000")
 	b.see("is not a current code")
+	b.shoot(shots, "signin-code")
 	// The code of the next 30-second step: the current one turned it on,
 	// and no code is accepted twice.
 	b.fill("#code", totpCode(t, secret, time.Now().Add(30*time.Second)))
@@ -401,6 +471,9 @@ func TestWebUI(t *testing.T) {
 	for _, path := range []string{appPage, apps, "/c/" + company + "/jobs"} {
 		b.open(path)
 		b.see("Not Found")
+		if path == appPage {
+			b.shoot(shots, "not-found")
+		}
 		if strings.Contains(b.bodyText(), "site") {
 			t.Errorf("bob sees alice's app at %s", path)
 		}

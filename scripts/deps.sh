@@ -10,7 +10,12 @@ test_pkgs=("${serve_pkgs[@]}" busybox-static openssh-client rsync git chromium)
 
 case "${1:-}" in
 serve) pkgs=("${serve_pkgs[@]}") ;;
-test) pkgs=("${test_pkgs[@]}") ;;
+test)
+	pkgs=("${test_pkgs[@]}")
+	# npm fetches axe-core for the web UI's accessibility check; some
+	# nodejs packages bring their own npm, Debian's is a package of its own.
+	command -v npm >/dev/null || pkgs+=(npm)
+	;;
 *) echo "usage: $0 serve|test" >&2; exit 2 ;;
 esac
 
