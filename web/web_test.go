@@ -457,3 +457,42 @@ func TestChangePassword(t *testing.T) {
 		t.Errorf("the new password does not sign in: %v", err)
 	}
 }
+
+func TestCookiesOverHTTPS(t *testing.T) {
+	ui := newTestUI(t, platform.RegistrationOpen)
+	tlsSrv := httptest.NewTLSServer(ui.ui)
+	t.Cleanup(tlsSrv.Close)
+	client := tlsSrv.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	jar, _ := cookiejar.New(nil)
+	client.Jar = jar
+	b := &browser{t: t, ui: &testUI{t: t, st: ui.st, p: ui.p, srv: tlsSrv, ui: ui.ui}, client: client}
+	b.get("/signup")
+	b.post("/signup", url.Values{"username": {"alice"}, "password": {"password-alice"}, "password2": {"password-alice"}}).expect(t, http.StatusSeeOther)
+	b.get("/signin")
+	req, _ := http.NewRequest("POST", tlsSrv.URL+"/signin", strings.NewReader(url.Values{
+		"csrf": {b.csrf}, "username": {"alice"}, "password": {"password-alice"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var line string
+	for _, c := range resp.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "__Host-"+cookieSession+"=") {
+			line = c
+		}
+	}
+	for _, flag := range []string{"Secure", "HttpOnly", "SameSite=Lax", "Path=/"} {
+		if !strings.Contains(line, flag) {
+			t.Errorf("session cookie over HTTPS %q lacks %s (all: %q)", line, flag, resp.Header.Values("Set-Cookie"))
+		}
+	}
+	if strings.Contains(line, "Domain=") {
+		t.Errorf("a __Host- cookie with a domain: %q", line)
+	}
+	if a := b.get("/"); !strings.HasPrefix(a.location, "/c/") {
+		t.Errorf("not signed in over HTTPS: %d %s", a.status, a.location)
+	}
+}
