@@ -332,7 +332,7 @@ func TestWebUI(t *testing.T) {
 		return code == 200 && got == body, fmt.Sprintf("%d %q %v", code, got, err)
 	})
 	b.open(apps)
-	b.see("site.apps.test")
+	b.see("site.apps.test", "running", " MB")
 	b.shoot(shots, "apps")
 	b.open(appPage)
 	b.see("Running", "HTTP answers")

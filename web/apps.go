@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"maps"
 	"net/http"
@@ -24,17 +25,49 @@ type appRow struct {
 	URL     string
 	Name    string
 	State   string
+	Detail  string // the pull's progress, the memory in use
 	Plan    string
 	Runtime string
 	Domains string
 }
 
 type appsData struct {
-	Apps []appRow
+	Count int
+	Rows  template.HTML
+}
+
+// appRows writes the rows of the apps table. It escapes by hand what
+// html/template would: every value lands in element text or a quoted
+// attribute, and html/template's reflection over a thousand rows is most
+// of the page's cost.
+func appRows(rows []appRow) template.HTML {
+	var b strings.Builder
+	b.Grow(len(rows) * 256)
+	esc := template.HTMLEscapeString
+	for _, r := range rows {
+		b.WriteString(`<tr><td><a href="`)
+		b.WriteString(esc(r.URL))
+		b.WriteString(`">`)
+		b.WriteString(esc(r.Name))
+		b.WriteString(`</a><td><span class="state `)
+		b.WriteString(esc(r.State))
+		b.WriteString(`">`)
+		b.WriteString(esc(r.State))
+		b.WriteString(`</span><td data-label="Use">`)
+		b.WriteString(esc(r.Detail))
+		b.WriteString(`<td data-label="Runtime">`)
+		b.WriteString(esc(r.Runtime))
+		b.WriteString(`<td data-label="Plan">`)
+		b.WriteString(esc(r.Plan))
+		b.WriteString(`<td data-label="Domains">`)
+		b.WriteString(esc(r.Domains))
+		b.WriteString("</tr>\n")
+	}
+	return template.HTML(b.String())
 }
 
 func (u *UI) appsPage(w http.ResponseWriter, r *http.Request, v *visit) error {
-	apps, err := u.p.Apps(r.Context(), v.user, v.company.ID)
+	apps, err := u.p.AppsWithState(r.Context(), v.user, v.company.ID)
 	if err != nil {
 		return err
 	}
@@ -56,11 +89,18 @@ func (u *UI) appsPage(w http.ResponseWriter, r *http.Request, v *visit) error {
 		if rt == "" {
 			rt = a.Image
 		}
-		rows = append(rows, appRow{URL: appPath(a), Name: a.Name, State: a.DesiredState, Plan: planNames[a.PlanID], Runtime: rt,
-			Domains: strings.Join(a.Domains, ", ")})
+		st := a.AppState
+		row := appRow{URL: appPath(a.App), Name: a.Name, State: st.State, Plan: planNames[a.PlanID], Runtime: rt, Domains: strings.Join(a.Domains, ", ")}
+		switch {
+		case st.State == platform.AppPulling:
+			row.Detail = fmt.Sprintf("image %d%%", st.PullPercent)
+		case st.MemoryMB > 0:
+			row.Detail = fmt.Sprintf("%.0f MB", st.MemoryMB)
+		}
+		rows = append(rows, row)
 	}
 	slices.SortFunc(rows, func(a, b appRow) int { return strings.Compare(a.Name, b.Name) })
-	u.render(w, r, v, http.StatusOK, "apps", page{Title: "Apps of " + v.company.Name, Data: appsData{Apps: rows}})
+	u.render(w, r, v, http.StatusOK, "apps", page{Title: "Apps of " + v.company.Name, Data: appsData{Count: len(rows), Rows: appRows(rows)}})
 	return nil
 }
 
