@@ -496,3 +496,27 @@ func TestCookiesOverHTTPS(t *testing.T) {
 		t.Errorf("not signed in over HTTPS: %d %s", a.status, a.location)
 	}
 }
+
+func TestMembers(t *testing.T) {
+	ui := newTestUI(t, platform.RegistrationOpen)
+	alice, aliceApps := ui.signUp("alice")
+	bob, bobApps := ui.signUp("bob")
+	members := aliceApps + "members"
+	alice.get(members).expect(t, 200, "alice", "owner")
+	alice.post(members, url.Values{"username": {"nobody"}}).expect(t, http.StatusBadRequest,
+		`<span id="username-err"><span class="err" role="alert">there is no user named &#34;nobody&#34;`)
+	alice.post(members, url.Values{"username": {"bob"}}).expect(t, http.StatusSeeOther)
+	alice.post(members, url.Values{"username": {"bob"}}).expect(t, http.StatusBadRequest, "bob is already a member")
+
+	// bob now sees alice's company, and may not add or remove others.
+	bob.get(members).expect(t, 200, "alice", "bob")
+	bob.post(members, url.Values{"username": {"alice"}}).expect(t, http.StatusForbidden)
+	alice1 := mustUser(t, ui, "alice")
+	bob1 := mustUser(t, ui, "bob")
+	bob.post(fmt.Sprintf("%smembers/%d/delete", aliceApps, alice1.ID), nil).expect(t, http.StatusForbidden)
+	bob.get(bobApps).expect(t, 200)
+
+	alice.post(fmt.Sprintf("%smembers/%d/delete", aliceApps, bob1.ID), nil).expect(t, http.StatusSeeOther)
+	bob.get(members).expect(t, http.StatusNotFound)
+	alice.post(fmt.Sprintf("%smembers/%d/delete", aliceApps, alice1.ID), nil).expect(t, http.StatusConflict, "a company keeps at least one member")
+}
