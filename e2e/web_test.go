@@ -503,4 +503,27 @@ func TestWebUI(t *testing.T) {
 		code, got, _ := in.viaProxy("site.apps.test", "/")
 		return code != 200 || got != body, fmt.Sprint(code)
 	})
+
+	// The operator's pages, as the admin the first start made.
+	m = adminPassword.FindStringSubmatch(in.output())
+	if m == nil {
+		t.Fatalf("no admin password in the output:\n%s", in.output())
+	}
+	b.click(`form[action="/signout"] button`)
+	b.see("You are signed out.")
+	b.fill("#username", "admin", "#password", m[1])
+	b.click(`form[action="/signin"] button`)
+	b.see("Admin")
+	b.open("/admin/users")
+	b.see("alice", "bob", "admin")
+	b.shoot(shots, "admin-users")
+	b.open("/admin/catalogue")
+	b.see("busybox-verbose", "rosti.test/busybox:verbose")
+	b.shoot(shots, "admin-catalogue")
+	b.open("/admin/images")
+	b.see("rosti.test/busybox:e2e")
+	b.shoot(shots, "admin-images")
+	b.open("/admin/health")
+	b.see("containerd: ok", "MB free")
+	b.shoot(shots, "admin-health")
 }

@@ -57,6 +57,7 @@ func New(p *platform.Platform, log *slog.Logger) *UI {
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{
 		"list":  func(s ...string) []string { return s },
+		"join":  strings.Join,
 		"since": since,
 		"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"mb":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
@@ -122,6 +123,18 @@ func (u *UI) routes() {
 	u.mux.Handle("POST /account/keys/{key}/delete", u.signedIn(u.deleteKey))
 	u.mux.Handle("POST /account/tokens", u.signedIn(u.createToken))
 	u.mux.Handle("POST /account/tokens/{token}/delete", u.signedIn(u.revokeToken))
+	u.mux.Handle("GET /admin/{$}", u.signedIn(func(w http.ResponseWriter, r *http.Request, _ *visit) error { return back(w, r, "/admin/users", "") }))
+	u.mux.Handle("GET /admin/users", u.signedIn(u.adminUsers))
+	u.mux.Handle("POST /admin/users", u.signedIn(u.adminCreateUser))
+	u.mux.Handle("POST /admin/users/{user}/password", u.signedIn(u.adminSetPassword))
+	u.mux.Handle("POST /admin/users/{user}/flags", u.signedIn(u.adminUserFlags))
+	u.mux.Handle("GET /admin/catalogue", u.signedIn(u.adminCatalogue))
+	u.mux.Handle("POST /admin/plans", u.signedIn(u.adminPutPlan))
+	u.mux.Handle("POST /admin/runtimes", u.signedIn(u.adminPutRuntime))
+	u.mux.Handle("GET /admin/images", u.signedIn(u.adminImages))
+	u.mux.Handle("POST /admin/images/pull", u.signedIn(u.adminPull))
+	u.mux.Handle("POST /admin/images/gc", u.signedIn(u.adminRemoveUnused))
+	u.mux.Handle("GET /admin/health", u.signedIn(u.adminHealth))
 	u.mux.Handle("GET /c/{company}/{$}", u.inCompany(u.appsPage))
 	u.mux.Handle("GET /c/{company}/jobs", u.inCompany(u.jobsPage))
 	u.mux.Handle("GET /c/{company}/members", u.inCompany(u.members))
