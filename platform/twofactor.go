@@ -190,3 +190,38 @@ func acceptTOTP(tf *store.TwoFactor, code string, now time.Time) bool {
 func normalizeRecovery(code string) string {
 	return strings.ToLower(strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(code)))
 }
+
+// RequireTwoFactor makes every user turn on two-factor sign-in before
+// using the web UI (or stops requiring it); administrators only.
+func (p *Platform) RequireTwoFactor(_ context.Context, actor store.User, required bool) error {
+	if err := requireSuperuser(actor); err != nil {
+		return err
+	}
+	s, err := p.store.Settings()
+	if err != nil {
+		return err
+	}
+	s.RequireTwoFactor = required
+	if err := p.store.PutSettings(s); err != nil {
+		return err
+	}
+	p.log.Info("two-factor sign-in requirement changed", "required", required, "by", actor.Username)
+	return nil
+}
+
+// TwoFactorRequired tells whether the server requires two-factor sign-in.
+func (p *Platform) TwoFactorRequired(_ context.Context) (bool, error) {
+	s, err := p.store.Settings()
+	return s.RequireTwoFactor, err
+}
+
+// MustSetUpTwoFactor tells whether actor has to turn on two-factor
+// sign-in before doing anything else in the web UI.
+func (p *Platform) MustSetUpTwoFactor(ctx context.Context, actor store.User) (bool, error) {
+	required, err := p.TwoFactorRequired(ctx)
+	if err != nil || !required {
+		return false, err
+	}
+	on, err := p.twoFactorOn(actor.ID)
+	return !on, err
+}

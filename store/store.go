@@ -40,6 +40,8 @@ var (
 	bucketSessions = []byte("sessions")
 	// Two-factor sign-in (TOTP) of users, keyed by user id.
 	bucketTwoFactor = []byte("two_factor")
+	// Server-wide settings an administrator changes, by name.
+	bucketSettings = []byte("settings")
 )
 
 var keySchema = []byte("schema")
@@ -80,9 +82,9 @@ var migrations = []func(tx *bolt.Tx) error{
 		_, err := tx.CreateBucketIfNotExists(bucketReleases)
 		return err
 	},
-	// 5: web sessions and two-factor sign-in.
+	// 5: web sessions, two-factor sign-in, settings.
 	func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSessions, bucketTwoFactor} {
+		for _, b := range [][]byte{bucketSessions, bucketTwoFactor, bucketSettings} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

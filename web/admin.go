@@ -14,14 +14,21 @@ import (
 // The operator's pages. platform refuses every call of a user who is not
 // a superuser (403); the navigation shows them to superusers only.
 
-type adminUsersData struct{ Users []store.User }
+type adminUsersData struct {
+	Users            []store.User
+	RequireTwoFactor bool
+}
 
 func (u *UI) adminUsersPage(w http.ResponseWriter, r *http.Request, v *visit, status int, p page) error {
 	users, err := u.p.Users(r.Context(), v.user)
 	if err != nil {
 		return err
 	}
-	p.Title, p.Data = "Users", adminUsersData{Users: users}
+	required, err := u.p.TwoFactorRequired(r.Context())
+	if err != nil {
+		return err
+	}
+	p.Title, p.Data = "Users", adminUsersData{Users: users, RequireTwoFactor: required}
 	u.render(w, r, v, status, "admin_users", p)
 	return nil
 }
@@ -205,4 +212,15 @@ func (u *UI) adminHealth(w http.ResponseWriter, r *http.Request, v *visit) error
 	}
 	u.render(w, r, v, http.StatusOK, "admin_health", page{Title: "Server health", Data: h})
 	return nil
+}
+
+func (u *UI) adminSettings(w http.ResponseWriter, r *http.Request, v *visit) error {
+	required := r.PostFormValue("require_two_factor") == "on"
+	if err := u.p.RequireTwoFactor(r.Context(), v.user, required); err != nil {
+		return err
+	}
+	if required {
+		return back(w, r, "/admin/users", "Every user now needs two-factor sign-in.")
+	}
+	return back(w, r, "/admin/users", "Two-factor sign-in is up to each user.")
 }

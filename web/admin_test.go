@@ -4,7 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"github.com/rosti-paas/rosti/platform"
 )
@@ -63,4 +68,36 @@ func TestAdminPages(t *testing.T) {
 	root.get("/admin/catalogue").expect(t, 200, "tiny", "64 MB", "100 mCPU", "docker.io/library/golang:1.26", "./server --port 8080")
 	root.get("/admin/health").expect(t, 200, "containerd: not used", "MB available")
 	root.get("/admin/images").expect(t, http.StatusBadRequest)
+}
+
+func TestRequireTwoFactor(t *testing.T) {
+	ui := newTestUI(t, platform.RegistrationOpen)
+	if _, err := ui.p.CreateUser(context.Background(), platform.Operator(), platform.NewUser{Username: "root", Password: "root-password", Superuser: true}); err != nil {
+		t.Fatal(err)
+	}
+	alice, apps := ui.signUp("alice")
+	root := ui.signInAs("root", "root-password")
+	root.get("/admin/users")
+	root.post("/admin/settings", url.Values{"require_two_factor": {"on"}}).expect(t, http.StatusSeeOther)
+
+	a := alice.get(apps)
+	if a.status != http.StatusSeeOther || !strings.HasPrefix(a.location, "/account") {
+		t.Fatalf("alice without two-factor reaches her apps: %d %s", a.status, a.location)
+	}
+	alice.get("/account").expect(t, 200, "Set up two-factor sign-in")
+	alice.post("/account/tokens", url.Values{"name": {"ci"}}).expect(t, http.StatusForbidden, "requires two-factor sign-in")
+	alice.post("/account/2fa/setup", nil).expect(t, http.StatusSeeOther)
+	m := regexp.MustCompile(`<code id="totp-secret">([A-Z2-7]+)</code>`).FindStringSubmatch(alice.get("/account").body)
+	code, _ := totp.GenerateCode(m[1], time.Now())
+	alice.post("/account/2fa/enable", url.Values{"code": {code}}).expect(t, 200)
+	alice.get(apps).expect(t, 200, "No apps yet")
+
+	// The administrator who requires it needs it too.
+	if a := root.get("/admin/users"); !strings.HasPrefix(a.location, "/account") {
+		t.Errorf("root without two-factor reaches the admin pages: %d %s", a.status, a.location)
+	}
+	if err := ui.p.RequireTwoFactor(context.Background(), platform.Operator(), false); err != nil {
+		t.Fatal(err)
+	}
+	root.get("/admin/users").expect(t, 200, "Sign-in policy")
 }

@@ -135,6 +135,7 @@ func (u *UI) routes() {
 	u.mux.Handle("POST /admin/images/pull", u.signedIn(u.adminPull))
 	u.mux.Handle("POST /admin/images/gc", u.signedIn(u.adminRemoveUnused))
 	u.mux.Handle("GET /admin/health", u.signedIn(u.adminHealth))
+	u.mux.Handle("POST /admin/settings", u.signedIn(u.adminSettings))
 	u.mux.Handle("GET /c/{company}/{$}", u.inCompany(u.appsPage))
 	u.mux.Handle("GET /c/{company}/jobs", u.inCompany(u.jobsPage))
 	u.mux.Handle("GET /c/{company}/members", u.inCompany(u.members))
@@ -294,8 +295,25 @@ func (u *UI) signedIn(h handlerFunc) http.Handler {
 			u.fail(w, r, v, err)
 			return
 		}
+		if must, err := u.p.MustSetUpTwoFactor(r.Context(), user); err != nil {
+			u.fail(w, r, v, err)
+			return
+		} else if must && !allowedBeforeTwoFactor[r.Method+" "+r.URL.Path] {
+			if r.Method == http.MethodGet {
+				_ = back(w, r, "/account", "This server requires two-factor sign-in: set it up to go on.")
+				return
+			}
+			u.fail(w, r, v, fmt.Errorf("this server requires two-factor sign-in: set it up on your account page first: %w", platform.ErrForbidden))
+			return
+		}
 		u.serve(w, r, v, h)
 	})
+}
+
+// allowedBeforeTwoFactor are the pages a user whom the server requires to
+// use two-factor sign-in may use before setting it up.
+var allowedBeforeTwoFactor = map[string]bool{
+	"GET /account": true, "POST /account/2fa/setup": true, "POST /account/2fa/enable": true, "POST /signout": true,
 }
 
 // inCompany is signedIn for pages under /c/{company}/.
