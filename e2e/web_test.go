@@ -336,6 +336,10 @@ func TestWebUI(t *testing.T) {
 	b.shoot(shots, "apps")
 	b.open(appPage)
 	b.see("Running", "HTTP answers")
+	// The usage charts have at least the point read for the page.
+	if got := b.text(`#usage figure.chart`); !strings.Contains(got, "Memory, last hour") || !strings.Contains(got, "latest ") {
+		t.Errorf("memory chart: %q", got)
+	}
 	b.shoot(shots, "app")
 
 	// The log tail follows what the app writes: here httpd's line about a
@@ -343,12 +347,13 @@ func TestWebUI(t *testing.T) {
 	marker := fmt.Sprintf("/marker-%d", time.Now().UnixNano())
 	b.see("Log")
 	asked := time.Now()
-	if _, _, err := in.viaProxy("site.apps.test", marker); err != nil {
+	code, answer, err := in.viaProxy("site.apps.test", marker)
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the request's line in the log tail", 30*time.Second, func() (bool, string) {
 		got := b.text("#log")
-		return strings.Contains(got, marker), got
+		return strings.Contains(got, marker), fmt.Sprintf("(the request got %d %q) %s", code, answer, got)
 	})
 	t.Logf("the log tail showed the app's new line %v after the request", time.Since(asked).Round(10*time.Millisecond))
 

@@ -57,6 +57,7 @@ type Platform struct {
 	router     Router
 	reconciler *reconciler
 	pulls      *puller
+	usage      *usageSampler
 	deploys    appLocks
 	log        *slog.Logger
 	now        func() time.Time
@@ -74,7 +75,7 @@ func New(cfg Config, deps Deps) *Platform {
 		deps.Health = WaitHealthy
 	}
 	p := &Platform{cfg: cfg, store: deps.Store, containers: deps.Containers, health: deps.Health, router: deps.Router,
-		log: deps.Log.With("component", "platform"), now: time.Now}
+		log: deps.Log.With("component", "platform"), now: time.Now, usage: newUsageSampler()}
 	if p.containers != nil {
 		p.reconciler = newReconciler(p)
 		p.pulls = newPuller(p)
@@ -88,6 +89,7 @@ func (p *Platform) Serve(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	go p.sampleUsage(ctx)
 	return p.reconciler.serve(ctx)
 }
 

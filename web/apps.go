@@ -255,6 +255,7 @@ type appData struct {
 	Processes    []processCount
 	ExtraDomains string
 	SSHKeys      string
+	Usage        usageCharts
 	Confirm      string // an action waiting for confirmation
 }
 
@@ -320,6 +321,11 @@ func (u *UI) appPageData(r *http.Request, v *visit) (appData, error) {
 	for _, t := range slices.Sorted(maps.Keys(procs)) {
 		d.Processes = append(d.Processes, processCount{t, procs[t]})
 	}
+	usage, err := u.p.Usage(ctx, v.user, ref)
+	if err != nil {
+		return d, err
+	}
+	d.Usage = drawUsage(usage, u.now())
 	if len(a.Domains) > 1 {
 		d.ExtraDomains = strings.Join(a.Domains[1:], "\n")
 	}
