@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -222,7 +223,7 @@ func TestWebUI(t *testing.T) {
 	chromium(t)
 	sshPort := freePort(t)
 	data := filepath.Join(t.TempDir(), "data")
-	in := startRosti(t, bin, data, "--ssh", "127.0.0.1:"+sshPort)
+	in := startRosti(t, bin, data, "--ssh", "127.0.0.1:"+sshPort, "--panel-domain", "panel.apps.test")
 	in.sshPort(t)
 	in.importBusybox(t)
 	// The same busybox, with httpd logging each request to the app's log.
@@ -255,6 +256,13 @@ func TestWebUI(t *testing.T) {
 	}
 	if err := os.WriteFile(deployer.config, append([]byte("Host host.test\n  HostName 127.0.0.1\n"), config...), 0o600); err != nil {
 		t.Fatal(err)
+	}
+
+	// The panel domain serves the UI through the proxy too.
+	var csp string
+	code, signin, err := in.viaProxyWith("panel.apps.test", "/signin", func(h http.Header) { csp = h.Get("Content-Security-Policy") })
+	if err != nil || code != 200 || !strings.Contains(signin, "Sign in") || !strings.Contains(csp, "script-src 'self'") {
+		t.Fatalf("the panel domain's sign-in page: %d %v, CSP %q", code, err, csp)
 	}
 
 	b := newBrowser(t, in.apiURL)
