@@ -101,7 +101,7 @@ func (p *Platform) UpdateApp(ctx context.Context, actor store.User, ref AppRef, 
 		return store.App{}, err
 	}
 	appID := a.ID
-	unlock := p.deploys.lock(appID)
+	unlock := p.deploys.Lock(appID)
 	defer unlock()
 	var image string
 	updated, err := p.store.UpdateApp(appID, func(a *store.App) error {

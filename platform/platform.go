@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rosti-paas/rosti/internal/keyedmutex"
 	"github.com/rosti-paas/rosti/store"
 )
 
@@ -57,7 +58,7 @@ type Platform struct {
 	router     Router
 	reconciler *reconciler
 	pulls      *puller
-	deploys    appLocks
+	deploys    keyedmutex.Map[int64] // an app's deploys, restarts and scaling take turns
 	log        *slog.Logger
 	now        func() time.Time
 }

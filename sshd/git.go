@@ -35,7 +35,7 @@ func (s *Server) gitReceive(sess ssh.Session, access platform.AppAccess) int {
 	}
 	// Pushes to one app take turns, from receive-pack on, so that each
 	// deploys the branch as its own push left it.
-	unlock := s.pushes.lock(access.AppID)
+	unlock := s.pushes.Lock(access.AppID)
 	defer unlock()
 
 	if err := s.ensureRepo(ctx, access); err != nil {
@@ -199,25 +199,4 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		rest = tail
 	}
 	return len(b), p.w.Flush()
-}
-
-// appLocks serializes pushes to one app.
-type appLocks struct {
-	mu    sync.Mutex
-	byApp map[int64]*sync.Mutex
-}
-
-func (l *appLocks) lock(app int64) (unlock func()) {
-	l.mu.Lock()
-	if l.byApp == nil {
-		l.byApp = map[int64]*sync.Mutex{}
-	}
-	m, ok := l.byApp[app]
-	if !ok {
-		m = &sync.Mutex{}
-		l.byApp[app] = m
-	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
 }
