@@ -122,7 +122,7 @@ func (d desired) spec(name, process, volume string) rtm.ContainerSpec {
 			labelProcess: process, labelSpec: d.hash, labelPort: strconv.Itoa(a.AppPort),
 		},
 		Image: a.Image, Command: d.runtime.Command, ProcessType: process,
-		Env: appEnv(a),
+		Env: append(appEnv(a), "ROSTI_TECH="+d.runtime.Name),
 		UID: a.UID, GID: a.UID, VolumeDir: volume,
 		MemoryMB: d.plan.MemoryMB, CPUMillis: d.plan.CPUMillis, Pids: d.plan.Pids,
 		Group: "company-" + strconv.FormatInt(a.CompanyID, 10),
