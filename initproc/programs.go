@@ -374,7 +374,7 @@ func (p *program) describe() (string, string) {
 // waitStarted waits until p leaves STARTING (its startsecs passed, or it
 // failed), as supervisorctl start does.
 func (p *program) waitStarted() (string, string) {
-	deadline := time.Now().Add(p.config().StartSecs + 5*time.Second)
+	deadline := time.Now().Add(p.config().StartWait + 5*time.Second)
 	for {
 		state, desc := p.describe()
 		if state != StateStarting || time.Now().After(deadline) {
@@ -396,8 +396,8 @@ func (m *Programs) run(p *program, cfg ProgramConfig, stop <-chan struct{}, done
 		var ws unix.WaitStatus
 		if err == nil {
 			p.set(StateStarting, pid, "")
-			started := time.NewTimer(cfg.StartSecs)
-			if cfg.StartSecs == 0 {
+			started := time.NewTimer(cfg.StartWait)
+			if cfg.StartWait == 0 {
 				running = true
 				p.set(StateRunning, pid, "")
 			}

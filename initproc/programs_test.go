@@ -62,10 +62,10 @@ killasgroup=true
 					t.Fatalf("got %d programs", len(got))
 				}
 				a, b := got[0], got[1]
-				if a.Command != "./a" || !a.AutoStart || a.AutoRestart != "unexpected" || a.StartSecs != time.Second || a.StopSignal != unix.SIGTERM || a.Stdout.Path != "" {
+				if a.Command != "./a" || !a.AutoStart || a.AutoRestart != "unexpected" || a.StartWait != time.Second || a.StopSignal != unix.SIGTERM || a.Stdout.Path != "" {
 					t.Errorf("a %+v", a)
 				}
-				if b.AutoStart || !reflect.DeepEqual(b.ExitCodes, []int{0, 2}) || b.StopSignal != unix.SIGINT || b.StartSecs != 0 {
+				if b.AutoStart || !reflect.DeepEqual(b.ExitCodes, []int{0, 2}) || b.StopSignal != unix.SIGINT || b.StartWait != 0 {
 					t.Errorf("b %+v", b)
 				}
 			},

@@ -26,7 +26,7 @@ type ProgramConfig struct {
 	AutoStart      bool
 	AutoRestart    string // "true", "false" or "unexpected"
 	ExitCodes      []int
-	StartSecs      time.Duration
+	StartWait      time.Duration // startsecs: how long it must run to count as started
 	StartRetries   int
 	StopSignal     unix.Signal
 	StopWait       time.Duration
@@ -47,7 +47,7 @@ var programNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 func defaultProgram(name, file string) ProgramConfig {
 	return ProgramConfig{
 		Name: name, File: file, AutoStart: true, AutoRestart: "unexpected", ExitCodes: []int{0},
-		StartSecs: time.Second, StartRetries: 3, StopSignal: unix.SIGTERM, StopWait: 10 * time.Second,
+		StartWait: time.Second, StartRetries: 3, StopSignal: unix.SIGTERM, StopWait: 10 * time.Second,
 		Stdout: LogTarget{MaxBytes: 50 << 20, Backups: 10},
 		Stderr: LogTarget{MaxBytes: 50 << 20, Backups: 10},
 	}
@@ -204,7 +204,7 @@ func programFromKeys(p ProgramConfig, keys map[string]string) (ProgramConfig, er
 				p.ExitCodes = append(p.ExitCodes, n)
 			}
 		case "startsecs":
-			p.StartSecs, err = parseSeconds(v)
+			p.StartWait, err = parseSeconds(v)
 		case "startretries":
 			p.StartRetries, err = strconv.Atoi(v)
 		case "stopwaitsecs":
