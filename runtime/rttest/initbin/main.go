@@ -23,6 +23,8 @@ func main() {
 	args := os.Args[1:]
 	if len(args) > 0 && args[0] == "init" {
 		args = args[1:]
+	} else if len(args) <= 1 {
+		os.Exit(initproc.Tech(args, os.Stdout, os.Stderr)) // `rosti [TECH]`, as in a container
 	}
 	_ = fs.Parse(args)
 	cfg.Command = fs.Args()
