@@ -36,6 +36,7 @@ type Containers interface {
 	Images(ctx context.Context) ([]string, error)
 	Pull(ctx context.Context, ref string, progress func(rtm.PullProgress)) error
 	EnsureStaticImage(ctx context.Context) (string, error)
+	EnsureShellImage(ctx context.Context) (string, error)
 	Import(ctx context.Context, archive io.Reader, progress func(string)) ([]string, error)
 	RemoveUnusedImages(ctx context.Context, inUse []string) ([]string, error)
 }
@@ -182,12 +183,16 @@ func (p *Platform) execIn(ctx context.Context, a store.App, spec rtm.ExecSpec) (
 // ErrAppStopped says an app has no running container to work in.
 var ErrAppStopped = fmt.Errorf("the app is not running; start it first: %w", store.ErrInvalid)
 
-// ensureImage makes an app's image present: the built-in static image is
-// built locally, anything else is pulled in the background (errPulling).
+// ensureImage makes an app's image present: the built-in static and shell
+// images are built locally, anything else is pulled in the background (errPulling).
 func (p *Platform) ensureImage(ctx context.Context, a store.App) error {
 	ref := a.Image
-	if ref == StaticRuntimeImage {
+	switch ref {
+	case StaticRuntimeImage:
 		_, err := p.containers.EnsureStaticImage(ctx)
+		return err
+	case ShellRuntimeImage:
+		_, err := p.containers.EnsureShellImage(ctx)
 		return err
 	}
 	have, err := p.containers.Images(ctx)
