@@ -6,7 +6,7 @@
 set -euo pipefail
 
 serve_pkgs=(containerd runc containernetworking-plugins iptables iproute2 ca-certificates busybox-static bash-static)
-test_pkgs=("${serve_pkgs[@]}" openssh-client rsync git)
+test_pkgs=("${serve_pkgs[@]}" openssh-client rsync git python3-coreapi)
 
 case "${1:-}" in
 serve) pkgs=("${serve_pkgs[@]}") ;;
