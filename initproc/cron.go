@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	// Containers rarely have zoneinfo: with it built in, TZ in the app's
+	// environment sets the zone cron lines are read in (UTC otherwise).
+	_ "time/tzdata"
 
 	"golang.org/x/sys/unix"
 )
