@@ -391,6 +391,7 @@ func (m *Programs) run(p *program, cfg ProgramConfig, stop <-chan struct{}, done
 	retries := 0
 	for {
 		p.set(StateStarting, 0, "")
+		spawned := time.Now()
 		pid, exited, err := m.spawn(cfg)
 		running := false
 		var ws unix.WaitStatus
@@ -429,10 +430,10 @@ func (m *Programs) run(p *program, cfg ProgramConfig, stop <-chan struct{}, done
 			}
 			if retries > cfg.StartRetries {
 				fmt.Fprintf(m.diag, "rosti init: program %s: %s; gave up after %d tries\n", cfg.Name, why, retries)
-				p.set(StateFatal, 0, "Exited too quickly (process log may have details)")
-				if err != nil {
-					p.set(StateFatal, 0, why)
+				if err == nil {
+					why = "Exited too quickly (process log may have details)" // supervisorctl's words
 				}
+				p.set(StateFatal, 0, why)
 				return
 			}
 			fmt.Fprintf(m.diag, "rosti init: program %s: %s; retrying in %ds\n", cfg.Name, why, retries)
@@ -452,11 +453,13 @@ func (m *Programs) run(p *program, cfg ProgramConfig, stop <-chan struct{}, done
 		if cfg.AutoRestart != "true" && (cfg.AutoRestart != "unexpected" || expected) {
 			return
 		}
+		// A program that keeps exiting at once (startsecs=0) is restarted
+		// at most once a second rather than in a busy loop.
 		select {
+		case <-time.After(time.Second - time.Since(spawned)):
 		case <-stop:
 			p.set(StateStopped, 0, "")
 			return
-		default:
 		}
 	}
 }
