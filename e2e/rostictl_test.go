@@ -147,7 +147,8 @@ func TestDefaultRuntimeInRostictlShapes(t *testing.T) {
 	}
 
 	// A supervisor program that serves HTTP, with nothing to serve yet: 404.
-	must(t)(client.ssh(t, "hello", `mkdir -p /srv/conf/supervisor.d /srv/app /srv/log && printf '[program:app]\ncommand=httpd -f -p 8080 -h /srv/app\nautorestart=true\nstdout_logfile=/srv/log/app.log\nredirect_stderr=true\n' > /srv/conf/supervisor.d/app.conf`))
+	// (init made /srv/conf/supervisor.d, as Rosti's runtime had it.)
+	must(t)(client.ssh(t, "hello", `mkdir -p /srv/app && printf '[program:app]\ncommand=httpd -f -p 8080 -h /srv/app\nautorestart=true\nstdout_logfile=/srv/log/app.log\nredirect_stderr=true\n' > /srv/conf/supervisor.d/app.conf`))
 	must(t)(client.ssh(t, "hello", "supervisorctl reread"))
 	if out := must(t)(client.ssh(t, "hello", "supervisorctl update")); out != "app: added process group\n" {
 		t.Fatalf("supervisorctl update: %q", out)

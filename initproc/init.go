@@ -145,7 +145,13 @@ func runInit(o initOptions) int {
 			shell = shellPath
 		}
 		out, diag := &lockedWriter{w: o.stdout}, &lockedWriter{w: o.stderr}
-		progs = newPrograms(filepath.Join(po.confDir, "supervisor.d"), po.appDir, shell, r, out, diag)
+		confDir := filepath.Join(po.confDir, "supervisor.d")
+		// Rosti's runtime had it, and rostictl writes its programs there
+		// over SFTP, which makes no directories.
+		if err := os.MkdirAll(confDir, 0o755); err != nil {
+			fmt.Fprintln(o.diag, "rosti init:", err)
+		}
+		progs = newPrograms(confDir, po.appDir, shell, r, out, diag)
 		if ln, err := net.Listen("unix", po.control); err != nil {
 			fmt.Fprintln(o.diag, "rosti init: supervisorctl will not work:", err)
 		} else {

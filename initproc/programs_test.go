@@ -126,7 +126,7 @@ func startInit(t *testing.T) *initHarness {
 		stop:    make(chan struct{}),
 		done:    make(chan int, 1),
 	}
-	for _, d := range []string{filepath.Join(h.confDir, "supervisor.d"), h.appDir} {
+	for _, d := range []string{h.appDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -178,6 +178,9 @@ func startInit(t *testing.T) *initHarness {
 		_, code := h.ctl(t, "status")
 		return code == 0
 	})
+	if fi, err := os.Stat(filepath.Join(h.confDir, "supervisor.d")); err != nil || !fi.IsDir() {
+		t.Fatalf("init made no supervisor.d for rostictl to write to: %v", err)
+	}
 	return h
 }
 
