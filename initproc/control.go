@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -86,9 +87,22 @@ func controlSocket() string {
 // Supervisorctl is the supervisorctl command: it sends args to init and
 // prints what init answers. It returns the exit status.
 func Supervisorctl(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-		fmt.Fprint(stdout, ctlHelp)
-		return 0
+	// supervisorctl's options say how to reach supervisord; there is one
+	// way to reach init, so scripts that pass them work unchanged.
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch opt, _, hasValue := strings.Cut(args[0], "="); opt {
+		case "-h", "--help":
+			fmt.Fprint(stdout, ctlHelp)
+			return 0
+		case "-c", "--configuration", "-s", "--serverurl", "-u", "--username", "-p", "--password", "-r", "--history-file":
+			if !hasValue && len(args) > 1 {
+				args = args[1:]
+			}
+		default:
+			fmt.Fprintf(stderr, "supervisorctl: option %s is not supported\n", opt)
+			return 2
+		}
+		args = args[1:]
 	}
 	conn, err := net.DialTimeout("unix", controlSocket(), 5*time.Second)
 	if err != nil {

@@ -257,6 +257,8 @@ func TestSupervisorctlUpdateStartsNewPrograms(t *testing.T) {
 		{args: []string{"start", "hello"}, want: "hello: ERROR (already started)\n", wantCode: 1},
 		{args: []string{"restart", "hello"}, want: "hello: stopped\nhello: started\n"},
 		{args: []string{"status", "hello"}, want: "RUNNING"},
+		{args: []string{"-c", "/srv/conf/supervisord.conf", "--serverurl=unix:///tmp/s.sock", "status"}, want: "RUNNING"},
+		{args: []string{"-i"}, want: "option -i is not supported", wantCode: 2},
 		{args: []string{"stop", "nope"}, want: "nope: ERROR (no such process)\n", wantCode: 1},
 		{args: []string{"frobnicate"}, want: "Unknown syntax", wantCode: 2},
 	}
