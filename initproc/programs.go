@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -114,6 +115,8 @@ func (m *Programs) Command(args []string) (string, int) {
 		code = m.each(&b, verb, names)
 	case "avail":
 		code = m.avail(&b)
+	case "tail":
+		code = m.tail(&b, names)
 	case "help":
 		b.WriteString(ctlHelp)
 	default:
@@ -128,6 +131,7 @@ const ctlHelp = `supervisorctl commands (rosti init):
   reread                  show which programs /srv/conf/supervisor.d/*.conf adds, changes or drops
   update                  apply those changes: start added, restart changed, stop dropped programs
   avail                   the programs the config files define
+  tail [-BYTES] NAME [stdout|stderr]   the end of a program's log file
 `
 
 type change struct{ added, changed, removed []string }
@@ -254,6 +258,58 @@ func (m *Programs) status(b *strings.Builder, names []string) int {
 		}
 	}
 	return code
+}
+
+// tail writes the last bytes (1600 unless -BYTES) of a program's log file.
+// Following is left to the app's logs, which have every program's lines.
+func (m *Programs) tail(b *strings.Builder, args []string) int {
+	size := int64(1600)
+	if len(args) > 0 && args[0] == "-f" {
+		b.WriteString("Error: tail -f is not supported here; follow the app's logs (apps-logs/{id}/?follow=1), which have every program's lines\n")
+		return 2
+	}
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		n, err := strconv.ParseInt(args[0][1:], 10, 64)
+		if err != nil || n <= 0 {
+			fmt.Fprintf(b, "Error: bad byte count %s\n", args[0])
+			return 2
+		}
+		size, args = n, args[1:]
+	}
+	if len(args) == 0 || len(args) > 2 {
+		b.WriteString("Error: tail requires a process name\n")
+		return 2
+	}
+	m.mu.Lock()
+	p := m.progs[args[0]]
+	m.mu.Unlock()
+	if p == nil {
+		fmt.Fprintf(b, "%s: ERROR (no such process)\n", args[0])
+		return 1
+	}
+	cfg := p.config()
+	target := cfg.Stdout
+	if len(args) == 2 && args[1] == "stderr" {
+		target = cfg.Stderr
+		if cfg.RedirectStderr {
+			target = cfg.Stdout
+		}
+	}
+	if target.Path == "" {
+		fmt.Fprintf(b, "%s: ERROR (no log file; its lines are in the app's logs)\n", cfg.Name)
+		return 1
+	}
+	f, err := os.Open(target.Path)
+	if err != nil {
+		fmt.Fprintf(b, "%s: ERROR (%v)\n", cfg.Name, err)
+		return 1
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > size {
+		_, _ = f.Seek(-size, io.SeekEnd)
+	}
+	_, _ = io.Copy(b, io.LimitReader(f, size))
+	return 0
 }
 
 // each runs start, stop or restart on the named programs ("all": every one).

@@ -259,6 +259,9 @@ func TestSupervisorctlUpdateStartsNewPrograms(t *testing.T) {
 		{args: []string{"status", "hello"}, want: "RUNNING"},
 		{args: []string{"-c", "/srv/conf/supervisord.conf", "--serverurl=unix:///tmp/s.sock", "status"}, want: "RUNNING"},
 		{args: []string{"-i"}, want: "option -i is not supported", wantCode: 2},
+		{args: []string{"tail", "hello"}, want: "hello from hello hi, there\n"},
+		{args: []string{"tail", "-5", "hello", "stderr"}, want: "here\n"},
+		{args: []string{"tail", "-f", "hello"}, want: "follow the app's logs", wantCode: 2},
 		{args: []string{"stop", "nope"}, want: "nope: ERROR (no such process)\n", wantCode: 1},
 		{args: []string{"frobnicate"}, want: "Unknown syntax", wantCode: 2},
 	}
