@@ -5,8 +5,8 @@
 #   scripts/deps.sh test    that plus the real clients and servers the tests use
 set -euo pipefail
 
-serve_pkgs=(containerd runc containernetworking-plugins iptables iproute2 ca-certificates)
-test_pkgs=("${serve_pkgs[@]}" busybox-static openssh-client rsync git)
+serve_pkgs=(containerd runc containernetworking-plugins iptables iproute2 ca-certificates busybox-static bash-static)
+test_pkgs=("${serve_pkgs[@]}" openssh-client rsync git python3-coreapi)
 
 case "${1:-}" in
 serve) pkgs=("${serve_pkgs[@]}") ;;

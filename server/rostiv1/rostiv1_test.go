@@ -333,7 +333,7 @@ func TestCatalogEditsNeedSuperuser(t *testing.T) {
 	}
 	var plans []map[string]any
 	a.do(t, a.bob, "GET", fmt.Sprintf("/api/v1/%d/plans/", a.bobCo), "").json(t, &plans)
-	if len(plans) != 4 {
+	if len(plans) != 10 {
 		t.Fatalf("bob sees %d plans", len(plans))
 	}
 	for _, k := range []string{"id", "name", "ram", "disk", "price", "cpu_quota", "pids"} {
