@@ -4,7 +4,7 @@
 // and never lets a bbolt error escape: callers see ErrNotFound, ErrConflict
 // or ErrInvalid, wrapped with %w.
 //
-// Bucket tree (schema version 3):
+// Bucket tree (schema version 4):
 //
 //	meta                 "schema" -> version (decimal string)
 //	users                id(8)   -> User
@@ -22,6 +22,8 @@
 //	keys_by_fingerprint  fingerprint ++ 0 ++ user id(8) -> key id(8)  (schema 2)
 //	jobs                 id(8)   -> Job                       (schema 3)
 //	company_jobs         company id(8) ++ job id(8) -> empty  (schema 3)
+//	storages             id(8)   -> Storage                   (schema 4)
+//	company_storages     company id(8) ++ storage id(8) -> empty  (schema 4)
 //
 // Ids come from each bucket's sequence and are never reused, so an app's uid
 // (derived from its id) never passes to another app.

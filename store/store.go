@@ -33,6 +33,9 @@ var (
 	// Added by schema 3.
 	bucketJobs        = []byte("jobs")
 	bucketCompanyJobs = []byte("company_jobs")
+	// Added by schema 4.
+	bucketStorages        = []byte("storages")
+	bucketCompanyStorages = []byte("company_storages")
 )
 
 var keySchema = []byte("schema")
@@ -62,6 +65,15 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 3: jobs.
 	func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketJobs, bucketCompanyJobs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+	// 4: storages (databases).
+	func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketStorages, bucketCompanyStorages} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
