@@ -59,6 +59,12 @@ func Routes() []Route {
 		{"GET", "/api/v1/{company_id}/runtimes/", (*Handler).listRuntimes},
 		{"POST", "/api/v1/{company_id}/runtimes/", (*Handler).createRuntime},
 		{"PUT", "/api/v1/{company_id}/runtimes/{id}/", (*Handler).updateRuntime},
+		{"GET", "/api/v1/{company_id}/storages/", (*Handler).listStorages},
+		{"POST", "/api/v1/{company_id}/storages/", (*Handler).createStorage},
+		{"GET", "/api/v1/{company_id}/storages/{id}/", (*Handler).readStorage},
+		{"PUT", "/api/v1/{company_id}/storages/{id}/", (*Handler).updateStorage},
+		{"PATCH", "/api/v1/{company_id}/storages/{id}/", (*Handler).updateStorage},
+		{"DELETE", "/api/v1/{company_id}/storages/{id}/", (*Handler).deleteStorage},
 	}
 }
 
