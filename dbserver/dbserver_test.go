@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,9 +71,22 @@ func needServers(t *testing.T) {
 	}
 }
 
+// freePort is a port nothing listens on now, so that these servers never
+// race others (the end-to-end tests' ones) for the standard ports.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
 func startManager(t *testing.T, data string, log *syncBuffer) *Manager {
 	t.Helper()
-	m, err := New(Config{DataDir: data, AppsSubnet: "10.251.0.0/16", Logger: slog.New(slog.NewTextHandler(log, nil))})
+	m, err := New(Config{DataDir: data, AppsSubnet: "10.251.0.0/16", PostgresPort: freePort(t), MariaDBPort: freePort(t),
+		Logger: slog.New(slog.NewTextHandler(log, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

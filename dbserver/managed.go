@@ -282,10 +282,15 @@ func (s *managed) terminate(ctx context.Context) error {
 			return fmt.Errorf("dbserver: %s killed: %w", s.name, ctx.Err())
 		}
 	}
-	if port := s.currentPort(); port != 0 {
-		return removeAllow(port)
+	raw, err := os.ReadFile(s.portFile())
+	if err != nil {
+		return nil // never prepared: no chain either
 	}
-	return nil
+	port, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return fmt.Errorf("dbserver: %s holds %q, not a port", s.portFile(), raw)
+	}
+	return removeAllow(port)
 }
 
 // watchPID returns a channel closed when pid has exited (zombie or gone),

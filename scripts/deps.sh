@@ -5,8 +5,9 @@
 #   scripts/deps.sh test    that plus the real clients and servers the tests use
 set -euo pipefail
 
-serve_pkgs=(containerd runc containernetworking-plugins iptables iproute2 ca-certificates)
-test_pkgs=("${serve_pkgs[@]}" busybox-static openssh-client rsync git)
+# postgresql and mariadb-server: the database servers rosti runs for storages.
+serve_pkgs=(containerd runc containernetworking-plugins iptables iproute2 ca-certificates postgresql mariadb-server)
+test_pkgs=("${serve_pkgs[@]}" busybox-static openssh-client rsync git postgresql-client mariadb-client)
 
 case "${1:-}" in
 serve) pkgs=("${serve_pkgs[@]}") ;;
