@@ -268,12 +268,14 @@ func TestStorages(t *testing.T) {
 	})
 
 	outer := t // the restarted rosti must outlive the subtest
+	var earlierLogs string
 	t.Run("kill -9 and restart", func(t *testing.T) {
 		pids := map[string]string{"pgsql": serverPID(t, data, "pgsql"), "mariadb": serverPID(t, data, "mariadb")}
 		if err := in.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		_ = in.cmd.Wait()
+		earlierLogs = in.logs()
 		again := startRosti(outer, bin, data)
 		for typ, s := range created {
 			if out, err := dbLogin(t, s, s.Username, "second-db-pass", s.Name, "SELECT count(*) FROM posts WHERE id = 1"); err != nil || out != "1" {
@@ -314,4 +316,18 @@ func TestStorages(t *testing.T) {
 		}
 	})
 	in.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, app), nil)
+
+	// The passwords went to the database servers only.
+	files := []string{filepath.Join(data, "rosti.db"), filepath.Join(data, "storages", "pgsql", "server.log"), filepath.Join(data, "storages", "mariadb", "server.log")}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pw := range []string{"first-db-pass", "second-db-pass", "bobs-db-pass"} {
+			if strings.Contains(string(raw), pw) || strings.Contains(earlierLogs+in.logs(), pw) {
+				t.Fatalf("a storage password is in %s or rosti's log", f)
+			}
+		}
+	}
 }
