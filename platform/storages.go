@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/rosti-paas/rosti/dbserver"
@@ -30,6 +31,10 @@ type Gateways interface {
 // StorageConnectionLimit is how many connections one storage's user may
 // hold at once, so that no company's app exhausts a server shared by all.
 const StorageConnectionLimit = 50
+
+// sizeTimeout bounds the wait for sizes, so that a server that is down (or
+// still starting) leaves them unknown instead of holding up a listing.
+const sizeTimeout = 3 * time.Second
 
 // maxStorageNoteLength bounds a storage's note, a short description.
 const maxStorageNoteLength = 1000
@@ -64,6 +69,8 @@ func (p *Platform) Storages(ctx context.Context, u store.User, companyID int64) 
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, sizeTimeout) // for the whole list
+	defer cancel()
 	out := make([]StorageInfo, 0, len(list))
 	for _, s := range list {
 		out = append(out, p.withSize(ctx, s))
@@ -102,6 +109,8 @@ func (p *Platform) withSize(ctx context.Context, s store.Storage) StorageInfo {
 	if p.databases == nil {
 		return info
 	}
+	ctx, cancel := context.WithTimeout(ctx, sizeTimeout)
+	defer cancel()
 	size, err := p.databases.Size(ctx, s.Type, s.Database)
 	if err != nil {
 		p.log.Warn("storage size", "storage", s.ID, "database", s.Database, "err", err)
@@ -165,7 +174,10 @@ func (p *Platform) CreateStorage(ctx context.Context, u store.User, companyID in
 		return StorageInfo{}, err
 	}
 	host, port, err := p.databases.Create(ctx, s.Type, s.Database, *in.Password, StorageConnectionLimit)
-	if err == nil && host == "" {
+	if err != nil { // the database servers leave nothing half made
+		return StorageInfo{}, fmt.Errorf("create storage %s: %w", s.Database, errors.Join(err, p.store.DeleteStorage(s.ID)))
+	}
+	if host == "" {
 		host, err = p.gatewayOf(ctx, companyID)
 	}
 	if err == nil {

@@ -13,6 +13,7 @@ import (
 type fakeDatabases struct {
 	mu        sync.Mutex
 	passwords map[string]string // database -> password
+	down      bool              // the server does not answer
 }
 
 func newFakeDatabases() *fakeDatabases { return &fakeDatabases{passwords: map[string]string{}} }
@@ -20,6 +21,9 @@ func newFakeDatabases() *fakeDatabases { return &fakeDatabases{passwords: map[st
 func (f *fakeDatabases) Create(_ context.Context, typ, name, password string, _ int) (string, int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.down {
+		return "", 0, fmt.Errorf("%s does not answer", typ)
+	}
 	f.passwords[name] = password
 	return "", map[string]int{"pgsql": 5432, "mariadb": 3306}[typ], nil
 }
@@ -54,6 +58,12 @@ func (f *fakeDatabases) password(name string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.passwords[name]
+}
+
+func (f *fakeDatabases) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
 }
 
 func (f *fakeDatabases) count() int {
@@ -147,9 +157,15 @@ func TestStorages(t *testing.T) {
 			}
 		})
 	}
+	a.dbs.setDown(true)
+	r = a.do(t, a.alice, "POST", base, `{"type":"pgsql","password":"long-enough-pw"}`)
+	a.dbs.setDown(false)
+	if r.status != 500 || strings.Contains(string(r.body), "does not answer") {
+		t.Fatalf("a server that does not answer: %d %s, want 500 with a request id only", r.status, r.body)
+	}
 	a.do(t, a.alice, "GET", base, "").json(t, &list)
 	if len(list) != 2 || a.dbs.count() != 2 {
-		t.Fatalf("bad input created something: %d storages, %d databases", len(list), a.dbs.count())
+		t.Fatalf("bad input or a failed create left something: %d storages, %d databases", len(list), a.dbs.count())
 	}
 
 	if r := a.do(t, a.alice, "DELETE", one, ""); r.status != 200 {
