@@ -335,6 +335,69 @@ func TestManagedServers(t *testing.T) {
 		m = next
 	})
 
+	t.Run("operator's servers", func(t *testing.T) {
+		// The managed servers stand in for an operator's, with admin
+		// accounts that are not superusers.
+		pgPort, myPort := m.servers[Postgres].engine.(*pgEngine).port(), m.servers[MariaDB].engine.(*myEngine).port()
+		if _, _, err := m.Create(ctx, Postgres, "t_admin", "admin-pw-1234", 10); err != nil {
+			t.Fatal(err)
+		}
+		// An operator's admin reaches every database, as the provisioning's
+		// own connection to a new database needs.
+		hbaFile := filepath.Join(data, "storages", Postgres, "pg_hba.conf")
+		hba, err := os.ReadFile(hbaFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(hbaFile, append([]byte("host all t_admin 127.0.0.1/32 scram-sha-256\n"), hba...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.servers[Postgres].engine.(*pgEngine).exec(ctx, "ALTER ROLE t_admin CREATEROLE CREATEDB", "SELECT pg_reload_conf()"); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.servers[MariaDB].engine.(*myEngine).exec(ctx,
+			"CREATE USER 't_admin'@'%' IDENTIFIED BY 'admin-pw-1234'", "GRANT ALL PRIVILEGES ON *.* TO 't_admin'@'%' WITH GRANT OPTION"); err != nil {
+			t.Fatal(err)
+		}
+		op, err := New(Config{DataDir: t.TempDir(),
+			PostgresDSN: fmt.Sprintf("postgres://t_admin:admin-pw-1234@127.0.0.1:%d/t_admin?sslmode=disable", pgPort),
+			MariaDBDSN:  fmt.Sprintf("t_admin:admin-pw-1234@tcp(127.0.0.1:%d)/", myPort)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer op.Shutdown(ctx)
+		for typ, port := range map[string]int{Postgres: pgPort, MariaDB: myPort} {
+			host, gotPort, err := op.Create(ctx, typ, "t_ext", "ext-pw-12345", 3)
+			if err != nil {
+				t.Fatalf("%s: create on the operator's server: %v", typ, err)
+			}
+			if host != "" || gotPort != port {
+				t.Fatalf("%s: endpoint %q:%d, want the apps' gateway and %d", typ, host, gotPort, port)
+			}
+			if err := login(typ, port, "t_ext", "ext-pw-12345", "t_ext", "CREATE TABLE t (id int)"); err != nil {
+				t.Fatalf("%s: %v", typ, err)
+			}
+			if err := op.SetPassword(ctx, typ, "t_ext", "ext-pw-67890"); err != nil {
+				t.Fatal(err)
+			}
+			if err := login(typ, port, "t_ext", "ext-pw-67890", "t_ext", "SELECT 1"); err != nil {
+				t.Fatalf("%s: the new password: %v", typ, err)
+			}
+			if _, err := op.Size(ctx, typ, "t_ext"); err != nil {
+				t.Fatal(err)
+			}
+			if err := op.Drop(ctx, typ, "t_ext"); err != nil {
+				t.Fatalf("%s: drop: %v", typ, err)
+			}
+			if err := login(typ, port, "t_ext", "ext-pw-67890", "t_ext"); err == nil {
+				t.Fatalf("%s: logged in after the drop", typ)
+			}
+		}
+		if pid := op.ServerPID(Postgres); pid != 0 {
+			t.Fatalf("an operator's server reported as managed (pid %d)", pid)
+		}
+	})
+
 	t.Run("passwords never reach the servers' logs", func(t *testing.T) {
 		// A failing statement is written to the log with its text.
 		if err := m.SetPassword(ctx, Postgres, "t_nobody", "nobody-pw-123"); err == nil {

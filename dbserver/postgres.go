@@ -212,6 +212,10 @@ func (e *pgEngine) create(ctx context.Context, name, password string, connLimit 
 	}
 	if err := e.exec(ctx,
 		fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s' CONNECTION LIMIT %d`, name, verifier, connLimit),
+		// An operator's admin need not be a superuser (a managed cloud
+		// database's is not): as a member of the role it may give it a
+		// database, change its schema and drop both.
+		fmt.Sprintf(`GRANT %s TO CURRENT_USER`, name),
 		fmt.Sprintf(`CREATE DATABASE %s OWNER %s ENCODING 'UTF8'`, name, name),
 		fmt.Sprintf(`REVOKE ALL ON DATABASE %s FROM PUBLIC`, name),
 		fmt.Sprintf(`GRANT ALL ON DATABASE %s TO %s`, name, name),
