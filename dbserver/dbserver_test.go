@@ -183,8 +183,14 @@ func TestManagedServers(t *testing.T) {
 	var log syncBuffer
 	m := startManager(t, data, &log)
 	t.Cleanup(func() {
+		ports := []int{m.servers[Postgres].managed.currentPort(), m.servers[MariaDB].managed.currentPort()}
 		if err := m.StopServers(context.Background()); err != nil {
 			t.Errorf("stop servers: %v", err)
+		}
+		for _, port := range ports {
+			if port != 0 && iptables("-n", "-L", chainFor(port)) == nil {
+				t.Errorf("chain %s left behind", chainFor(port))
+			}
 		}
 	})
 	const (
@@ -255,7 +261,14 @@ func TestManagedServers(t *testing.T) {
 				// Open 3 and keep them, then a fourth must be refused.
 				var keep []func()
 				for range 3 {
-					c, err := openHeld(typ, port, "t_alice", alicePW2)
+					// Earlier sessions may still be ending on the server's side.
+					var c func()
+					var err error
+					for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+						if c, err = openHeld(typ, port, "t_alice", alicePW2); err == nil || time.Now().After(deadline) {
+							break
+						}
+					}
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -287,6 +300,45 @@ func TestManagedServers(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("closed to the world", func(t *testing.T) {
+		for _, typ := range []string{Postgres, MariaDB} {
+			port := m.servers[typ].managed.currentPort()
+			out, err := exec.Command("iptables", "-w", "-S", chainFor(port)).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s's chain: %v %s", typ, err, out)
+			}
+			want := "-A ROSTI-DB-" + fmt.Sprint(port) + " -i lo -j ACCEPT\n-A ROSTI-DB-" + fmt.Sprint(port) + " -s 10.251.0.0/16 -j ACCEPT\n-A ROSTI-DB-" + fmt.Sprint(port) + " -j DROP"
+			if !strings.Contains(string(out), want) {
+				t.Fatalf("%s's chain:\n%s\nwant:\n%s", typ, out, want)
+			}
+			if err := iptables("-C", "INPUT", "-p", "tcp", "--dport", fmt.Sprint(port), "-j", chainFor(port)); err != nil {
+				t.Fatalf("%s: no jump from INPUT: %v", typ, err)
+			}
+		}
+		// Behind the firewall, MariaDB's accounts admit loopback and the
+		// apps' subnet only.
+		db, err := m.servers[MariaDB].engine.(*myEngine).conn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.Query("SELECT host FROM mysql.user WHERE user = 't_bob' ORDER BY host")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hosts []string
+		for rows.Next() {
+			var h string
+			if err := rows.Scan(&h); err != nil {
+				t.Fatal(err)
+			}
+			hosts = append(hosts, h)
+		}
+		rows.Close()
+		if got := strings.Join(hosts, " "); got != "10.251.0.0/255.255.0.0 127.0.0.1" {
+			t.Fatalf("t_bob may log in from %q", got)
+		}
+	})
 
 	t.Run("restarted when it dies", func(t *testing.T) {
 		pid := m.ServerPID(Postgres)
@@ -361,7 +413,8 @@ func TestManagedServers(t *testing.T) {
 		}
 		op, err := New(Config{DataDir: t.TempDir(),
 			PostgresDSN: fmt.Sprintf("postgres://t_admin:admin-pw-1234@127.0.0.1:%d/t_admin?sslmode=disable", pgPort),
-			MariaDBDSN:  fmt.Sprintf("t_admin:admin-pw-1234@tcp(127.0.0.1:%d)/", myPort)})
+			MariaDBDSN:  fmt.Sprintf("t_admin:admin-pw-1234@tcp(127.0.0.1:%d)/", myPort),
+			Logger:      slog.New(slog.NewTextHandler(&log, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}

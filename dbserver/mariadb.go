@@ -32,7 +32,8 @@ func (m *Manager) newMariaDB() (*server, error) {
 			return nil, fmt.Errorf("dbserver: --mariadb-dsn address %q: %w", cfg.Addr, err)
 		}
 		port, _ := strconv.Atoi(portText)
-		e := &myEngine{config: func() *mysql.Config { return cfg.Clone() }, host: endpointHost(host), port: func() int { return port }}
+		e := &myEngine{config: func() *mysql.Config { return cfg.Clone() }, host: endpointHost(host), port: func() int { return port },
+			clientHosts: []string{"%"}}
 		return &server{engine: e}, nil
 	}
 	dir := filepath.Join(m.cfg.DataDir, "storages", MariaDB)
@@ -81,10 +82,20 @@ func (m *Manager) newMariaDB() (*server, error) {
 			cfg.User, cfg.Net, cfg.Addr = "root", "unix", filepath.Join(runDir, "mysqld.sock")
 			return cfg
 		},
-		port:    s.currentPort,
-		managed: true,
+		port:        s.currentPort,
+		managed:     true,
+		clientHosts: []string{"127.0.0.1", subnetHost(m.cfg.AppsSubnet)},
 	}
 	return &server{engine: e, managed: s}, nil
+}
+
+// subnetHost is an IPv4 CIDR as a MariaDB account host: "10.213.0.0/255.255.0.0".
+func subnetHost(cidr string) string {
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return cidr // New has checked it
+	}
+	return n.IP.String() + "/" + net.IP(n.Mask).String()
 }
 
 // myEngine provisions in MariaDB. Each storage is a database and a user of
@@ -94,6 +105,10 @@ type myEngine struct {
 	host    string
 	port    func() int
 	managed bool // rosti made the server: remove the accounts install-db adds
+	// clientHosts are where a storage's user may log in from, one account
+	// each: on rosti's own server loopback and the apps' subnet only, so
+	// that it stays closed to the world without its firewall chain too.
+	clientHosts []string
 
 	mu       sync.Mutex
 	db       *sql.DB
@@ -196,15 +211,22 @@ func (e *myEngine) exec(ctx context.Context, statements ...string) error {
 }
 
 func (e *myEngine) create(ctx context.Context, name, password string, connLimit int) error {
-	return e.exec(ctx,
-		fmt.Sprintf("CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci", name),
-		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY PASSWORD '%s' WITH MAX_USER_CONNECTIONS %d", name, mysqlNativeHash(password), connLimit),
-		fmt.Sprintf("GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%%'", name, name),
-	)
+	statements := []string{fmt.Sprintf("CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci", name)}
+	for _, h := range e.clientHosts {
+		statements = append(statements,
+			fmt.Sprintf("CREATE USER '%s'@'%s' IDENTIFIED BY PASSWORD '%s' WITH MAX_USER_CONNECTIONS %d", name, h, mysqlNativeHash(password), connLimit),
+			fmt.Sprintf("GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%s'", name, name, h))
+	}
+	return e.exec(ctx, statements...)
 }
 
 func (e *myEngine) setPassword(ctx context.Context, name, password string) error {
-	return e.exec(ctx, fmt.Sprintf("ALTER USER '%s'@'%%' IDENTIFIED BY PASSWORD '%s'", name, mysqlNativeHash(password)))
+	hash := mysqlNativeHash(password)
+	var statements []string
+	for _, h := range e.clientHosts {
+		statements = append(statements, fmt.Sprintf("ALTER USER '%s'@'%s' IDENTIFIED BY PASSWORD '%s'", name, h, hash))
+	}
+	return e.exec(ctx, statements...)
 }
 
 func (e *myEngine) size(ctx context.Context, name string) (int64, error) {
@@ -241,8 +263,9 @@ func (e *myEngine) drop(ctx context.Context, name string) error {
 	for _, id := range sessions {
 		_, _ = db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)) // it may have ended meanwhile
 	}
-	return e.exec(ctx,
-		fmt.Sprintf("DROP DATABASE IF EXISTS `%s`", name),
-		fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", name),
-	)
+	statements := []string{fmt.Sprintf("DROP DATABASE IF EXISTS `%s`", name)}
+	for _, h := range e.clientHosts {
+		statements = append(statements, fmt.Sprintf("DROP USER IF EXISTS '%s'@'%s'", name, h))
+	}
+	return e.exec(ctx, statements...)
 }
