@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,12 +107,12 @@ func adminQuery(t *testing.T, dataDir string, s storageInfo, query string) strin
 	return strings.TrimSpace(string(out))
 }
 
-func serverPID(t *testing.T, dataDir, typ string) string {
-	t.Helper()
+// serverPID is the pid a managed server wrote down, "" when there is none.
+func serverPID(dataDir, typ string) string {
 	file := map[string]string{"pgsql": "data/postmaster.pid", "mariadb": "run/mysqld.pid"}[typ]
 	raw, err := os.ReadFile(filepath.Join(dataDir, "storages", typ, file))
 	if err != nil {
-		t.Fatalf("%s pid: %v", typ, err)
+		return ""
 	}
 	first, _, _ := strings.Cut(string(raw), "\n")
 	return strings.TrimSpace(first)
@@ -270,7 +271,10 @@ func TestStorages(t *testing.T) {
 	outer := t // the restarted rosti must outlive the subtest
 	var earlierLogs string
 	t.Run("kill -9 and restart", func(t *testing.T) {
-		pids := map[string]string{"pgsql": serverPID(t, data, "pgsql"), "mariadb": serverPID(t, data, "mariadb")}
+		pids := map[string]string{"pgsql": serverPID(data, "pgsql"), "mariadb": serverPID(data, "mariadb")}
+		if pids["pgsql"] == "" || pids["mariadb"] == "" {
+			t.Fatalf("server pids: %v", pids)
+		}
 		if err := in.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +290,7 @@ func TestStorages(t *testing.T) {
 			if listed.Size == nil {
 				t.Fatalf("%s: the restarted rosti does not reach the server: %+v", typ, listed)
 			}
-			if now := serverPID(t, data, typ); now != pids[typ] {
+			if now := serverPID(data, typ); now != pids[typ] {
 				t.Fatalf("%s runs as pid %s, not the adopted %s", typ, now, pids[typ])
 			}
 		}
@@ -297,6 +301,20 @@ func TestStorages(t *testing.T) {
 			}
 		}
 		in = again
+
+		// An adopted server that dies is started again.
+		pid, err := strconv.Atoi(pids["pgsql"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		s := created["pgsql"]
+		waitFor(t, "postgres started again", 60*time.Second, func() (bool, string) {
+			out, err := dbLogin(t, s, s.Username, "second-db-pass", s.Name, "SELECT count(*) FROM posts WHERE id = 1")
+			return err == nil && out == "1" && serverPID(data, "pgsql") != pids["pgsql"], fmt.Sprint(out, err)
+		})
 	})
 
 	t.Run("delete", func(t *testing.T) {
