@@ -258,9 +258,9 @@ func (m *Manager) Drop(ctx context.Context, typ, name string) error {
 	return nil
 }
 
-// ServerPID is the process id of the managed server of a type, 0 when it
-// does not run (or is the operator's); tests and benchmarks watch it.
-func (m *Manager) ServerPID(typ string) int {
+// serverPID is the process id of the managed server of a type, 0 when it
+// does not run (or is the operator's).
+func (m *Manager) serverPID(typ string) int {
 	s, ok := m.servers[typ]
 	if !ok || s.managed == nil {
 		return 0

@@ -199,7 +199,7 @@ func TestManagedServers(t *testing.T) {
 	ctx := context.Background()
 	for _, typ := range []string{Postgres, MariaDB} {
 		t.Run(typ, func(t *testing.T) {
-			if pid := m.ServerPID(typ); pid != 0 {
+			if pid := m.serverPID(typ); pid != 0 {
 				t.Fatalf("%s runs (pid %d) before its first use", typ, pid)
 			}
 			host, port, err := m.Create(ctx, typ, "t_alice", alicePW, 3)
@@ -341,7 +341,7 @@ func TestManagedServers(t *testing.T) {
 	})
 
 	t.Run("restarted when it dies", func(t *testing.T) {
-		pid := m.ServerPID(Postgres)
+		pid := m.serverPID(Postgres)
 		if pid == 0 {
 			t.Fatal("postgres is not running")
 		}
@@ -350,7 +350,7 @@ func TestManagedServers(t *testing.T) {
 		}
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			if now := m.ServerPID(Postgres); now != 0 && now != pid {
+			if now := m.serverPID(Postgres); now != 0 && now != pid {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -364,7 +364,7 @@ func TestManagedServers(t *testing.T) {
 	})
 
 	t.Run("adopted by the next rosti", func(t *testing.T) {
-		pids := map[string]int{Postgres: m.ServerPID(Postgres), MariaDB: m.ServerPID(MariaDB)}
+		pids := map[string]int{Postgres: m.serverPID(Postgres), MariaDB: m.serverPID(MariaDB)}
 		if err := m.Shutdown(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -374,7 +374,7 @@ func TestManagedServers(t *testing.T) {
 			if _, err := next.Size(ctx, typ, "t_bob"); err != nil {
 				t.Fatalf("%s after the restart: %v\n%s", typ, err, log2.String())
 			}
-			if now := next.ServerPID(typ); now != pid {
+			if now := next.serverPID(typ); now != pid {
 				t.Fatalf("%s pid %d, want the adopted %d\n%s", typ, now, pid, log2.String())
 			}
 		}
@@ -446,7 +446,7 @@ func TestManagedServers(t *testing.T) {
 				t.Fatalf("%s: logged in after the drop", typ)
 			}
 		}
-		if pid := op.ServerPID(Postgres); pid != 0 {
+		if pid := op.serverPID(Postgres); pid != 0 {
 			t.Fatalf("an operator's server reported as managed (pid %d)", pid)
 		}
 	})

@@ -13,5 +13,6 @@
 // the server's own access rules (pg_hba.conf, MariaDB's skip-name-resolve
 // and per-database grants) restrict logins again behind it. It knows
 // nothing of companies, the store or HTTP, and touches nothing on the host
-// but its data directory, its processes and its firewall chain.
+// but its data directory (making rosti's data dir traversable for the
+// servers' system users), its processes and its firewall chains.
 package dbserver
