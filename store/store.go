@@ -35,6 +35,9 @@ var (
 	bucketCompanyJobs = []byte("company_jobs")
 	// Added by schema 4: releases, keyed by app id and version.
 	bucketReleases = []byte("releases")
+	// Added by schema 5.
+	bucketStorages        = []byte("storages")
+	bucketCompanyStorages = []byte("company_storages")
 )
 
 var keySchema = []byte("schema")
@@ -74,6 +77,15 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketReleases)
 		return err
+	},
+	// 5: storages (databases).
+	func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketStorages, bucketCompanyStorages} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
 	},
 }
 

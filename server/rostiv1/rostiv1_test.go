@@ -27,6 +27,7 @@ type testAPI struct {
 	alice, bob         string // tokens
 	aliceCo, bobCo     int64
 	aliceUser, bobUser store.User
+	dbs                *fakeDatabases
 }
 
 func newTestAPI(t testing.TB) *testAPI {
@@ -37,13 +38,14 @@ func newTestAPI(t testing.TB) *testAPI {
 	}
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := platform.New(platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222}, platform.Deps{Store: st, Log: log})
+	dbs := newFakeDatabases()
+	p := platform.New(platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222}, platform.Deps{Store: st, Databases: dbs, Log: log})
 	if err := p.SeedCatalog(); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(server.Handler(p, "test", log))
 	t.Cleanup(srv.Close)
-	a := &testAPI{url: srv.URL, p: p, store: st}
+	a := &testAPI{url: srv.URL, p: p, store: st, dbs: dbs}
 	a.aliceUser, a.alice, a.aliceCo = mustAccount(t, p, "alice")
 	a.bobUser, a.bob, a.bobCo = mustAccount(t, p, "bob")
 	return a
