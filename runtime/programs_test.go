@@ -38,7 +38,7 @@ func TestSupervisorProgramsAndCronInContainer(t *testing.T) {
 		var out, errOut bytes.Buffer
 		code, err := d.Exec(ctx, spec.Name, rtm.ExecSpec{
 			Args: []string{"/bin/sh", "-c", strings.Join(args, " ")}, // as an SSH command runs
-			UID: uid, GID: uid, Stdout: &out, Stderr: &errOut,
+			UID:  uid, GID: uid, Stdout: &out, Stderr: &errOut,
 		})
 		if err != nil || code != 0 {
 			t.Fatalf("%s: exit %d, %v: %s%s", strings.Join(args, " "), code, err, out.String(), errOut.String())
