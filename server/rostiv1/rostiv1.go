@@ -143,6 +143,17 @@ func companyAndID(r *http.Request) (int64, int64, error) {
 	return c, id, err
 }
 
+// knownApp names the app of the route once the user may manage it, so that
+// another company's id answers 404 whatever the request's body holds.
+func (h *Handler) knownApp(r *http.Request, u store.User) (platform.AppRef, error) {
+	ref, err := appRef(r)
+	if err != nil {
+		return ref, err
+	}
+	_, err = h.p.App(r.Context(), u, ref)
+	return ref, err
+}
+
 // appRef names the app of a /{company_id}/apps.../{id}/ route.
 func appRef(r *http.Request) (platform.AppRef, error) {
 	c, id, err := companyAndID(r)

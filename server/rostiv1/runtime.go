@@ -11,11 +11,8 @@ import (
 )
 
 func (h *Handler) appAction(w http.ResponseWriter, r *http.Request, u store.User) error {
-	ref, err := appRef(r)
+	ref, err := h.knownApp(r, u)
 	if err != nil {
-		return err
-	}
-	if _, err := h.p.App(r.Context(), u, ref); err != nil {
 		return err
 	}
 	raw, err := httpapi.DecodeObject(w, r)
@@ -146,11 +143,8 @@ func (l *logWriter) Write(b []byte) (int, error) {
 // appLogs serves ?lines=N (default 100) of the app's output, and keeps the
 // answer open with new lines when follow=1.
 func (h *Handler) appLogs(w http.ResponseWriter, r *http.Request, u store.User) error {
-	ref, err := appRef(r)
+	ref, err := h.knownApp(r, u)
 	if err != nil {
-		return err
-	}
-	if _, err := h.p.App(r.Context(), u, ref); err != nil {
 		return err
 	}
 	lines := 100
