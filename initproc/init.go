@@ -152,13 +152,18 @@ func runInit(o initOptions) int {
 			fmt.Fprintln(o.diag, "rosti init:", err)
 		}
 		progs = newPrograms(confDir, po.appDir, shell, r, out, diag)
-		if ln, err := net.Listen("unix", po.control); err != nil {
+		// Bound first, so that an early supervisorctl waits rather than
+		// fails; answered once the configured programs are loaded, so that
+		// its answer is never about a half-read config.
+		ln, err := net.Listen("unix", po.control)
+		if err != nil {
 			fmt.Fprintln(o.diag, "rosti init: supervisorctl will not work:", err)
-		} else {
+		}
+		progs.startAll()
+		if ln != nil {
 			defer ln.Close()
 			go serveControl(ln, progs, o.diag)
 		}
-		progs.startAll()
 		stopCron := make(chan struct{})
 		defer close(stopCron)
 		go newCron(po.crontab, shell, po.appDir, r, out, diag).run(po.minutes(stopCron))

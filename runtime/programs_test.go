@@ -66,6 +66,15 @@ func TestSupervisorProgramsAndCronInContainer(t *testing.T) {
 		return buf.String()
 	}
 
+	// init answers supervisorctl once it loaded the programs configured at
+	// its start: from then on a new program waits for reread and update.
+	eventually(t, 30*time.Second, "supervisorctl answering", func() error {
+		code, err := d.Exec(ctx, spec.Name, rtm.ExecSpec{Args: []string{"supervisorctl", "status"}, UID: uid, GID: uid})
+		if err != nil || code == 2 {
+			return fmt.Errorf("exit %d, %v", code, err)
+		}
+		return nil
+	})
 	writeVolume("conf/supervisor.d/rostictl.conf", `[program:hello]
 command=/bin/sh -c 'echo hello from uid $(id -u); exec sleep 1000'
 directory=/srv
