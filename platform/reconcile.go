@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -115,6 +117,13 @@ func (r *reconciler) kickAll() error {
 	}
 	for _, a := range apps {
 		r.kick(a.ID)
+	}
+	// Deleted apps whose leftovers could not all be removed yet.
+	r.mu.Lock()
+	gone := slices.Collect(maps.Keys(r.deleted))
+	r.mu.Unlock()
+	for _, id := range gone {
+		r.kick(id)
 	}
 	// Containers of apps no longer in the store are reconciled away too.
 	cs, err := r.p.containers.List(context.Background(), nil)
