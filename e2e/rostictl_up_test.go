@@ -27,8 +27,9 @@ import (
 // does it: the same API calls in the same order with the same bodies and
 // headers (src/rostiapi/client.go), the same SSH commands, archive and
 // SFTP writes (src/ssh/client.go, commands.go commandUp, tools.go). The one
-// thing changed is what rostictl changes by its apiHost constant: the
-// address of the API.
+// thing changed is rostictl's apiHost constant (src/rostiapi/client.go),
+// the address of the API: rostictl speaks HTTPS to it (rosti's
+// --panel-domain), this test plain HTTP to the API's loopback address.
 
 // More of rostictl's types (src/rostiapi/types.go) beside those in
 // rostictl_test.go.
@@ -487,6 +488,13 @@ func (c *rostictl) status() (rostictlStatus, rostictlApp) {
 	return c.getAppStatus(), c.getApp()
 }
 
+// down is commands.go commandDown: DoApp stop.
+func (c *rostictl) down() {
+	c.t.Helper()
+	c.clientCompany = c.companyID
+	c.write("PUT", c.companyPath("apps-action/%d/", c.appID), rostictlAction{Action: "stop"}, nil)
+}
+
 // remove is commands.go commandRemove: DeleteApp, then the state file goes.
 func (c *rostictl) remove() {
 	c.t.Helper()
@@ -501,7 +509,8 @@ func (c *rostictl) remove() {
 // binary project (the Rostifile `rostictl init` writes for one, plus a
 // cron line) creates the app of the default runtime and ends with it
 // served through the proxy; a second `up` of changed files updates it;
-// `rostictl status` tells it runs and answers HTTP.
+// `rostictl status` tells it runs and answers HTTP, with the plan's
+// limits; after `rostictl down`, `up` starts the app again and deploys.
 func TestRostictlUp(t *testing.T) {
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
 		t.Skipf("needs ssh-keygen: %v", err)
@@ -595,5 +604,28 @@ func TestRostictlUp(t *testing.T) {
 	st, _ = ctl.status()
 	if !st.Running || !st.HTTPStatus || strings.Contains(strings.Join(st.Errors, "\n"), "HTTP") {
 		t.Fatalf("rostictl status after the second up: %+v", st)
+	}
+	var plans []rostictlPlan
+	ctl.read(ctl.companyPath("plans/"), &plans)
+	for _, p := range plans {
+		if p.Name == "start+" && (st.Memory.Limit != float64(p.RAM) || st.Storage.Limit != float64(p.Disk)/1000) {
+			t.Errorf("rostictl status: memory limit %v MB, storage limit %v GB; plan start+: %+v", st.Memory.Limit, st.Storage.Limit, p)
+		}
+	}
+
+	// `rostictl down`, then `up` again: up starts the app, waits (`echo 1`)
+	// while its container starts, and deploys.
+	ctl.down()
+	waitFor(t, "rostictl status: not running", 60*time.Second, func() (bool, string) {
+		st, app := ctl.status()
+		return !st.Running && !app.Enabled, fmt.Sprintf("%+v %+v", st, app)
+	})
+	writeTree(t, project, map[string]string{"public/index.html": "hello v3\n"})
+	if ctl.up(rf) {
+		t.Fatal("the third up created another app")
+	}
+	in.waitServed(t, "hellobinary.apps.test", "hello v3\n")
+	if _, app := ctl.status(); !app.Enabled {
+		t.Fatalf("the app after up of a stopped app: %+v", app)
 	}
 }
