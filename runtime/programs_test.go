@@ -66,6 +66,16 @@ func TestSupervisorProgramsAndCronInContainer(t *testing.T) {
 		return buf.String()
 	}
 
+	// Init answers supervisorctl once it has read the (empty) program set;
+	// a file written before that would be in the set it starts with.
+	eventually(t, 30*time.Second, "init answering supervisorctl", func() error {
+		var out bytes.Buffer
+		code, err := d.Exec(ctx, spec.Name, rtm.ExecSpec{Args: []string{"supervisorctl", "status"}, UID: uid, GID: uid, Stdout: &out, Stderr: &out})
+		if err != nil || code != 0 {
+			return fmt.Errorf("exit %d, %v: %s", code, err, out.String())
+		}
+		return nil
+	})
 	writeVolume("conf/supervisor.d/rostictl.conf", `[program:hello]
 command=/bin/sh -c 'echo hello from uid $(id -u); exec sleep 1000'
 directory=/srv
