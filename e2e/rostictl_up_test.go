@@ -175,8 +175,9 @@ type rostictlSSH struct {
 }
 
 // client is ssh.Client.client. rostictl is built with x/crypto of
-// 2020-12, which signs with an RSA key as "ssh-rsa" (SHA-1) only: the
-// signer is held to that.
+// 2020-12, which signs with an RSA key as "ssh-rsa" (SHA-1) only and
+// offers the key exchanges and MACs of its time: this client is held to
+// those.
 func (s *rostictlSSH) client() (*gossh.Client, error) {
 	raw, err := os.ReadFile(s.key)
 	if err != nil {
@@ -190,7 +191,11 @@ func (s *rostictlSSH) client() (*gossh.Client, error) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	var config gossh.Config
+	config := gossh.Config{
+		KeyExchanges: []string{"curve25519-sha256@libssh.org", "ecdh-sha2-nistp256", "ecdh-sha2-nistp384",
+			"ecdh-sha2-nistp521", "diffie-hellman-group14-sha1", "diffie-hellman-group1-sha1"},
+		MACs: []string{"hmac-sha2-256-etm@openssh.com", "hmac-sha2-256", "hmac-sha1", "hmac-sha1-96"},
+	}
 	config.SetDefaults()
 	config.Ciphers = []string{"aes128-ctr", "aes192-ctr", "aes256-ctr", "aes128-gcm@openssh.com",
 		"arcfour256", "arcfour128", "twofish256-cbc", "twofish-cbc", "twofish128-cbc", "blowfish-cbc",
@@ -510,7 +515,8 @@ func (c *rostictl) remove() {
 // cron line) creates the app of the default runtime and ends with it
 // served through the proxy; a second `up` of changed files updates it;
 // `rostictl status` tells it runs and answers HTTP, with the plan's
-// limits; after `rostictl down`, `up` starts the app again and deploys.
+// limits; after `rostictl down`, `up` starts the app again and deploys. A
+// Rostifile without a technology deploys too.
 func TestRostictlUp(t *testing.T) {
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
 		t.Skipf("needs ssh-keygen: %v", err)
@@ -627,5 +633,24 @@ func TestRostictlUp(t *testing.T) {
 	in.waitServed(t, "hellobinary.apps.test", "hello v3\n")
 	if _, app := ctl.status(); !app.Enabled {
 		t.Fatalf("the app after up of a stopped app: %+v", app)
+	}
+
+	// A Rostifile without a technology: every up runs `/usr/local/bin/rosti `
+	// (the status's primary_tech differs from ""), which must succeed.
+	plain := t.TempDir()
+	writeTree(t, plain, map[string]string{"Rostifile": "name: plain\nhttps: false\n", "index.html": "plain\n"})
+	t.Chdir(plain)
+	ctl2 := &rostictl{t: t, apiURL: in.apiURL, token: alice.token, keyPath: key}
+	t.Cleanup(func() {
+		if ctl2.appID != 0 {
+			ctl2.remove()
+		}
+	})
+	if !ctl2.up(rostifile{Name: "plain", SourcePath: "."}) {
+		t.Fatal("up of plain did not create it")
+	}
+	s = &rostictlSSH{t: t, key: key, user: "plain", addr: "127.0.0.1:" + sshPort}
+	if out := s.mustRun("cat /srv/app/index.html"); out != "plain\n" {
+		t.Fatalf("plain's files: %q", out)
 	}
 }
