@@ -385,6 +385,8 @@ func (c *rostictl) up(rf rostifile) (created bool) {
 	if image == "" {
 		t.Fatalf("rostictl: no suitable runtime found in %+v", runtimes)
 	}
+	// commandUp: the mode from the Rostifile's https, then GetApp, DoApp
+	// and UpdateApp for the app of the state file, or CreateApp.
 	mode := "http"
 	if rf.HTTPS {
 		mode = "https+le"
@@ -413,7 +415,8 @@ func (c *rostictl) up(rf rostifile) (created bool) {
 	s := &rostictlSSH{t: t, key: c.keyPath, user: got.SSHAccess[0].Username,
 		addr: net.JoinHostPort(got.SSHAccess[0].Hostname, strconv.Itoa(int(got.SSHAccess[0].Port)))}
 
-	// "waiting for SSH daemon to get ready": `echo 1` every 5s, 13 tries.
+	// commandUp "waiting for SSH daemon to get ready": ssh Client.Run of
+	// `echo 1` every 5s (every second here), 13 tries.
 	deadline := time.Now().Add(13 * 5 * time.Second)
 	for {
 		out, err := s.run("echo 1")
@@ -426,20 +429,22 @@ func (c *rostictl) up(rf rostifile) (created bool) {
 		time.Sleep(time.Second)
 	}
 	if created && rf.Technology != "" {
-		// "deleting default code"
+		// commandUp "deleting default code", for a new app with a technology.
 		s.mustRun("/bin/sh -c 'rm -rf /srv/app/* && rm -rf /srv/conf/supervisor.d/app.conf && supervisorctl reread && supervisorctl update'")
 	}
 	if st := c.getAppStatus(); st.PrimaryTech.Name != rf.Technology {
-		// "technology change detected"
+		// commandUp "technology change detected": GetAppStatus's primary_tech
+		// against the Rostifile's technology.
 		s.mustRun("/usr/local/bin/rosti " + rf.Technology)
 	}
-	if created {
+	if created { // commandUp: initial_commands, as they are
 		for _, cmd := range rf.InitialCommands {
 			s.mustRun(cmd)
 		}
 	}
-	// The archive (rostictl writes /tmp/_archive.tar; a private path here),
-	// through tee into /srv/_archive.tar.
+	// commandUp "creating an archive" (rostictl writes /tmp/_archive.tar; a
+	// private path here) and "copying archive into the container" through
+	// ssh Client.StreamFile into /srv/_archive.tar.
 	archivePath := filepath.Join(t.TempDir(), "_archive.tar")
 	createArchive(t, rf.SourcePath, archivePath, rf.Exclude)
 	archive, err := os.Open(archivePath)
@@ -448,15 +453,16 @@ func (c *rostictl) up(rf rostifile) (created bool) {
 	}
 	defer archive.Close()
 	s.streamFile("/srv/_archive.tar", archive)
-	for _, cmd := range rf.BeforeCommands {
+	for _, cmd := range rf.BeforeCommands { // commandUp: before_commands, wrapped
 		s.mustRun("/bin/sh -c '" + cmd + "'")
 	}
+	// commandUp "un-archiving code in the container", in the SSH cwd (/srv).
 	s.mustRun("/bin/sh -c \"mkdir -p /srv/app && mv _archive.tar /srv/app/ && cd /srv/app && tar xf _archive.tar && rm _archive.tar\"")
-	if len(rf.Crontabs) > 0 {
+	if len(rf.Crontabs) > 0 { // commandUp "setting up crontabs": ssh Client.SendFile, then crontab
 		s.sendFile("/srv/conf/crontab", strings.Join(rf.Crontabs, "\n")+"\n")
 		s.mustRun("crontab /srv/conf/crontab")
 	}
-	if len(rf.Processes) > 0 {
+	if len(rf.Processes) > 0 { // commandUp "setting up supervisor processes": its template, SendFile, reread, update
 		var programs []string
 		for _, p := range rf.Processes {
 			program := "[program:" + p.Name + "]\ncommand=" + p.Command + "\n" +
@@ -473,10 +479,11 @@ func (c *rostictl) up(rf rostifile) (created bool) {
 		s.mustRun("supervisorctl reread")
 		s.mustRun("supervisorctl update")
 	}
-	for _, cmd := range rf.AfterCommands {
+	for _, cmd := range rf.AfterCommands { // commandUp: after_commands, wrapped
 		s.mustRun("/bin/sh -c '" + cmd + "'")
 	}
-	// "all done, let's check status of the application"
+	// commandUp "all done, let's check status of the application":
+	// GetAppStatus and GetApp, for printAppStatus.
 	c.getAppStatus()
 	c.getApp()
 	// state.Write, deferred in commandUp.
