@@ -352,8 +352,8 @@ func TestCatalogUnderCompanyZero(t *testing.T) {
 	a := newTestAPI(t)
 	tests := []struct {
 		name, token, path string
-		want               int
-		wantIn             string
+		want              int
+		wantIn            string
 	}{
 		{"plans", a.bob, "/api/v1/0/plans/", 200, `"name":"start+"`},
 		{"runtimes", a.bob, "/api/v1/0/runtimes/", 200, `"default":true`},
