@@ -517,7 +517,8 @@ func (c *rostictl) remove() {
 	c.appID = 0
 }
 
-// TestRostictlUp: on a fresh server, a new user's `rostictl up` of a
+// TestRostictlUp: on a fresh server, a new user's `rostictl plans`,
+// `runtimes` and `companies` answer before any deploy; their `rostictl up` of a
 // binary project (the Rostifile `rostictl init` writes for one, plus a
 // cron line) creates the app of the default runtime and ends with it
 // served through the proxy; a second `up` of changed files updates it;
@@ -581,6 +582,18 @@ func TestRostictlUp(t *testing.T) {
 	}
 	t.Chdir(project) // rostictl works in the project's directory
 
+	// commands.go commandPlans, commandRuntimes and commandCompanies, before
+	// any deploy: no state file, so client.CompanyID is 0.
+	var plans []rostictlPlan
+	ctl.read(ctl.companyPath("plans/"), &plans)
+	var runtimes []rostictlRuntime
+	ctl.read(ctl.companyPath("runtimes/"), &runtimes)
+	var companies []rostictlCompany
+	ctl.read("companies/", &companies)
+	if len(plans) == 0 || len(runtimes) == 0 || len(companies) != 1 {
+		t.Fatalf("rostictl plans, runtimes, companies: %+v %+v %+v", plans, runtimes, companies)
+	}
+
 	if !ctl.up(rf) {
 		t.Fatal("the first up did not create the app")
 	}
@@ -618,8 +631,6 @@ func TestRostictlUp(t *testing.T) {
 	if !st.Running || !st.HTTPStatus || strings.Contains(strings.Join(st.Errors, "\n"), "HTTP") {
 		t.Fatalf("rostictl status after the second up: %+v", st)
 	}
-	var plans []rostictlPlan
-	ctl.read(ctl.companyPath("plans/"), &plans)
 	for _, p := range plans {
 		if p.Name == "start+" && (st.Memory.Limit != float64(p.RAM) || st.Storage.Limit != float64(p.Disk)/1000) {
 			t.Errorf("rostictl status: memory limit %v MB, storage limit %v GB; plan start+: %+v", st.Memory.Limit, st.Storage.Limit, p)
