@@ -552,8 +552,9 @@ func TestRostictlUp(t *testing.T) {
 
 	// The project: what `rostictl init` writes for a binary (scanner.go
 	// binary: the program "app", `supervisorctl stop app` before the files,
-	// `chmod` and `supervisorctl start app` after them), a cron line, and
-	// the old files removed before the new ones are unpacked. Its "binary"
+	// `chmod` and `supervisorctl start app` after them), a domain of its
+	// own, a cron line, and the old files removed before the new ones are
+	// unpacked. Its "binary"
 	// serves /srv/app/public with the image's httpd (named by its path: the
 	// PATH rostictl gives programs has no sbin).
 	project := t.TempDir()
@@ -561,7 +562,7 @@ func TestRostictlUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeTree(t, project, map[string]string{
-		"Rostifile": "name: hellobinary\ntechnology: binary\nhttps: false\nsource_path: .\n" +
+		"Rostifile": "name: hellobinary\ntechnology: binary\ndomains:\n- www.hello.test\nhttps: false\nsource_path: .\n" +
 			"processes:\n- name: app\n  command: /srv/app/server.sh\n" +
 			"crontabs:\n- '* * * * * echo tick'\n" +
 			"before_commands:\n- supervisorctl stop app\n- rm -rf /srv/app/public\n" +
@@ -574,7 +575,7 @@ func TestRostictlUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	rf := rostifile{
-		Name: "hellobinary", Technology: "binary", SourcePath: ".",
+		Name: "hellobinary", Technology: "binary", Domains: []string{"www.hello.test"}, SourcePath: ".",
 		Processes:      []rostifileProcess{{Name: "app", Command: "/srv/app/server.sh"}},
 		Crontabs:       []string{"* * * * * echo tick"},
 		BeforeCommands: []string{"supervisorctl stop app", "rm -rf /srv/app/public"},
@@ -598,8 +599,9 @@ func TestRostictlUp(t *testing.T) {
 		t.Fatal("the first up did not create the app")
 	}
 	in.waitServed(t, "hellobinary.apps.test", "hello v1\n")
+	in.waitServed(t, "www.hello.test", "hello v1\n")
 	st, app := ctl.status()
-	if !st.Running || st.PrimaryTech.Name != "binary" || app.Name != "hellobinary" || !app.Enabled || len(app.Domains) == 0 || app.Domains[0] != "hellobinary.apps.test" {
+	if !st.Running || st.PrimaryTech.Name != "binary" || app.Name != "hellobinary" || !app.Enabled || strings.Join(app.Domains, " ") != "hellobinary.apps.test www.hello.test" {
 		t.Fatalf("status after the first up: %+v\napp: %+v", st, app)
 	}
 	waitFor(t, "rostictl status: HTTP all good", 30*time.Second, func() (bool, string) {
@@ -617,6 +619,7 @@ func TestRostictlUp(t *testing.T) {
 		t.Fatal("the second up created another app")
 	}
 	in.waitServed(t, "hellobinary.apps.test", "hello v2\n")
+	in.waitServed(t, "www.hello.test", "hello v2\n")
 	if code, _, _ := in.viaProxy("hellobinary.apps.test", "/old.html"); code != 404 {
 		t.Errorf("old.html after the second up: HTTP %d, want 404 (before_commands remove the old files)", code)
 	}
