@@ -3,6 +3,9 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -574,6 +577,14 @@ func TestRostictlUp(t *testing.T) {
 	if err := os.Chmod(filepath.Join(project, "server.sh"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Some weight for tee's stdin and tar: 4 MB that do not compress.
+	data := make([]byte, 4<<20)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, "data.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	rf := rostifile{
 		Name: "hellobinary", Technology: "binary", Domains: []string{"www.hello.test"}, SourcePath: ".",
 		Processes:      []rostifileProcess{{Name: "app", Command: "/srv/app/server.sh"}},
@@ -600,6 +611,11 @@ func TestRostictlUp(t *testing.T) {
 	}
 	in.waitServed(t, "hellobinary.apps.test", "hello v1\n")
 	in.waitServed(t, "www.hello.test", "hello v1\n")
+	s := &rostictlSSH{t: t, key: key, user: "hellobinary", addr: "127.0.0.1:" + sshPort}
+	sum := sha256.Sum256(data)
+	if out := s.mustRun("sha256sum /srv/app/data.bin; ls /srv /srv/app"); !strings.HasPrefix(out, hex.EncodeToString(sum[:])) || strings.Contains(out, "_archive.tar") {
+		t.Fatalf("after the first up: %q, want data.bin's sha256 %x and no archive left", out, sum)
+	}
 	st, app := ctl.status()
 	if !st.Running || st.PrimaryTech.Name != "binary" || app.Name != "hellobinary" || !app.Enabled || strings.Join(app.Domains, " ") != "hellobinary.apps.test www.hello.test" {
 		t.Fatalf("status after the first up: %+v\napp: %+v", st, app)
@@ -623,7 +639,6 @@ func TestRostictlUp(t *testing.T) {
 	if code, _, _ := in.viaProxy("hellobinary.apps.test", "/old.html"); code != 404 {
 		t.Errorf("old.html after the second up: HTTP %d, want 404 (before_commands remove the old files)", code)
 	}
-	s := &rostictlSSH{t: t, key: key, user: "hellobinary", addr: "127.0.0.1:" + sshPort}
 	if out := s.mustRun("crontab -l"); !strings.Contains(out, "* * * * * echo tick") {
 		t.Errorf("crontab -l: %q", out)
 	}
