@@ -521,10 +521,10 @@ func (c *rostictl) remove() {
 }
 
 // TestRostictlUp: on a fresh server, a new user's `rostictl plans`,
-// `runtimes` and `companies` answer before any deploy; their `rostictl up` of a
-// binary project (the Rostifile `rostictl init` writes for one, plus a
-// cron line) creates the app of the default runtime and ends with it
-// served through the proxy; a second `up` of changed files updates it;
+// `runtimes` and `companies` answer before any deploy; their `rostictl up`
+// of a binary project (the Rostifile `rostictl init` writes for one, plus
+// a domain and a cron line) creates the app of the default runtime and
+// ends with it served through the proxy; a second `up` of changed files updates it;
 // `rostictl status` tells it runs and answers HTTP, with the plan's
 // limits; after `rostictl down`, `up` starts the app again and deploys. A
 // Rostifile without a technology deploys too.
@@ -557,9 +557,8 @@ func TestRostictlUp(t *testing.T) {
 	// binary: the program "app", `supervisorctl stop app` before the files,
 	// `chmod` and `supervisorctl start app` after them), a domain of its
 	// own, a cron line, and the old files removed before the new ones are
-	// unpacked. Its "binary"
-	// serves /srv/app/public with the image's httpd (named by its path: the
-	// PATH rostictl gives programs has no sbin).
+	// unpacked. Its "binary" serves /srv/app/public with the image's httpd
+	// (named by its path: the PATH rostictl gives programs has no sbin).
 	project := t.TempDir()
 	if err := os.Chmod(project, 0o755); err != nil {
 		t.Fatal(err)
