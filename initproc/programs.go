@@ -327,7 +327,13 @@ func (m *Programs) each(b *strings.Builder, verb string, names []string) int {
 	for i, p := range progs {
 		if p == nil {
 			fmt.Fprintf(b, "%s: ERROR (no such process)\n", names[i])
-			code = 1
+			// Stopping what does not exist leaves it stopped: exit 0, as
+			// Rosti's supervisorctl (3.x) does. The Rostifile `rostictl init`
+			// writes stops "app" before the files of every deploy, the
+			// first one included, when no program "app" exists yet.
+			if verb != "stop" {
+				code = 1
+			}
 			continue
 		}
 		name := p.config().Name
@@ -335,14 +341,15 @@ func (m *Programs) each(b *strings.Builder, verb string, names []string) int {
 			if m.halt(p) {
 				fmt.Fprintf(b, "%s: stopped\n", name)
 			} else if verb == "stop" {
+				// Said, but not an error: supervisorctl exits 0 for it, and
+				// deploy scripts (rostictl's "supervisorctl stop app" before
+				// the files, "start app" after) count on that.
 				fmt.Fprintf(b, "%s: ERROR (not running)\n", name)
-				code = 1
 			}
 		}
 		if verb == "start" || verb == "restart" {
 			if !m.launch(p) {
-				fmt.Fprintf(b, "%s: ERROR (already started)\n", name)
-				code = 1
+				fmt.Fprintf(b, "%s: ERROR (already started)\n", name) // exit 0, as "not running" above
 				continue
 			}
 			if state, desc := p.waitStarted(); state == StateRunning {

@@ -251,10 +251,11 @@ func TestSupervisorctlUpdateStartsNewPrograms(t *testing.T) {
 		wantCode int
 	}{
 		{args: []string{"stop", "hello"}, want: "hello: stopped\n"},
-		{args: []string{"stop", "hello"}, want: "hello: ERROR (not running)\n", wantCode: 1},
+		// Told, but exit 0, as supervisorctl 4 does: only a failure is an error.
+		{args: []string{"stop", "hello"}, want: "hello: ERROR (not running)\n"},
 		{args: []string{"status"}, want: "STOPPED", wantCode: 3},
 		{args: []string{"start", "hello"}, want: "hello: started\n"},
-		{args: []string{"start", "hello"}, want: "hello: ERROR (already started)\n", wantCode: 1},
+		{args: []string{"start", "hello"}, want: "hello: ERROR (already started)\n"},
 		{args: []string{"restart", "hello"}, want: "hello: stopped\nhello: started\n"},
 		{args: []string{"status", "hello"}, want: "RUNNING"},
 		{args: []string{"-c", "/srv/conf/supervisord.conf", "--serverurl=unix:///tmp/s.sock", "status"}, want: "RUNNING"},
@@ -262,7 +263,9 @@ func TestSupervisorctlUpdateStartsNewPrograms(t *testing.T) {
 		{args: []string{"tail", "hello"}, want: "hello from hello hi, there\n"},
 		{args: []string{"tail", "-5", "hello", "stderr"}, want: "here\n"},
 		{args: []string{"tail", "-f", "hello"}, want: "follow the app's logs", wantCode: 2},
-		{args: []string{"stop", "nope"}, want: "nope: ERROR (no such process)\n", wantCode: 1},
+		{args: []string{"stop", "nope"}, want: "nope: ERROR (no such process)\n"},
+		{args: []string{"start", "nope"}, want: "nope: ERROR (no such process)\n", wantCode: 1},
+		{args: []string{"restart", "nope"}, want: "nope: ERROR (no such process)\n", wantCode: 1},
 		{args: []string{"frobnicate"}, want: "Unknown syntax", wantCode: 2},
 	}
 	for _, tt := range tests {

@@ -345,6 +345,33 @@ func TestCatalogEditsNeedSuperuser(t *testing.T) {
 	}
 }
 
+// TestCatalogUnderCompanyZero: rostictl's `plans` and `runtimes` ask under
+// company 0 until a deploy has picked a company; anyone logged in gets the
+// catalogue there, nobody else, and nothing else of company 0 exists.
+func TestCatalogUnderCompanyZero(t *testing.T) {
+	a := newTestAPI(t)
+	plan := `{"name":"huge","ram":4096,"disk":50000,"cpu_quota":200,"price":40}`
+	tests := []struct {
+		name, token, method, path, body string
+		want                            int
+		wantIn                          string
+	}{
+		{"plans", a.bob, "GET", "/api/v1/0/plans/", "", 200, `"name":"start+"`},
+		{"runtimes", a.bob, "GET", "/api/v1/0/runtimes/", "", 200, `"default":true`},
+		{"plans without a token", "", "GET", "/api/v1/0/plans/", "", 401, ""},
+		{"apps", a.bob, "GET", "/api/v1/0/apps/", "", 404, ""},
+		{"creating a plan", a.alice, "POST", "/api/v1/0/plans/", plan, 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := a.do(t, tt.token, tt.method, tt.path, tt.body)
+			if r.status != tt.want || !strings.Contains(string(r.body), tt.wantIn) {
+				t.Fatalf("%s %s: %d %s, want %d with %s", tt.method, tt.path, r.status, r.body, tt.want, tt.wantIn)
+			}
+		})
+	}
+}
+
 func TestJobs(t *testing.T) {
 	a := newTestAPI(t)
 	started := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
