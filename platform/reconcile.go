@@ -192,7 +192,7 @@ func (r *reconciler) work(ctx context.Context, appID int64) {
 		failed := err != nil && !errors.Is(err, errPulling)
 		r.mu.Lock()
 		if failed {
-			r.errors[appID] = err.Error()
+			r.errors[appID] = store.Message(err)
 		} else {
 			delete(r.errors, appID)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/sshd/sandbox"
+	"github.com/rosti-paas/rosti/store"
 )
 
 // gitReceive serves `git push`: receive-pack into the app's bare repo, then
@@ -74,7 +75,7 @@ func (s *Server) gitReceive(sess ssh.Session, access platform.AppAccess) int {
 	summary := fmt.Sprintf("git push of %s (%.12s)", branch, tree.commit)
 	rel, err := s.platform.Deploy(ctx, access, tree, tree.commit, summary, progress)
 	if err != nil {
-		return fail("deploy failed: %v; /srv/app and the running version are unchanged. %s", err, tree.rollBack(ctx))
+		return fail("deploy failed: %s; /srv/app and the running version are unchanged. %s", store.Message(err), tree.rollBack(ctx))
 	}
 	// The deploy is done: what is left is housekeeping, reported but not a
 	// reason to undo it.
