@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -60,14 +61,32 @@ func (fc *frontConn) serve() {
 	if ip, _, err := net.SplitHostPort(fc.remote); err == nil {
 		fc.ip = ip
 	}
-	fc.br = frontReaders.Get().(*bufio.Reader)
 	fc.io = newRawIO(fc.c)
+	// conn is what is closed at the end: on HTTPS the TLS connection, so
+	// that the client gets a close_notify. fc.c stays the TCP connection,
+	// for deadlines and for Shutdown to close.
+	var conn net.Conn = fc.c
+	if f.tls != nil {
+		tc := fc.startTLS()
+		if tc == nil {
+			f.untrack(fc)
+			fc.c.Close()
+			return
+		}
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			f.untrack(fc)
+			f.handoff.push(tc)
+			return
+		}
+		fc.io, conn = tc, tc
+	}
+	fc.br = frontReaders.Get().(*bufio.Reader)
 	fc.br.Reset(fc.io)
 	handed := false
 	defer func() {
 		f.untrack(fc)
 		if !handed {
-			fc.c.Close()
+			conn.Close()
 			fc.br.Reset(nil)
 			frontReaders.Put(fc.br)
 		}
@@ -87,7 +106,12 @@ func (fc *frontConn) serve() {
 			handed = true
 			f.untrack(fc)
 			fc.c.SetReadDeadline(time.Time{})
-			f.handoff.push(&handedConn{Conn: fc.c, br: fc.br})
+			hc := handedConn{Conn: conn, br: fc.br}
+			if tc, ok := conn.(*tls.Conn); ok {
+				f.handoff.push(&handedTLSConn{handedConn: hc, tc: tc})
+			} else {
+				f.handoff.push(&hc)
+			}
 			return
 		}
 		if !keep || f.closing.Load() {
@@ -157,7 +181,8 @@ func (fc *frontConn) serveRequest() (keep, handoff bool) {
 		return false, true
 	}
 	p := fc.f.p
-	if p.acme != nil && bytes.HasPrefix(rq.uri, acmeChallengePrefix) {
+	secure := fc.f.tls != nil
+	if !secure && p.acme != nil && bytes.HasPrefix(rq.uri, acmeChallengePrefix) {
 		return false, true
 	}
 	var hb [256]byte
@@ -175,7 +200,7 @@ func (fc *frontConn) serveRequest() (keep, handoff bool) {
 		if !ok || len(g.upstreams) == 0 {
 			return false, true
 		}
-		if s.tls && p.certReady(t, string(host)) {
+		if s.tls && !secure && p.certReady(t, string(host)) {
 			return false, true
 		}
 		g.inflight.Add(1)
@@ -499,7 +524,11 @@ func (fc *frontConn) send(uc *upstreamConn, rq *reqHead, reqID []byte, readHead 
 	bw.WriteString(fc.ip)
 	bw.WriteString("\r\nX-Forwarded-Host: ")
 	bw.Write(rq.host)
-	bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Request-Id: ")
+	if fc.f.tls != nil {
+		bw.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Request-Id: ")
+	} else {
+		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Request-Id: ")
+	}
 	bw.Write(reqID)
 	bw.WriteString("\r\n\r\n")
 	if rq.contentLength > 0 {
