@@ -67,13 +67,14 @@ func (fc *frontConn) serve() {
 	// for deadlines and for Shutdown to close.
 	var conn net.Conn = fc.c
 	if f.tls != nil {
-		tc := fc.startTLS()
+		tc, raw := fc.startTLS()
 		if tc == nil {
 			f.untrack(fc)
 			fc.c.Close()
 			return
 		}
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			raw.batch = newBatchWriter(fc.io)
 			f.untrack(fc)
 			f.handoff.push(tc)
 			return

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"sync"
 	"time"
 )
 
@@ -41,19 +43,35 @@ func newTLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) 
 }
 
 // rawNetConn is a TCP connection whose reads and writes go through rawIO,
-// for crypto/tls to sit on.
+// for crypto/tls to sit on. An HTTP/2 connection's writes are batched
+// (batch set once the handshake chose h2, before any other use).
 type rawNetConn struct {
 	net.Conn
-	rw io.ReadWriter
+	rw    io.ReadWriter
+	batch *batchWriter
 }
 
-func (c *rawNetConn) Read(b []byte) (int, error)  { return c.rw.Read(b) }
-func (c *rawNetConn) Write(b []byte) (int, error) { return c.rw.Write(b) }
+func (c *rawNetConn) Read(b []byte) (int, error) { return c.rw.Read(b) }
 
-// startTLS runs the server handshake on fc's connection; nil when it
-// failed (the failure is logged at debug level, as net/http does).
-func (fc *frontConn) startTLS() *tls.Conn {
-	tc := tls.Server(&rawNetConn{Conn: fc.c, rw: fc.io}, fc.f.tls)
+func (c *rawNetConn) Write(b []byte) (int, error) {
+	if c.batch != nil {
+		return c.batch.Write(b)
+	}
+	return c.rw.Write(b)
+}
+
+func (c *rawNetConn) Close() error {
+	if c.batch != nil {
+		c.batch.drain()
+	}
+	return c.Conn.Close()
+}
+
+// startTLS runs the server handshake on fc's connection and returns it
+// and the connection under it; nil when it failed (the failure is logged at debug level, as net/http does).
+func (fc *frontConn) startTLS() (*tls.Conn, *rawNetConn) {
+	raw := &rawNetConn{Conn: fc.c, rw: fc.io}
+	tc := tls.Server(raw, fc.f.tls)
 	fc.c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
 	if err := tc.Handshake(); err != nil {
 		var re tls.RecordHeaderError
@@ -61,10 +79,10 @@ func (fc *frontConn) startTLS() *tls.Conn {
 			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
 		}
 		fc.f.p.errorLog.Printf("http: TLS handshake error from %s: %v", fc.remote, err)
-		return nil
+		return nil, nil
 	}
 	fc.c.SetDeadline(time.Time{})
-	return tc
+	return tc, raw
 }
 
 // looksLikeHTTP is net/http's test of a plain HTTP request sent to the
@@ -97,4 +115,83 @@ func (c *handedTLSConn) ConnectionState() tls.ConnectionState { return c.tc.Conn
 // and kin).
 func h2Limits() *http.HTTP2Config {
 	return &http.HTTP2Config{MaxConcurrentStreams: 128}
+}
+
+// batchWriter sends writes from another goroutine, so that writes made
+// while one is in progress leave together. net/http's HTTP/2 server
+// flushes whenever its queue of frames runs empty, and a handler waits
+// for its HEADERS frame to be written before it sends the DATA: two
+// system calls per response, each a separate TCP segment, where nginx
+// writes the answers of several streams at once. The goroutine that
+// sends yields once first, so that handlers ready to answer can add
+// their frames; with nothing else to run that costs nothing.
+//
+// At most maxBatch bytes wait; past that a write blocks until they are
+// sent, so a client that stops reading holds its connection's handlers
+// as before. A failed send fails the next write.
+type batchWriter struct {
+	w io.Writer
+
+	mu       sync.Mutex
+	cond     sync.Cond // signalled when a send ends
+	buf      []byte
+	spare    []byte
+	sending  bool
+	err      error
+	sendFunc func()
+}
+
+const maxBatch = 256 << 10
+
+func newBatchWriter(w io.Writer) *batchWriter {
+	b := &batchWriter{w: w}
+	b.cond.L = &b.mu
+	b.sendFunc = b.send
+	return b
+}
+
+func (b *batchWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.err == nil && len(b.buf) >= maxBatch {
+		b.cond.Wait()
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	b.buf = append(b.buf, p...)
+	if !b.sending {
+		b.sending = true
+		go b.sendFunc()
+	}
+	return len(p), nil
+}
+
+func (b *batchWriter) send() {
+	runtime.Gosched()
+	b.mu.Lock()
+	for len(b.buf) > 0 && b.err == nil {
+		out := b.buf
+		b.buf = b.spare[:0]
+		b.mu.Unlock()
+		_, err := b.w.Write(out)
+		b.mu.Lock()
+		b.spare = out[:0]
+		if err != nil {
+			b.err = err
+		}
+		b.cond.Broadcast()
+	}
+	b.sending = false
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// drain waits until what was written is sent (or failed).
+func (b *batchWriter) drain() {
+	b.mu.Lock()
+	for b.sending {
+		b.cond.Wait()
+	}
+	b.mu.Unlock()
 }
