@@ -60,11 +60,33 @@ func (c *rawNetConn) Write(b []byte) (int, error) {
 	return c.rw.Write(b)
 }
 
+// Close sends what is batched first. crypto/tls closes by sending its
+// close_notify under a write deadline of a few seconds, then setting the
+// deadline to now: a client that does not read holds Close that long at
+// most.
 func (c *rawNetConn) Close() error {
 	if c.batch != nil {
 		c.batch.drain()
 	}
 	return c.Conn.Close()
+}
+
+// SetWriteDeadline, with a deadline already past (crypto/tls's way to
+// end writing), first sends what was written before it.
+func (c *rawNetConn) SetWriteDeadline(t time.Time) error {
+	c.drainBefore(t)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *rawNetConn) SetDeadline(t time.Time) error {
+	c.drainBefore(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *rawNetConn) drainBefore(t time.Time) {
+	if c.batch != nil && !t.IsZero() && !t.After(time.Now()) {
+		c.batch.drain()
+	}
 }
 
 // startTLS runs the server handshake on fc's connection and returns it

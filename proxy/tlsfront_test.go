@@ -348,3 +348,56 @@ func TestHTTP2Limits(t *testing.T) {
 		t.Errorf("SETTINGS_MAX_HEADER_LIST_SIZE %d, want about the 64 KiB of HTTP/1.1", got)
 	}
 }
+
+// TestBatchedWritesReachThePeer writes through a batching connection as
+// crypto/tls closes one (a last write, a deadline of now, Close) and
+// checks that the peer got every byte in order.
+func TestBatchedWritesReachThePeer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		b, _ := io.ReadAll(c)
+		c.Close()
+		got <- b
+	}()
+	tcp, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rio := newRawIO(tcp)
+	c := &rawNetConn{Conn: tcp, rw: rio, batch: newBatchWriter(rio)}
+	var want []byte
+	var wg sync.WaitGroup
+	var mu sync.Mutex // writers take turns, as tls.Conn's do
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				line := fmt.Appendf(nil, "writer %d line %d %s\n", g, i, strings.Repeat("x", i*7))
+				mu.Lock()
+				want = append(want, line...)
+				c.Write(line)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("last"))
+	want = append(want, "last"...)
+	c.SetWriteDeadline(time.Now())
+	c.Close()
+	if b := <-got; string(b) != string(want) {
+		t.Fatalf("the peer got %d bytes, want %d", len(b), len(want))
+	}
+}
