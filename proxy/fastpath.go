@@ -16,8 +16,9 @@ import (
 	"time"
 )
 
-// The fast path serves the common case of plain HTTP/1.1 traffic: a
-// request for an app, in origin form, with a Content-Length body or none.
+// The fast path serves the common case of HTTP/1.1 traffic, plain or on
+// TLS (tlsfront.go): a request for an app, in origin form, with a
+// Content-Length body or none.
 // It parses the request head in place (a peek into the connection's read
 // buffer), writes it with the forwarding headers rewritten to a pooled
 // upstream connection, and copies the response head and body back with
