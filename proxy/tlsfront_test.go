@@ -312,6 +312,25 @@ func TestHTTPSProtocolsOnOnePort(t *testing.T) {
 	}
 }
 
+func TestPlainHTTPToTheHTTPSPort(t *testing.T) {
+	p, _ := tlsRoute(t, "plain.apps.test")
+	c, err := net.Dial("tcp", p.HTTPSAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, req("GET", "plain.apps.test", "/"))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTP request to an HTTPS server") {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+}
+
 // TestHTTP2Limits reads the SETTINGS the proxy announces to an HTTP/2
 // client: the limits on streams and header sizes an HTTP/1.1 client has.
 func TestHTTP2Limits(t *testing.T) {
