@@ -71,8 +71,8 @@
 //     against an app container on the 2-core machine
 //     (bench/proxy/https.sh). Through net/http an HTTPS keep-alive
 //     request made 0.70 × nginx's throughput; on the fast path it costs
-//     30-36 µs of CPU, nginx 31-45 µs. A new connection per request
-//     costs rosti 250-300 µs and nginx 370-440 µs: half of rosti's is
+//     30-44 µs of CPU, nginx 31-46 µs. A new connection per request
+//     costs rosti 250-345 µs and nginx 370-500 µs: half of rosti's is
 //     the handshake, and most of that is the X25519 key agreement
 //     (clients resume their sessions, so no certificate or signature is
 //     sent), then system calls; allocations are a few per cent, so no
@@ -83,15 +83,16 @@
 //     proxy, whose ticket keys crypto/tls makes and rotates (a new key a
 //     day, each accepted for 7 days, never written to disk), as nginx
 //     does without ssl_session_ticket_key. Both TLS 1.2 and 1.3 resume.
-//   - HTTP/2 costs about twice nginx's CPU per request (50-67 µs against
-//     26-40 µs). net/http's HTTP/2 server runs a goroutine per stream,
+//   - HTTP/2 costs about twice nginx's CPU per request (48-81 µs against
+//     22-41 µs). net/http's HTTP/2 server runs a goroutine per stream,
 //     makes a handler wait until its HEADERS frame is written before it
 //     sends the DATA, and flushes whenever its queue of frames runs
 //     empty: two writes, two TCP segments per response, where nginx
 //     writes the answers of several streams at once. HTTP/2 connections
 //     therefore write through a batchWriter, which sends from its own
 //     goroutine after yielding once, so that frames written meanwhile
-//     leave in one system call: 68-71 µs down to 48-58 µs per request.
+//     leave in one system call: 68-71 µs down to 48-58 µs per request
+//     against the local upstream.
 //     What remains is the HTTP/2 server's goroutine hand-offs (about six
 //     per request), httputil.ReverseProxy's copies of the request and
 //     headers, and one write and one or two reads to the app, which
