@@ -87,6 +87,7 @@ type Proxy struct {
 	// other connections to httpSrv and httpsSrv.
 	front    *httpFront
 	tlsFront *httpFront
+
 	httpLn  net.Listener
 	httpsLn net.Listener
 	ready   chan struct{}
