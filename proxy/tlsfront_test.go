@@ -420,3 +420,55 @@ func TestBatchedWritesReachThePeer(t *testing.T) {
 		t.Fatalf("the peer got %d bytes, want %d", len(b), len(want))
 	}
 }
+
+// TestShutdownSendsGOAWAY shuts the proxy down with an idle HTTP/2
+// connection open, handed over by the TLS front: the client gets a GOAWAY
+// frame before the connection ends, and Serve returns without an error.
+func TestShutdownSendsGOAWAY(t *testing.T) {
+	const host = "bye.apps.test"
+	certPEM, keyPEM, roots := selfSignedCert(t, host)
+	p, err := New(Config{HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetRoutes([]Route{{App: "bye", Hosts: []string{host}, Upstreams: []string{addr(backend(t, "bye"))}, TLS: true}},
+		[]Cert{{CertPEM: certPEM, KeyPEM: keyPEM}})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ctx) }()
+	<-p.Ready()
+	c, err := tls.Dial("tcp", p.HTTPSAddr().String(), &tls.Config{RootCAs: roots, ServerName: host, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+	var hdr [9]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil || hdr[3] != 0x4 {
+		t.Fatalf("no SETTINGS from the server: %v %v", hdr, err)
+	}
+	frameLen := func() int64 { return int64(int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])) }
+	if _, err := io.CopyN(io.Discard, c, frameLen()); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	goaway := false
+	for {
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+			break
+		}
+		if hdr[3] == 0x7 {
+			goaway = true
+		}
+		if _, err := io.CopyN(io.Discard, c, frameLen()); err != nil {
+			break
+		}
+	}
+	if !goaway {
+		t.Error("the connection ended without a GOAWAY")
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+}
