@@ -77,8 +77,8 @@
 //     (clients resume their sessions, so no certificate or signature is
 //     sent), then system calls; allocations are about 5 %, so no
 //     handshake state is pooled. Key agreement is crypto/tls's default:
-//     browsers that offer the post-quantum X25519MLKEM768 get it (a few
-//     tens of µs more per full handshake than X25519, which nginx on
+//     browsers that offer the post-quantum X25519MLKEM768 get it (more
+//     work per handshake than X25519, not measured here, which nginx on
 //     Debian 12's OpenSSL 3.0 is limited to); wrk offers X25519 only. Certificates from ACME are ECDSA P-256
 //     (certmagic's default, made explicit): an RSA 2048 signature costs
 //     several times as much, for clients that cannot resume. Session
