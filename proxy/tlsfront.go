@@ -163,7 +163,10 @@ type batchWriter struct {
 	sendFunc func()
 }
 
-const maxBatch = 256 << 10
+const (
+	maxBatch        = 256 << 10
+	keptBatchBuffer = 32 << 10
+)
 
 func newBatchWriter(w io.Writer) *batchWriter {
 	b := &batchWriter{w: w}
@@ -205,6 +208,13 @@ func (b *batchWriter) send() {
 		b.cond.Broadcast()
 	}
 	b.sending = false
+	// An idle connection does not keep the buffers of a big answer.
+	if cap(b.spare) > keptBatchBuffer {
+		b.spare = nil
+	}
+	if cap(b.buf) > keptBatchBuffer {
+		b.buf = nil
+	}
 	b.cond.Broadcast()
 	b.mu.Unlock()
 }
