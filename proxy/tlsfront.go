@@ -31,9 +31,10 @@ var h2Protos = []string{"h2", "http/1.1"}
 // newTLSConfig is the one TLS configuration of the HTTPS listener, for
 // the life of the proxy: crypto/tls then issues session tickets under
 // keys it makes and rotates itself (a new key every 24 hours, each
-// accepted for 7 days, in memory only, as nginx without
-// ssl_session_ticket_key), so a client coming back resumes its session
-// with no signature and no certificate sent.
+// accepted for 7 days, in memory only: nginx without
+// ssl_session_ticket_key also keeps its keys in memory, and since 1.23.2
+// rotates them hourly), so a client coming back resumes its session with
+// no signature and no certificate sent.
 func newTLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
 	return &tls.Config{
 		GetCertificate: getCert,
