@@ -73,6 +73,9 @@ type Proxy struct {
 	ids       *requestIDs
 	accessLog *accessLog // nil without an access log
 	writers   sync.Pool
+	// h2ViaReverseProxy sends every HTTP/2 request through
+	// httputil.ReverseProxy (h2direct.go), for tests to compare.
+	h2ViaReverseProxy bool
 
 	table atomic.Pointer[table]
 	acme  *acme // nil when HTTPSAddr is empty

@@ -472,3 +472,105 @@ func TestShutdownSendsGOAWAY(t *testing.T) {
 		t.Fatalf("serve: %v", err)
 	}
 }
+
+// TestHTTP2DirectMatchesReverseProxy sends the same HTTP/2 requests
+// through serveH2 and through httputil.ReverseProxy (two proxies in front
+// of one app) and compares what the app received and the client got.
+func TestHTTP2DirectMatchesReverseProxy(t *testing.T) {
+	const host, downHost = "h2d.apps.test", "down.apps.test"
+	app := newRecordingApp(t)
+	certPEM, keyPEM, roots := selfSignedCert(t, host)
+	downPEM, downKey, downRoots := selfSignedCert(t, downHost)
+	roots.AppendCertsFromPEM(downPEM)
+	_ = downRoots
+	start := func(viaReverseProxy bool) *Proxy {
+		p, err := New(Config{HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", DataDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.h2ViaReverseProxy = viaReverseProxy
+		p.SetRoutes([]Route{
+			{App: "h2d", Hosts: []string{host}, Upstreams: []string{app.addr}, TLS: true},
+			{App: "down", Hosts: []string{downHost}, Upstreams: []string{closedAddr(t)}, TLS: true},
+		}, []Cert{{CertPEM: certPEM, KeyPEM: keyPEM}, {CertPEM: downPEM, KeyPEM: downKey}})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Serve(ctx) }()
+		<-p.Ready()
+		t.Cleanup(func() { cancel(); <-done })
+		return p
+	}
+	direct, viaRP := start(false), start(true)
+	h2Client := func(p *Proxy) *http.Client {
+		c := tlsClientTo(p.HTTPSAddr(), roots)
+		t.Cleanup(c.CloseIdleConnections)
+		return c
+	}
+	directClient, rpClient := h2Client(direct), h2Client(viaRP)
+
+	type request struct {
+		method, url string
+		header      http.Header
+		body        string
+	}
+	tests := []struct {
+		name string
+		req  request
+	}{
+		{"GET", request{"GET", "https://" + host + "/a?x=1&y=2", http.Header{"Accept": {"*/*"}, "X-Custom": {"one", "two"}}, ""}},
+		{"HEAD", request{"HEAD", "https://" + host + "/h", nil, ""}},
+		{"chunked with trailer", request{"GET", "https://" + host + "/chunked", nil, ""}},
+		{"no Content-Type", request{"GET", "https://" + host + "/untyped", nil, ""}},
+		{"forwarding and proxy headers", request{"GET", "https://" + host + "/f", http.Header{
+			"Forwarded": {"for=6.6.6.6"}, "X-Forwarded-For": {"6.6.6.6"}, "X-Real-Ip": {"6.6.6.6"},
+			"X-Forwarded-Proto": {"http"}, "Proxy-Authorization": {"Basic eDp5"}, "X-Request-Id": {"kept-id-1"}}, ""}},
+		{"no User-Agent", request{"GET", "https://" + host + "/ua", http.Header{"User-Agent": {""}}, ""}},
+		{"query ReverseProxy rewrites", request{"GET", "https://" + host + "/q?a=1;b=2", nil, ""}},
+		{"body", request{"POST", "https://" + host + "/post", nil, "payload"}},
+		{"app down", request{"GET", "https://" + downHost + "/", nil, ""}},
+	}
+	run := func(t *testing.T, c *http.Client, rq request) string {
+		var body io.Reader
+		if rq.body != "" {
+			body = strings.NewReader(rq.body)
+		}
+		r, err := http.NewRequest(rq.method, rq.url, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range rq.header {
+			r.Header[k] = v
+		}
+		resp, err := c.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("protocol %s", resp.Proto)
+		}
+		if resp.Header.Get("Date") != "" && !strings.Contains(resp.Header.Get("Date"), "Nov 2026 00:00:00") {
+			resp.Header.Del("Date") // net/http's own, for error pages
+		}
+		return fmt.Sprintf("%d %v body %q trailer %v", resp.StatusCode, resp.Header, b, resp.Trailer)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			app.take()
+			gotDirect := run(t, directClient, tc.req)
+			appDirect := app.take()
+			gotRP := run(t, rpClient, tc.req)
+			appRP := app.take()
+			if gotDirect != gotRP {
+				t.Errorf("the client got, directly:\n%s\nthrough ReverseProxy:\n%s", gotDirect, gotRP)
+			}
+			if !slices.Equal(appDirect, appRP) {
+				t.Errorf("the app got, directly:\n%s\nthrough ReverseProxy:\n%s", strings.Join(appDirect, ""), strings.Join(appRP, ""))
+			}
+		})
+	}
+}
