@@ -79,8 +79,9 @@ func (g *appGroup) serveH2(w http.ResponseWriter, r *http.Request) {
 		wh["Trailer"] = []string{strings.Join(keys, ", ")}
 	}
 	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
 	if announced > 0 {
-		http.NewResponseController(w).Flush() // as ReverseProxy does
+		rc.Flush() // as ReverseProxy does
 	}
 	// As ReverseProxy: a body of unknown length (a stream) is flushed
 	// after every read, a known length when the handler ends.
@@ -94,7 +95,7 @@ func (g *appGroup) serveH2(w http.ResponseWriter, r *http.Request) {
 				return // the client went away: Close drops the upstream connection
 			}
 			if flush {
-				http.NewResponseController(w).Flush()
+				rc.Flush()
 			}
 		}
 		if rerr == io.EOF {

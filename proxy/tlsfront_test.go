@@ -480,9 +480,8 @@ func TestHTTP2DirectMatchesReverseProxy(t *testing.T) {
 	const host, downHost = "h2d.apps.test", "down.apps.test"
 	app := newRecordingApp(t)
 	certPEM, keyPEM, roots := selfSignedCert(t, host)
-	downPEM, downKey, downRoots := selfSignedCert(t, downHost)
+	downPEM, downKey, _ := selfSignedCert(t, downHost)
 	roots.AppendCertsFromPEM(downPEM)
-	_ = downRoots
 	start := func(viaReverseProxy bool) *Proxy {
 		p, err := New(Config{HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", DataDir: t.TempDir()})
 		if err != nil {
