@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rosti-paas/rosti/dbserver"
 	"github.com/rosti-paas/rosti/internal/logbuf"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/proxy"
@@ -46,6 +47,10 @@ type serveConfig struct {
 	PanelDomain   string
 	HealthTimeout time.Duration
 	Procs         int
+	PostgresDSN   string
+	MariaDBDSN    string
+	PostgresPort  int
+	MariaDBPort   int
 }
 
 // Paths inside the data dir.
@@ -98,6 +103,10 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f.IntVar(&cfg.Procs, "procs", cfg.Procs, "threads running Go code (GOMAXPROCS); 0: half the CPUs, leaving the rest to apps, unless GOMAXPROCS is set")
 	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long a new version of an app has to pass its health check on a restart or deploy; past it the old version keeps serving")
 	f.StringVar(&cfg.Subnet, "subnet", cfg.Subnet, "IPv4 range for app containers, split into one /24 per company")
+	f.StringVar(&cfg.PostgresDSN, "postgres-dsn", cfg.PostgresDSN, "admin DSN of an existing PostgreSQL for storages (postgres://admin:pw@host:5432/postgres); empty: rosti runs its own under <data>/storages")
+	f.StringVar(&cfg.MariaDBDSN, "mariadb-dsn", cfg.MariaDBDSN, "admin DSN of an existing MariaDB for storages (admin:pw@tcp(host:3306)/); empty: rosti runs its own under <data>/storages")
+	f.IntVar(&cfg.PostgresPort, "postgres-port", cfg.PostgresPort, "port of rosti's own PostgreSQL, fixed on its first start; 0: 5432 when free, else any free port")
+	f.IntVar(&cfg.MariaDBPort, "mariadb-port", cfg.MariaDBPort, "port of rosti's own MariaDB, fixed on its first start; 0: 3306 when free, else any free port")
 	return c
 }
 
@@ -112,6 +121,11 @@ func (c serveConfig) validate() error {
 	}
 	if c.Procs < 0 {
 		return fmt.Errorf("--procs %d: must be 0 (automatic) or more", c.Procs)
+	}
+	for flag, port := range map[string]int{"--postgres-port": c.PostgresPort, "--mariadb-port": c.MariaDBPort} {
+		if port < 0 || port > 65535 {
+			return fmt.Errorf("%s %d: must be a port (1-65535), or 0 to choose one", flag, port)
+		}
 	}
 	if c.HealthTimeout <= 0 {
 		return fmt.Errorf("--health-timeout %s: must be positive, like 60s", c.HealthTimeout)
@@ -181,10 +195,18 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	databases, err := dbserver.New(dbserver.Config{
+		DataDir: cfg.DataDir, AppsSubnet: cfg.Subnet, PostgresDSN: cfg.PostgresDSN, MariaDBDSN: cfg.MariaDBDSN,
+		PostgresPort: cfg.PostgresPort, MariaDBPort: cfg.MariaDBPort, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
 	plat := platform.New(platform.Config{
 		DataDir: cfg.DataDir, AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
 		HealthTimeout: cfg.HealthTimeout,
-	}, platform.Deps{Store: st, Containers: containers, Router: front, Log: log})
+	}, platform.Deps{Store: st, Containers: containers, Router: front,
+		Databases: databases, Gateways: containers, Log: log})
 	if err := plat.SeedCatalog(); err != nil {
 		return err
 	}
@@ -213,7 +235,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	// Shut down last-first: the API and the gateway stop taking work before
 	// the platform and containers they drive, and the access log flushes
 	// after the proxy drained.
-	return runParts(ctx, log, accessOut, containers, front, plat, gateway, api)
+	return runParts(ctx, log, accessOut, containers, databases, front, plat, gateway, api)
 }
 
 // part is the shape of every long-running piece of rosti.

@@ -159,8 +159,8 @@ func TestRestartsUnderLoad(t *testing.T) {
 	for range 5 {
 		in.action(t, admin, app, "restart")
 	}
-	// A plan change replaces the containers too.
-	in.expect(t, 200, admin.token, "PATCH", pathf("/api/v1/%d/apps/%d/", admin.company, app), map[string]any{"plan": 2})
+	// A plan change replaces the containers too (plan 3 is start+, 512 MB).
+	in.expect(t, 200, admin.token, "PATCH", pathf("/api/v1/%d/apps/%d/", admin.company, app), map[string]any{"plan": 3})
 	waitFor(t, "plan applied", 60*time.Second, func() (bool, string) {
 		st := in.status(t, admin, app)
 		return len(st.Containers) == 1 && st.Memory.Limit == 512 && st.HTTPStatus, fmt.Sprintf("%+v", st)

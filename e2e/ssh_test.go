@@ -367,7 +367,7 @@ func TestSSHGateway(t *testing.T) {
 	t.Run("image without a shell", func(t *testing.T) {
 		in.running(t, bob, other)
 		code, _, errOut := outsider.ssh(t, "other", "ls")
-		if code == 0 || !strings.Contains(errOut, "cannot run the command in app other") {
+		if code != 126 || !strings.Contains(errOut, "the image of app other (rosti.local/static:1) has no /bin/sh") {
 			t.Fatalf("exec in an image without a shell: exit %d: %s", code, errOut)
 		}
 		// The file tools work all the same: they do not need the image.

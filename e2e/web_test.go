@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -195,17 +194,6 @@ func totpCode(t *testing.T, secret string, at time.Time) string {
 	return code
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
-}
-
 // TestWebUI drives the built-in web UI in a real Chromium against the real
 // server: sign up and in, create an app, upload a page with the sftp line
 // the page shows, see it served and its log tail follow, restart, change
@@ -370,9 +358,9 @@ func TestWebUI(t *testing.T) {
 	b.see("Done: restart.", "deployed uploaded files")
 
 	// Change the plan.
-	b.fill("#plan", "2")
+	b.fill("#plan", "3")
 	b.click("#save-settings")
-	b.see("Settings saved.", "plan standard")
+	b.see("Settings saved.", "plan start+")
 
 	// Stop asks first.
 	b.click("#action-stop")

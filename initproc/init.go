@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -22,6 +23,13 @@ type Config struct {
 	ServeStatic string   // non-empty: serve this directory on $PORT instead of supervising
 	Logger      string   // non-empty: be the log driver, "MAXBYTES:KEEP:DIR"
 	Command     []string // fallback command (the positional arguments after "--")
+	// Programs makes init also run the supervisord-style programs of
+	// ConfDir/supervisor.d and the jobs of the installed Crontab, and
+	// answer supervisorctl on Control.
+	Programs bool
+	ConfDir  string
+	Crontab  string
+	Control  string
 }
 
 // BindFlags declares the flags of `rosti init` on fs and fills cfg from them.
@@ -32,7 +40,15 @@ func (cfg *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&cfg.AppDir, "dir", DefaultAppDir, "the app's tree: where the Procfile is read and the command starts")
 	fs.StringVar(&cfg.ServeStatic, "serve-static", "", "serve this directory over HTTP on $PORT")
 	fs.StringVar(&cfg.Logger, "logger", "", "act as containerd log driver: MAXBYTES:KEEP:DIR")
+	fs.BoolVar(&cfg.Programs, "programs", false, "also run supervisor programs and cron jobs, and answer supervisorctl")
+	fs.StringVar(&cfg.ConfDir, "conf", DefaultConfDir, "where supervisor.d/*.conf is read")
+	fs.StringVar(&cfg.Crontab, "crontab", DefaultCrontab, "the installed crontab (what `crontab FILE` writes)")
+	fs.StringVar(&cfg.Control, "control", DefaultControlSocket, "the unix socket supervisorctl talks to (@ for the abstract namespace)")
 }
+
+// DefaultConfDir holds supervisor.d/ and, by Rosti's convention, the
+// crontab source (/srv/conf/crontab).
+const DefaultConfDir = "/srv/conf"
 
 // Run plays the configured role until it ends and returns the process exit
 // code. Errors are reported on stderr, where the container log picks them up.
@@ -45,9 +61,17 @@ func Run(cfg Config) int {
 		err = serveStatic(cfg.ServeStatic, os.Getenv("PORT"))
 	default:
 		var argv []string
-		argv, err = resolveCommand(filepath.Join(cfg.AppDir, "Procfile"), cfg.ProcessType, "/bin/sh", cfg.Command)
+		argv, err = resolveCommand(filepath.Join(cfg.AppDir, "Procfile"), cfg.ProcessType, shellPath, cfg.Command)
+		if err != nil && cfg.Programs && errors.Is(err, errNothingToRun) {
+			fmt.Fprintf(os.Stderr, "rosti init: %v; running supervisor programs and cron jobs only\n", err)
+			argv, err = nil, nil
+		}
 		if err == nil {
-			return Supervise(argv, workDir(cfg.AppDir), os.Stdout, os.Stderr, os.Stderr)
+			o := initOptions{main: argv, dir: workDir(cfg.AppDir), stdout: os.Stdout, stderr: os.Stderr, diag: os.Stderr}
+			if cfg.Programs {
+				o.programs = &programOptions{confDir: cfg.ConfDir, appDir: cfg.AppDir, crontab: cfg.Crontab, control: cfg.Control, minutes: minuteTicks}
+			}
+			return runInit(o)
 		}
 	}
 	if err != nil {
@@ -56,6 +80,9 @@ func Run(cfg Config) int {
 	}
 	return 0
 }
+
+// shellPath runs Procfile lines, programs and cron jobs when the image has it.
+const shellPath = "/bin/sh"
 
 // workDir is where the app command starts: the app's tree when there is
 // one, else the volume.
@@ -81,72 +108,123 @@ const leftoverGrace = 2 * time.Second
 // argv: its status, or 128+signal. Once argv exited, whatever remains of its
 // process group is sent SIGTERM and reaped for up to leftoverGrace.
 func Supervise(argv []string, dir string, stdout, stderr *os.File, diag io.Writer) int {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		fmt.Fprintln(diag, "rosti init: become subreaper:", err)
-	}
-	// Subscribe before starting the child so no SIGCHLD is missed.
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, append([]os.Signal{unix.SIGCHLD}, forwarded...)...)
-	defer signal.Stop(sigs)
-
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		fmt.Fprintln(diag, "rosti init:", err)
-		return 127
-	}
-	proc, err := os.StartProcess(path, argv, &os.ProcAttr{
-		Dir:   dir,
-		Env:   os.Environ(),
-		Files: []*os.File{os.Stdin, stdout, stderr},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
-	})
-	if err != nil {
-		fmt.Fprintln(diag, "rosti init: start:", err)
-		return 127
-	}
-	mainPid := proc.Pid
-	code := -1
-	for code < 0 {
-		sig := <-sigs
-		if sig != unix.SIGCHLD {
-			_ = unix.Kill(-mainPid, sig.(syscall.Signal))
-			continue
-		}
-		if c, done := reap(mainPid); done {
-			code = c
-		}
-	}
-
-	_ = unix.Kill(-mainPid, unix.SIGTERM)
-	deadline := time.After(leftoverGrace)
-	for {
-		if _, err := unix.Wait4(-1, nil, unix.WNOHANG, nil); errors.Is(err, unix.ECHILD) {
-			return code
-		}
-		select {
-		case <-sigs:
-			reap(mainPid)
-		case <-deadline:
-			return code
-		}
-	}
+	return runInit(initOptions{main: argv, dir: dir, stdout: stdout, stderr: stderr, diag: diag})
 }
 
-// reap collects every exited child and reports the exit code of mainPid if it
-// was among them.
-func reap(mainPid int) (code int, mainExited bool) {
-	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if err != nil || pid <= 0 {
-			return code, mainExited
+type initOptions struct {
+	main           []string // nil: no main process, init runs until SIGTERM or SIGINT
+	dir            string
+	stdout, stderr *os.File
+	diag           io.Writer
+	programs       *programOptions // nil: no programs, cron or supervisorctl
+	stop           <-chan struct{} // closed: as SIGTERM (for tests)
+}
+
+type programOptions struct {
+	confDir, appDir, crontab, control string
+	shell                             string // "" is shellPath
+	minutes                           func(stop <-chan struct{}) <-chan time.Time
+}
+
+func runInit(o initOptions) int {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(o.diag, "rosti init: become subreaper:", err)
+	}
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+	r := newReaper()
+	stopReaper, reaperDone := make(chan struct{}), make(chan struct{})
+	go func() { r.run(stopReaper); close(reaperDone) }()
+	defer func() { close(stopReaper); <-reaperDone }()
+
+	var progs *Programs
+	if po := o.programs; po != nil {
+		shell := po.shell
+		if shell == "" {
+			shell = shellPath
 		}
-		if pid == mainPid {
-			mainExited = true
-			code = ws.ExitStatus()
-			if ws.Signaled() {
-				code = 128 + int(ws.Signal())
-			}
+		out, diag := &lockedWriter{w: o.stdout}, &lockedWriter{w: o.stderr}
+		confDir := filepath.Join(po.confDir, "supervisor.d")
+		// Rosti's runtime had it, and rostictl writes its programs there
+		// over SFTP, which makes no directories.
+		if err := os.MkdirAll(confDir, 0o755); err != nil {
+			fmt.Fprintln(o.diag, "rosti init:", err)
+		}
+		progs = newPrograms(confDir, po.appDir, shell, r, out, diag)
+		// Bound first, so that an early supervisorctl waits rather than
+		// fails; answered once the configured programs are loaded, so that
+		// its answer is never about a half-read config.
+		ln, err := net.Listen("unix", po.control)
+		if err != nil {
+			fmt.Fprintln(o.diag, "rosti init: supervisorctl will not work:", err)
+		}
+		progs.startAll()
+		if ln != nil {
+			defer ln.Close()
+			go serveControl(ln, progs, o.diag)
+		}
+		stopCron := make(chan struct{})
+		defer close(stopCron)
+		go newCron(po.crontab, shell, po.appDir, r, out, diag).run(po.minutes(stopCron))
+	}
+	stopPrograms := func() {
+		if progs != nil {
+			progs.stopAll()
 		}
 	}
+
+	if len(o.main) == 0 {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig != unix.SIGTERM && sig != unix.SIGINT {
+					continue
+				}
+			case <-o.stop:
+			}
+			stopPrograms()
+			r.waitNone(leftoverGrace)
+			return 0
+		}
+	}
+
+	path, err := exec.LookPath(o.main[0])
+	if err != nil {
+		fmt.Fprintln(o.diag, "rosti init:", err)
+		stopPrograms()
+		return 127
+	}
+	mainPid, exited, err := r.start(path, o.main, &os.ProcAttr{
+		Dir:   o.dir,
+		Env:   os.Environ(),
+		Files: []*os.File{os.Stdin, o.stdout, o.stderr},
+	})
+	if err != nil {
+		fmt.Fprintln(o.diag, "rosti init: start:", err)
+		stopPrograms()
+		return 127
+	}
+	var code int
+	stopping := o.stop
+wait:
+	for {
+		select {
+		case sig := <-sigs:
+			_ = unix.Kill(-mainPid, sig.(syscall.Signal))
+			if sig == unix.SIGTERM || sig == unix.SIGINT {
+				go stopPrograms() // alongside the app, within the same grace
+			}
+		case <-stopping:
+			stopping = nil
+			_ = unix.Kill(-mainPid, unix.SIGTERM)
+		case ws := <-exited:
+			code = exitCode(ws)
+			break wait
+		}
+	}
+	_ = unix.Kill(-mainPid, unix.SIGTERM)
+	stopPrograms()
+	r.waitNone(leftoverGrace)
+	return code
 }

@@ -90,11 +90,11 @@ func CopyLines(w io.Writer, r io.Reader) {
 	}
 }
 
-// RotatingFile appends to DIR/output.log and rotates it by size. Each Write
-// is atomic with respect to other Writes.
+// RotatingFile appends to a file (DIR/output.log for a container's log)
+// and rotates it by size. Each Write is atomic with respect to other Writes.
 type RotatingFile struct {
 	mu       sync.Mutex
-	dir      string
+	path     string
 	maxBytes int64
 	keep     int
 	f        *os.File
@@ -103,10 +103,16 @@ type RotatingFile struct {
 
 // OpenRotatingFile opens (creating as needed) the live log file in dir.
 func OpenRotatingFile(dir string, maxBytes int64, keep int) (*RotatingFile, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	return openRotating(filepath.Join(dir, LogFileName), maxBytes, keep)
+}
+
+// openRotating opens (creating it and its directory as needed) the live
+// log file at path.
+func openRotating(path string, maxBytes int64, keep int) (*RotatingFile, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
-	rf := &RotatingFile{dir: dir, maxBytes: maxBytes, keep: keep}
+	rf := &RotatingFile{path: path, maxBytes: maxBytes, keep: keep}
 	if err := rf.open(); err != nil {
 		return nil, err
 	}
@@ -114,7 +120,7 @@ func OpenRotatingFile(dir string, maxBytes int64, keep int) (*RotatingFile, erro
 }
 
 func (rf *RotatingFile) open() error {
-	f, err := os.OpenFile(filepath.Join(rf.dir, LogFileName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(rf.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("open log: %w", err)
 	}
@@ -127,11 +133,12 @@ func (rf *RotatingFile) open() error {
 	return nil
 }
 
-// Write appends p, rotating first when p would take the file past maxBytes.
+// Write appends p, rotating first when p would take the file past maxBytes
+// (never when maxBytes is 0).
 func (rf *RotatingFile) Write(p []byte) (int, error) {
 	rf.mu.Lock()
 	defer rf.mu.Unlock()
-	if rf.size > 0 && rf.size+int64(len(p)) > rf.maxBytes {
+	if rf.maxBytes > 0 && rf.size > 0 && rf.size+int64(len(p)) > rf.maxBytes {
 		if err := rf.rotate(); err != nil {
 			return 0, err
 		}
@@ -143,7 +150,7 @@ func (rf *RotatingFile) Write(p []byte) (int, error) {
 
 func (rf *RotatingFile) rotate() error {
 	rf.f.Close()
-	live := filepath.Join(rf.dir, LogFileName)
+	live := rf.path
 	if rf.keep == 0 {
 		if err := os.Remove(live); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("rotate log: %w", err)

@@ -98,6 +98,9 @@ func SplitCommand(s string) ([]string, error) {
 	return args, nil
 }
 
+// errNothingToRun says neither the Procfile nor the image names a command.
+var errNothingToRun = errors.New("nothing to run")
+
 // resolveCommand picks what init runs: the Procfile line of processType when
 // there is one, else fallback.
 func resolveCommand(procfile, processType, shell string, fallback []string) ([]string, error) {
@@ -120,7 +123,7 @@ func resolveCommand(procfile, processType, shell string, fallback []string) ([]s
 		}
 	}
 	if len(fallback) == 0 {
-		return nil, fmt.Errorf("no %q line in %s and no default command", processType, procfile)
+		return nil, fmt.Errorf("no %q line in %s and no default command: %w", processType, procfile, errNothingToRun)
 	}
 	return fallback, nil
 }

@@ -32,7 +32,7 @@ func (p *Platform) AppAction(ctx context.Context, actor store.User, ref AppRef, 
 	if err := p.needRuntime(); err != nil {
 		return store.App{}, err
 	}
-	unlock := p.deploys.lock(appID)
+	unlock := p.deploys.Lock(appID)
 	defer unlock()
 	if action == ActionRestart || action == ActionRebuild {
 		// Files uploaded since the last release (sftp, rsync, scp) are a

@@ -101,7 +101,7 @@ func (p *Platform) UpdateApp(ctx context.Context, actor store.User, ref AppRef, 
 		return store.App{}, err
 	}
 	appID := a.ID
-	unlock := p.deploys.lock(appID)
+	unlock := p.deploys.Lock(appID)
 	defer unlock()
 	var image string
 	updated, err := p.store.UpdateApp(appID, func(a *store.App) error {
@@ -147,7 +147,13 @@ func (p *Platform) DeleteApp(ctx context.Context, actor store.User, ref AppRef) 
 	if p.reconciler != nil {
 		p.reconciler.markDeleted(a)
 	}
-	return p.applied(ctx, a.ID)
+	// The app is gone for its users whatever happens next: what it left
+	// (containers, logs, volume) that cannot be removed now is retried by
+	// the reconciler's passes, not reported as a failed delete.
+	if err := p.applied(ctx, a.ID); err != nil {
+		p.log.Warn("removing what a deleted app left goes on in the background", "app", a.Name, "err", err)
+	}
+	return nil
 }
 
 // DefaultDomain is the host name an app gets on this server.

@@ -36,6 +36,7 @@ type Containers interface {
 	Images(ctx context.Context) ([]string, error)
 	Pull(ctx context.Context, ref string, progress func(rtm.PullProgress)) error
 	EnsureStaticImage(ctx context.Context) (string, error)
+	EnsureShellImage(ctx context.Context) (string, error)
 	Import(ctx context.Context, archive io.Reader, progress func(string)) ([]string, error)
 	RemoveUnusedImages(ctx context.Context, inUse []string) ([]string, error)
 }
@@ -79,7 +80,7 @@ func (d desired) spec(name, process, volume string) rtm.ContainerSpec {
 			rtm.LabelProcess: process, rtm.LabelSpec: d.hash, rtm.LabelPort: strconv.Itoa(a.AppPort),
 		},
 		Image: a.Image, Command: d.runtime.Command, ProcessType: process,
-		Env: containerEnv(a),
+		Env: append(containerEnv(a), "ROSTI_TECH="+d.runtime.Name),
 		UID: a.UID, GID: a.UID, VolumeDir: volume,
 		MemoryMB: d.plan.MemoryMB, CPUMillis: d.plan.CPUMillis, Pids: d.plan.Pids,
 		Group: "company-" + strconv.FormatInt(a.CompanyID, 10),

@@ -9,7 +9,6 @@ import (
 	"path"
 	"slices"
 	"strconv"
-	"sync"
 
 	rtm "github.com/rosti-paas/rosti/runtime"
 	"github.com/rosti-paas/rosti/store"
@@ -52,10 +51,11 @@ type DeployRequest struct {
 // to it without downtime; see deploy. A git push, a Drycc build, a tsuru
 // archive or an upload from the web UI all come through here.
 func (p *Platform) Deploy(ctx context.Context, actor store.User, ref AppRef, req DeployRequest) (store.Release, error) {
-	a, err := p.authorizeApp(actor, ref)
+	a, unlock, err := p.lockApp(actor, ref)
 	if err != nil {
 		return store.Release{}, err
 	}
+	defer unlock()
 	ch := change{tree: req.Tree, revision: req.Revision, summary: req.Summary, progress: req.Progress, source: SourceImage}
 	if req.Tree != nil {
 		ch.source = SourceGit
@@ -79,8 +79,6 @@ func (p *Platform) Deploy(ctx context.Context, actor store.User, ref AppRef, req
 	if ch.summary == "" {
 		ch.summary = actor.Username + " deployed"
 	}
-	unlock := p.deploys.lock(a.ID)
-	defer unlock()
 	return p.deploy(ctx, actor.Username, a.ID, ch)
 }
 
@@ -100,25 +98,19 @@ type change struct {
 	rollbackFrom int64
 }
 
-// appLocks makes the deploys and restarts of one app take turns.
-type appLocks struct {
-	mu    sync.Mutex
-	byApp map[int64]*sync.Mutex
-}
-
-func (l *appLocks) lock(appID int64) (unlock func()) {
-	l.mu.Lock()
-	if l.byApp == nil {
-		l.byApp = map[int64]*sync.Mutex{}
+// lockApp resolves ref for actor and locks the app against other deploys,
+// restarts and scaling, then reads it again: what the caller sees is what
+// no other change of the app can move until unlock.
+func (p *Platform) lockApp(actor store.User, ref AppRef) (a store.App, unlock func(), err error) {
+	if a, err = p.authorizeApp(actor, ref); err != nil {
+		return store.App{}, nil, err
 	}
-	m, ok := l.byApp[appID]
-	if !ok {
-		m = &sync.Mutex{}
-		l.byApp[appID] = m
+	unlock = p.deploys.Lock(a.ID)
+	if a, err = p.store.App(a.ID); err != nil {
+		unlock()
+		return store.App{}, nil, err
 	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	return a, unlock, nil
 }
 
 // currentRelease is the release an app runs; the zero Release for an app

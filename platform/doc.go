@@ -1,13 +1,14 @@
 // Package platform holds the use cases every face of rosti shares: accounts
 // and tokens, companies, the plan and runtime catalogue, apps and their
-// releases, config, scale, deploys and rollbacks, the reconciler that makes
-// containers match the store, and jobs. The REST dialects, the SSH gateway,
-// the web UI and the command line call it; it calls the store, and
-// (through interfaces it declares: Containers, Router, HealthCheck) the
-// runtime and the proxy. It never speaks HTTP or SSH and never formats a
-// response: it returns store's domain types and errors from the shared
-// vocabulary (store.ErrNotFound, ErrConflict, ErrInvalid, and the auth
-// errors in errors.go), wrapped with %w.
+// releases, config, scale, deploys and rollbacks, storages (databases), the
+// reconciler that makes containers match the store, and jobs. The REST
+// dialects, the SSH gateway, the web UI and the command line call it; it
+// calls the store, and (through interfaces it declares: Containers, Router,
+// HealthCheck, Databases, Gateways) the runtime, the proxy and the database
+// servers. It never speaks HTTP or SSH and never formats a response: it
+// returns store's domain types and errors from the shared vocabulary
+// (store.ErrNotFound, ErrConflict, ErrInvalid, and the auth errors in
+// errors.go), wrapped with %w.
 //
 // Authorization: every exported call takes (ctx, actor). Calls about an app
 // resolve it, by id within a company or by name (AppRef), through one

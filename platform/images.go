@@ -9,12 +9,17 @@ import (
 	"github.com/rosti-paas/rosti/store"
 )
 
-// ensureImage makes an app's image present: the built-in static image is
-// built locally, anything else is pulled in the background (errPulling).
+// ensureImage makes an app's image present: the built-in static and shell
+// images are built locally, anything else is pulled in the background
+// (errPulling).
 func (p *Platform) ensureImage(ctx context.Context, a store.App) error {
 	ref := a.Image
-	if ref == StaticRuntimeImage {
+	switch ref {
+	case StaticRuntimeImage:
 		_, err := p.containers.EnsureStaticImage(ctx)
+		return err
+	case ShellRuntimeImage:
+		_, err := p.containers.EnsureShellImage(ctx)
 		return err
 	}
 	have, err := p.containers.Images(ctx)

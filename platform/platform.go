@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rosti-paas/rosti/internal/keyedmutex"
 	"github.com/rosti-paas/rosti/store"
 )
 
@@ -45,7 +46,12 @@ type Deps struct {
 	Health HealthCheck
 	// Router is the proxy; nil serves no traffic to apps.
 	Router Router
-	Log    *slog.Logger
+	// Databases are the database servers of storages; nil answers a clear
+	// 400 to making one. Gateways says where apps reach them; nil is
+	// 127.0.0.1.
+	Databases Databases
+	Gateways  Gateways
+	Log       *slog.Logger
 }
 
 // Platform is rosti's use-case layer.
@@ -55,10 +61,12 @@ type Platform struct {
 	containers Containers
 	health     HealthCheck
 	router     Router
+	databases  Databases
+	gateways   Gateways
 	reconciler *reconciler
 	pulls      *puller
 	usage      *usageSampler
-	deploys    appLocks
+	deploys    keyedmutex.Map[int64] // an app's deploys, restarts and scaling take turns
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -75,7 +83,7 @@ func New(cfg Config, deps Deps) *Platform {
 		deps.Health = WaitHealthy
 	}
 	p := &Platform{cfg: cfg, store: deps.Store, containers: deps.Containers, health: deps.Health, router: deps.Router,
-		log: deps.Log.With("component", "platform"), now: time.Now, usage: newUsageSampler()}
+		databases: deps.Databases, gateways: deps.Gateways, log: deps.Log.With("component", "platform"), now: time.Now, usage: newUsageSampler()}
 	if p.containers != nil {
 		p.reconciler = newReconciler(p)
 		p.pulls = newPuller(p)

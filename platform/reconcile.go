@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -116,6 +118,13 @@ func (r *reconciler) kickAll() error {
 	for _, a := range apps {
 		r.kick(a.ID)
 	}
+	// Deleted apps whose leftovers could not all be removed yet.
+	r.mu.Lock()
+	gone := slices.Collect(maps.Keys(r.deleted))
+	r.mu.Unlock()
+	for _, id := range gone {
+		r.kick(id)
+	}
 	// Containers of apps no longer in the store are reconciled away too.
 	cs, err := r.p.containers.List(context.Background(), nil)
 	if err != nil {
@@ -183,7 +192,7 @@ func (r *reconciler) work(ctx context.Context, appID int64) {
 		failed := err != nil && !errors.Is(err, errPulling)
 		r.mu.Lock()
 		if failed {
-			r.errors[appID] = err.Error()
+			r.errors[appID] = store.Message(err)
 		} else {
 			delete(r.errors, appID)
 		}

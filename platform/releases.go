@@ -63,15 +63,11 @@ var ErrUnchanged = fmt.Errorf("nothing changed: the app already runs with this: 
 // downtime. Unsetting a key that is not set is an error, and so is a
 // change that changes nothing (ErrUnchanged).
 func (p *Platform) SetConfig(ctx context.Context, actor store.User, ref AppRef, values map[string]*string, replace bool, progress io.Writer) (store.Release, error) {
-	a, err := p.authorizeApp(actor, ref)
+	a, unlock, err := p.lockApp(actor, ref)
 	if err != nil {
 		return store.Release{}, err
 	}
-	unlock := p.deploys.lock(a.ID)
 	defer unlock()
-	if a, err = p.store.App(a.ID); err != nil {
-		return store.Release{}, err
-	}
 	next := maps.Clone(a.Config)
 	if replace || next == nil {
 		next = map[string]string{}
@@ -154,15 +150,11 @@ func checkConfigKey(k string) string {
 // Rollback makes a new release that runs an earlier one's image, config and
 // files; version 0 means the release before the current one.
 func (p *Platform) Rollback(ctx context.Context, actor store.User, ref AppRef, version int64, progress io.Writer) (store.Release, error) {
-	a, err := p.authorizeApp(actor, ref)
+	a, unlock, err := p.lockApp(actor, ref)
 	if err != nil {
 		return store.Release{}, err
 	}
-	unlock := p.deploys.lock(a.ID)
 	defer unlock()
-	if a, err = p.store.App(a.ID); err != nil {
-		return store.Release{}, err
-	}
 	if version == 0 {
 		releases, err := p.store.Releases(a.ID)
 		if err != nil {
@@ -198,14 +190,13 @@ func (p *Platform) Rollback(ctx context.Context, actor store.User, ref AppRef, v
 // defaults to 1, other types of the Procfile to 0). It makes no release;
 // scaling down drains the containers that go before removing them.
 func (p *Platform) Scale(ctx context.Context, actor store.User, ref AppRef, counts map[string]int) (store.App, error) {
-	a, err := p.authorizeApp(actor, ref)
-	if err != nil {
-		return store.App{}, err
-	}
 	if err := p.needRuntime(); err != nil {
 		return store.App{}, err
 	}
-	unlock := p.deploys.lock(a.ID)
+	a, unlock, err := p.lockApp(actor, ref)
+	if err != nil {
+		return store.App{}, err
+	}
 	defer unlock()
 	rel, err := p.currentRelease(a)
 	if err != nil {

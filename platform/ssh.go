@@ -153,7 +153,7 @@ func (s SSHAccess) Exec(ctx context.Context, grant AppAccess, req ExecRequest) (
 // revision) and moves the app to it without downtime, as Platform.Deploy
 // does for an actor. Deploys of one app take turns.
 func (s SSHAccess) Deploy(ctx context.Context, grant AppAccess, src TreeSource, revision, summary string, progress io.Writer) (store.Release, error) {
-	unlock := s.p.deploys.lock(grant.AppID)
+	unlock := s.p.deploys.Lock(grant.AppID)
 	defer unlock()
 	return s.p.deploy(ctx, "ssh:"+grant.AppName, grant.AppID, change{
 		source: SourceGit, tree: src, revision: revision, summary: summary, progress: progress,

@@ -21,12 +21,12 @@ import (
 // apps-status plus its containers.
 type AppStatus struct {
 	Running       bool
-	HTTPStatus    bool // the app answers HTTP on its port
+	HTTPStatus    bool // the app answers HTTP on its port with 2xx or 3xx
 	DNSStatus     bool // every domain resolves to this server
 	Errors, Info  []string
 	MemoryUsageMB float64
-	MemoryLimitMB float64
-	StorageUsage  float64 // MB
+	MemoryLimitMB float64 // the plan's, for every process the app runs, also while none runs
+	StorageUsage  float64 // MB (10^6 bytes, as the plan's disk)
 	StorageLimit  float64 // MB
 	OverLimit     bool
 	Runtime       store.Runtime
@@ -106,7 +106,7 @@ func (p *Platform) Status(ctx context.Context, actor store.User, ref AppRef) (Ap
 		}
 		st.Containers = append(st.Containers, cst)
 	}
-	st.MemoryLimitMB = float64(plan.MemoryMB * int64(len(cs)))
+	st.MemoryLimitMB = float64(plan.MemoryMB * desiredProcesses(a))
 	if msg := p.reconciler.lastError(appID); msg != "" {
 		st.Errors = append(st.Errors, msg)
 	}
@@ -116,8 +116,20 @@ func (p *Platform) Status(ctx context.Context, actor store.User, ref AppRef) (Ap
 	if !a.Enabled() {
 		st.Info = append(st.Info, "the app is stopped; start it to run it again")
 	}
-	st.HTTPStatus = len(webAddrs) > 0 && answersHTTP(ctx, webAddrs[0])
-	if st.Running && !st.HTTPStatus {
+	if len(webAddrs) > 0 {
+		path := a.Healthcheck
+		if path == "" {
+			path = "/"
+		}
+		code, err := httpAnswer(ctx, webAddrs[0], path)
+		st.HTTPStatus = err == nil && code >= 200 && code < 400
+		switch {
+		case err != nil:
+			st.Errors = append(st.Errors, fmt.Sprintf("the app does not answer HTTP on port %d", a.AppPort))
+		case !st.HTTPStatus:
+			st.Errors = append(st.Errors, fmt.Sprintf("the app answers GET %s on port %d with HTTP %d; a 2xx or 3xx answer is expected", path, a.AppPort, code))
+		}
+	} else if st.Running {
 		st.Errors = append(st.Errors, fmt.Sprintf("the app does not answer HTTP on port %d", a.AppPort))
 	}
 	st.DNSStatus = p.domainsResolveHere(ctx, a, &st)
@@ -129,19 +141,30 @@ func (p *Platform) Status(ctx context.Context, actor store.User, ref AppRef) (Ap
 	return st, nil
 }
 
-func answersHTTP(ctx context.Context, addr string) bool {
+// httpAnswer is the status code of a GET of path at addr (redirects are
+// not followed: a 3xx answer is an answer).
+func httpAnswer(ctx context.Context, addr, path string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+path, nil)
 	if err != nil {
-		return false
+		return 0, err
 	}
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
-		return false
+		return 0, err
 	}
 	resp.Body.Close()
-	return true
+	return resp.StatusCode, nil
+}
+
+// desiredProcesses is how many processes the app runs when it runs.
+func desiredProcesses(a store.App) int64 {
+	var n int64
+	for _, count := range a.Processes {
+		n += int64(count)
+	}
+	return max(n, 1)
 }
 
 // domainsResolveHere checks that each domain resolves to an address of one
@@ -188,7 +211,7 @@ func dirSizeMB(dir string) (float64, error) {
 		}
 		return nil
 	})
-	return float64(total) / (1 << 20), err
+	return float64(total) / 1e6, err
 }
 
 // logRescan is how often a followed log looks for new containers, such as

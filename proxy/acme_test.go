@@ -76,6 +76,9 @@ func TestACMEIssuesOnlyForRoutedNames(t *testing.T) {
 	if resp.ProtoMajor != 2 {
 		t.Errorf("HTTPS protocol %s, want HTTP/2", resp.Proto)
 	}
+	if leaf := resp.TLS.PeerCertificates[0]; leaf.PublicKeyAlgorithm != x509.ECDSA || leaf.PublicKey.(*ecdsa.PublicKey).Curve != elliptic.P256() {
+		t.Errorf("ACME certificate key %v, want ECDSA P-256", leaf.PublicKeyAlgorithm)
+	}
 	if got := resp.Header.Get("Seen-X-Forwarded-Proto"); got != "https" {
 		t.Errorf("X-Forwarded-Proto %q, want https", got)
 	}

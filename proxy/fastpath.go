@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -15,8 +16,9 @@ import (
 	"time"
 )
 
-// The fast path serves the common case of plain HTTP/1.1 traffic: a
-// request for an app, in origin form, with a Content-Length body or none.
+// The fast path serves the common case of HTTP/1.1 traffic, plain or on
+// TLS (tlsfront.go): a request for an app, in origin form, with a
+// Content-Length body or none.
 // It parses the request head in place (a peek into the connection's read
 // buffer), writes it with the forwarding headers rewritten to a pooled
 // upstream connection, and copies the response head and body back with
@@ -60,14 +62,33 @@ func (fc *frontConn) serve() {
 	if ip, _, err := net.SplitHostPort(fc.remote); err == nil {
 		fc.ip = ip
 	}
-	fc.br = frontReaders.Get().(*bufio.Reader)
 	fc.io = newRawIO(fc.c)
+	// conn is what is closed at the end: on HTTPS the TLS connection, so
+	// that the client gets a close_notify. fc.c stays the TCP connection,
+	// for deadlines and for Shutdown to close.
+	var conn net.Conn = fc.c
+	if f.tls != nil {
+		tc, raw := fc.startTLS()
+		if tc == nil {
+			f.untrack(fc)
+			fc.c.Close()
+			return
+		}
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			raw.batch = newBatchWriter(fc.io)
+			f.untrack(fc)
+			f.handoff.push(tc)
+			return
+		}
+		fc.io, conn = tc, tc
+	}
+	fc.br = frontReaders.Get().(*bufio.Reader)
 	fc.br.Reset(fc.io)
 	handed := false
 	defer func() {
 		f.untrack(fc)
 		if !handed {
-			fc.c.Close()
+			conn.Close()
 			fc.br.Reset(nil)
 			frontReaders.Put(fc.br)
 		}
@@ -87,7 +108,12 @@ func (fc *frontConn) serve() {
 			handed = true
 			f.untrack(fc)
 			fc.c.SetReadDeadline(time.Time{})
-			f.handoff.push(&handedConn{Conn: fc.c, br: fc.br})
+			hc := handedConn{Conn: conn, br: fc.br}
+			if tc, ok := conn.(*tls.Conn); ok {
+				f.handoff.push(&handedTLSConn{handedConn: hc, tc: tc})
+			} else {
+				f.handoff.push(&hc)
+			}
 			return
 		}
 		if !keep || f.closing.Load() {
@@ -157,7 +183,8 @@ func (fc *frontConn) serveRequest() (keep, handoff bool) {
 		return false, true
 	}
 	p := fc.f.p
-	if p.acme != nil && bytes.HasPrefix(rq.uri, acmeChallengePrefix) {
+	secure := fc.f.tls != nil
+	if !secure && p.acme != nil && bytes.HasPrefix(rq.uri, acmeChallengePrefix) {
 		return false, true
 	}
 	var hb [256]byte
@@ -175,7 +202,7 @@ func (fc *frontConn) serveRequest() (keep, handoff bool) {
 		if !ok || len(g.upstreams) == 0 {
 			return false, true
 		}
-		if s.tls && p.certReady(t, string(host)) {
+		if s.tls && !secure && p.certReady(t, string(host)) {
 			return false, true
 		}
 		g.inflight.Add(1)
@@ -499,7 +526,11 @@ func (fc *frontConn) send(uc *upstreamConn, rq *reqHead, reqID []byte, readHead 
 	bw.WriteString(fc.ip)
 	bw.WriteString("\r\nX-Forwarded-Host: ")
 	bw.Write(rq.host)
-	bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Request-Id: ")
+	if fc.f.tls != nil {
+		bw.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Request-Id: ")
+	} else {
+		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Request-Id: ")
+	}
 	bw.Write(reqID)
 	bw.WriteString("\r\n\r\n")
 	if rq.contentLength > 0 {

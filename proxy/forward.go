@@ -91,6 +91,10 @@ func (g *appGroup) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writePage(w, http.StatusBadGateway, "app "+g.app+" has no running containers\n")
 		return
 	}
+	if !g.p.h2ViaReverseProxy && directH2(r) {
+		g.serveH2(w, r)
+		return
+	}
 	g.rp.ServeHTTP(w, r)
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -11,13 +12,15 @@ import (
 	"time"
 )
 
-// httpFront owns the plain HTTP listener. Every connection starts on the
-// fast path (fastpath.go); a connection whose request falls outside the
-// strict subset the fast path handles is handed, with nothing consumed, to
-// the net/http server (handoff), which keeps it to the end.
+// httpFront owns a listener, plain HTTP or HTTPS (tls set; tlsfront.go).
+// Every connection starts on the fast path (fastpath.go); a connection
+// whose request falls outside the strict subset the fast path handles is
+// handed, with nothing consumed, to the net/http server (handoff), which
+// keeps it to the end.
 type httpFront struct {
 	p       *Proxy
 	ln      net.Listener
+	tls     *tls.Config // nil: plain HTTP
 	handoff *connQueue
 	closing atomic.Bool
 

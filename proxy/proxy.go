@@ -73,6 +73,9 @@ type Proxy struct {
 	ids       *requestIDs
 	accessLog *accessLog // nil without an access log
 	writers   sync.Pool
+	// h2ViaReverseProxy sends every HTTP/2 request through
+	// httputil.ReverseProxy (h2direct.go), for tests to compare.
+	h2ViaReverseProxy bool
 
 	table atomic.Pointer[table]
 	acme  *acme // nil when HTTPSAddr is empty
@@ -83,9 +86,11 @@ type Proxy struct {
 	panel    panel
 	httpSrv  *http.Server
 	httpsSrv *http.Server
-	// front serves httpLn: the fast path, handing other connections to
-	// httpSrv.
-	front   *httpFront
+	// front serves httpLn and tlsFront httpsLn: the fast path, handing
+	// other connections to httpSrv and httpsSrv.
+	front    *httpFront
+	tlsFront *httpFront
+
 	httpLn  net.Listener
 	httpsLn net.Listener
 	ready   chan struct{}
@@ -377,17 +382,17 @@ func (p *Proxy) Serve(ctx context.Context) error {
 		return err
 	}
 	p.log.Info("started", "http", p.HTTPAddr().String(), "https", addrString(p.HTTPSAddr()))
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	p.mu.Lock()
-	httpSrv, httpsSrv, front := p.httpSrv, p.httpsSrv, p.front
-	httpsLn := p.httpsLn
+	httpSrv, httpsSrv, front, tlsFront := p.httpSrv, p.httpsSrv, p.front, p.tlsFront
 	p.mu.Unlock()
 	go func() { errc <- front.serve() }()
 	go func() { errc <- httpSrv.Serve(front.handoff) }()
 	servers := 2
 	if httpsSrv != nil {
-		servers++
-		go func() { errc <- httpsSrv.ServeTLS(httpsLn, "", "") }()
+		servers += 2
+		go func() { errc <- tlsFront.serve() }()
+		go func() { errc <- httpsSrv.Serve(tlsFront.handoff) }()
 	}
 	var serveErr error
 	select {
@@ -431,11 +436,13 @@ func (p *Proxy) listen() error {
 			p.redirectPort = ":" + port
 		}
 		p.httpsSrv = p.newServer()
-		p.httpsSrv.TLSConfig = &tls.Config{
-			GetCertificate: p.getCertificate,
-			NextProtos:     []string{"h2", "http/1.1"},
-			MinVersion:     tls.VersionTLS12,
-		}
+		// The handshakes happen in tlsFront; httpsSrv's own TLSConfig
+		// only turns on its HTTP/2 server (it edits the config it gets,
+		// so it gets one nobody handshakes with).
+		p.httpsSrv.TLSConfig = &tls.Config{NextProtos: h2Protos, MinVersion: tls.VersionTLS12}
+		p.httpsSrv.HTTP2 = h2Limits()
+		p.tlsFront = newHTTPFront(p, httpsLn)
+		p.tlsFront.tls = newTLSConfig(p.getCertificate)
 		if err := p.acme.start(p.cfg.HTTPAddr, httpLn.Addr()); err != nil {
 			httpLn.Close()
 			httpsLn.Close()
@@ -469,12 +476,14 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.stopped = true
 	srvs := []*http.Server{p.httpSrv, p.httpsSrv}
-	front := p.front
+	fronts := []*httpFront{p.front, p.tlsFront}
 	p.mu.Unlock()
 	var errs []error
-	if front != nil {
-		if err := front.shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("proxy: shutdown: %w", err))
+	for _, f := range fronts {
+		if f != nil {
+			if err := f.shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("proxy: shutdown: %w", err))
+			}
 		}
 	}
 	for _, s := range srvs {

@@ -54,6 +54,12 @@ const (
 const (
 	VolumePath = "/srv"
 	InitPath   = "/rosti"
+	// ToolsDir gets the rosti binary as rosti, supervisorctl and crontab
+	// (it dispatches on its name), by bind mounts rather than files of the
+	// built-in images: so they exist in every image, pulled ones included,
+	// are always the running rosti's, and read-only. /usr/local/bin is on
+	// the PATH of practically every image and empty in most.
+	ToolsDir = "/usr/local/bin"
 )
 
 const runcRuntime = "io.containerd.runc.v2"
@@ -225,6 +231,9 @@ func (d *Driver) specOpts(image containerd.Image, spec ContainerSpec, netnsPath 
 		oci.WithMounts([]specs.Mount{
 			{Destination: VolumePath, Type: "bind", Source: spec.VolumeDir, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
 			{Destination: InitPath, Type: "bind", Source: d.cfg.InitBinary, Options: []string{"bind", "ro", "nosuid", "nodev"}},
+			{Destination: ToolsDir + "/rosti", Type: "bind", Source: d.cfg.InitBinary, Options: []string{"bind", "ro", "nosuid", "nodev"}},
+			{Destination: ToolsDir + "/supervisorctl", Type: "bind", Source: d.cfg.InitBinary, Options: []string{"bind", "ro", "nosuid", "nodev"}},
+			{Destination: ToolsDir + "/crontab", Type: "bind", Source: d.cfg.InitBinary, Options: []string{"bind", "ro", "nosuid", "nodev"}},
 			{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(d.etcDir(), "resolv.conf"), Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}},
 			{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(d.etcDir(), "hosts"), Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}},
 		}),
@@ -261,7 +270,8 @@ func swapAccounted() bool {
 }
 
 // wrapInInit makes `rosti init` PID 1 with the fallback command (the given
-// one, else the image's entrypoint and cmd) after "--".
+// one, else the image's entrypoint and cmd) after "--"; in web containers
+// it also runs the app's supervisor programs and cron jobs.
 func wrapInInit(processType string, command []string) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 		fallback := s.Process.Args
@@ -271,7 +281,13 @@ func wrapInInit(processType string, command []string) oci.SpecOpts {
 		if processType == "" {
 			processType = "web"
 		}
-		s.Process.Args = append([]string{InitPath, "init", "--type", processType, "--"}, fallback...)
+		args := []string{InitPath, "init", "--type", processType}
+		if processType == "web" {
+			// Supervisor programs and cron jobs are the app's, not each
+			// process type's: they run beside its web process.
+			args = append(args, "--programs")
+		}
+		s.Process.Args = append(append(args, "--"), fallback...)
 		return nil
 	}
 }

@@ -5,8 +5,11 @@
 #   scripts/deps.sh test    that plus the real clients and servers the tests use
 set -euo pipefail
 
-serve_pkgs=(containerd runc containernetworking-plugins iptables iproute2 ca-certificates)
-test_pkgs=("${serve_pkgs[@]}" busybox-static openssh-client rsync git chromium)
+# postgresql and mariadb-server: the database servers rosti runs for storages;
+# busybox-static and bash-static: the default runtime's image, built locally.
+# chromium: the web UI's browser test.
+serve_pkgs=(containerd runc containernetworking-plugins iptables iproute2 ca-certificates busybox-static bash-static postgresql mariadb-server)
+test_pkgs=("${serve_pkgs[@]}" openssh-client rsync git python3-coreapi postgresql-client mariadb-client chromium)
 
 case "${1:-}" in
 serve) pkgs=("${serve_pkgs[@]}") ;;

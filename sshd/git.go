@@ -17,6 +17,7 @@ import (
 
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/sshd/sandbox"
+	"github.com/rosti-paas/rosti/store"
 )
 
 // gitReceive serves `git push`: receive-pack into the app's bare repo, then
@@ -35,7 +36,7 @@ func (s *Server) gitReceive(sess ssh.Session, access platform.AppAccess) int {
 	}
 	// Pushes to one app take turns, from receive-pack on, so that each
 	// deploys the branch as its own push left it.
-	unlock := s.pushes.lock(access.AppID)
+	unlock := s.pushes.Lock(access.AppID)
 	defer unlock()
 
 	if err := s.ensureRepo(ctx, access); err != nil {
@@ -74,7 +75,7 @@ func (s *Server) gitReceive(sess ssh.Session, access platform.AppAccess) int {
 	summary := fmt.Sprintf("git push of %s (%.12s)", branch, tree.commit)
 	rel, err := s.platform.Deploy(ctx, access, tree, tree.commit, summary, progress)
 	if err != nil {
-		return fail("deploy failed: %v; /srv/app and the running version are unchanged. %s", err, tree.rollBack(ctx))
+		return fail("deploy failed: %s; /srv/app and the running version are unchanged. %s", store.Message(err), tree.rollBack(ctx))
 	}
 	// The deploy is done: what is left is housekeeping, reported but not a
 	// reason to undo it.
@@ -199,25 +200,4 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		rest = tail
 	}
 	return len(b), p.w.Flush()
-}
-
-// appLocks serializes pushes to one app.
-type appLocks struct {
-	mu    sync.Mutex
-	byApp map[int64]*sync.Mutex
-}
-
-func (l *appLocks) lock(app int64) (unlock func()) {
-	l.mu.Lock()
-	if l.byApp == nil {
-		l.byApp = map[int64]*sync.Mutex{}
-	}
-	m, ok := l.byApp[app]
-	if !ok {
-		m = &sync.Mutex{}
-		l.byApp[app] = m
-	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
 }

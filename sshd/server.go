@@ -77,6 +77,7 @@ import (
 	"time"
 
 	"github.com/gliderlabs/ssh"
+	"github.com/rosti-paas/rosti/internal/keyedmutex"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/store"
 	gossh "golang.org/x/crypto/ssh"
@@ -119,7 +120,7 @@ type Server struct {
 	log      *slog.Logger
 	limiter  *failureLimiter
 	ssh      *ssh.Server
-	pushes   appLocks
+	pushes   keyedmutex.Map[int64] // pushes to one app take turns
 
 	mu       sync.Mutex
 	listener net.Listener

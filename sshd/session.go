@@ -16,6 +16,7 @@ import (
 
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/sshd/sandbox"
+	"github.com/rosti-paas/rosti/store"
 )
 
 // Exit statuses of a session whose command could not run, each with one
@@ -144,7 +145,7 @@ func (s *Server) execInContainer(sess ssh.Session, access platform.AppAccess, ar
 		return exitNotRunning
 	case errors.Is(err, platform.ErrProgramNotFound):
 		fmt.Fprintf(sess.Stderr(), "rosti: %s, so it runs no shell or commands; pick a runtime with a shell (the app's image field), or use sftp, scp, rsync or git push for files\r\n",
-			strings.TrimSuffix(err.Error(), ": "+platform.ErrProgramNotFound.Error()))
+			strings.TrimSuffix(store.Message(err), ": "+store.Message(platform.ErrProgramNotFound)))
 		return exitNoProgram
 	case err != nil:
 		s.log.Error("exec failed", "app", access.AppName, "err", err)

@@ -2,30 +2,76 @@ package store
 
 import (
 	"fmt"
+	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// SeedCatalog stores plans and runtimes when none exist yet, so that an
-// operator's later edits are never overwritten.
-func (s *Store) SeedCatalog(plans []Plan, runtimes []Runtime) error {
+// keyCatalogSeed records in the meta bucket the version of the last
+// catalogue seed applied.
+var keyCatalogSeed = []byte("catalog_seed")
+
+// SeedCatalog brings the catalogue up to the seed of the given version. A
+// new store gets all plans and runtimes. A store seeded by an older version
+// gets the plans and runtimes whose names it lacks, the runtimes not marked
+// default, and keeps every one it has as it is: an operator's edits are
+// never overwritten. A version already applied changes nothing. (Stores
+// from before versions were recorded count as seeded by version 1.)
+func (s *Store) SeedCatalog(version int, plans []Plan, runtimes []Runtime) error {
 	return s.update(func(tx *bolt.Tx) error {
-		if pb := tx.Bucket(bucketPlans); pb.Stats().KeyN == 0 {
-			for _, p := range plans {
+		meta := tx.Bucket(bucketMeta)
+		pb, rb := tx.Bucket(bucketPlans), tx.Bucket(bucketRuntimes)
+		fresh := pb.Stats().KeyN == 0 && rb.Stats().KeyN == 0
+		applied := 0
+		if v := meta.Get(keyCatalogSeed); v != nil {
+			n, err := strconv.Atoi(string(v))
+			if err != nil {
+				return fmt.Errorf("catalogue seed version %q: %w", v, ErrInvalid)
+			}
+			applied = n
+		} else if !fresh {
+			applied = 1
+		}
+		if applied >= version {
+			return nil
+		}
+		havePlans, err := namesIn[Plan](pb, func(p Plan) string { return p.Name })
+		if err != nil {
+			return err
+		}
+		for _, p := range plans {
+			if !havePlans[p.Name] {
 				if _, err := putWithID(pb, &p.ID, &p); err != nil {
 					return err
 				}
 			}
 		}
-		if rb := tx.Bucket(bucketRuntimes); rb.Stats().KeyN == 0 {
-			for _, r := range runtimes {
+		haveRuntimes, err := namesIn[Runtime](rb, func(r Runtime) string { return r.Name })
+		if err != nil {
+			return err
+		}
+		for _, r := range runtimes {
+			if !haveRuntimes[r.Name] {
+				r.Default = r.Default && fresh
 				if _, err := putWithID(rb, &r.ID, &r); err != nil {
 					return err
 				}
 			}
 		}
-		return nil
+		return meta.Put(keyCatalogSeed, []byte(strconv.Itoa(version)))
 	})
+}
+
+func namesIn[T any](b *bolt.Bucket, name func(T) string) (map[string]bool, error) {
+	items, err := listJSON[T](b)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]bool, len(items))
+	for _, it := range items {
+		names[name(it)] = true
+	}
+	return names, nil
 }
 
 // putWithID gives the object v points to (whose id field is *id) the next

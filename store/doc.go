@@ -4,7 +4,7 @@
 // and never lets a bbolt error escape: callers see ErrNotFound, ErrConflict
 // or ErrInvalid, wrapped with %w.
 //
-// Bucket tree (schema version 4):
+// Bucket tree (schema version 5):
 //
 //	meta                 "schema" -> version (decimal string)
 //	users                id(8)   -> User
@@ -23,6 +23,8 @@
 //	jobs                 id(8)   -> Job                       (schema 3)
 //	company_jobs         company id(8) ++ job id(8) -> empty  (schema 3)
 //	releases             app id(8) ++ version(8) -> Release   (schema 4)
+//	storages             id(8)   -> Storage                   (schema 5)
+//	company_storages     company id(8) ++ storage id(8) -> empty  (schema 5)
 //
 // Ids come from each bucket's sequence and are never reused, so an app's uid
 // (derived from its id) never passes to another app.

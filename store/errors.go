@@ -22,3 +22,16 @@ func (e *ConflictError) Error() string { return e.What + " " + strconv.Quote(e.V
 
 // Unwrap makes errors.Is(err, ErrConflict) hold.
 func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// Message is err's text for the user who caused it: without the names of
+// the vocabulary's kinds (": invalid", ": conflict") that wrapping with %w
+// leaves at its end, and that say nothing to a person.
+func Message(err error) string {
+	msg := err.Error()
+	for _, kind := range []error{ErrInvalid, ErrConflict} {
+		for errors.Is(err, kind) && len(msg) > len(kind.Error())+2 && msg[len(msg)-len(kind.Error())-2:] == ": "+kind.Error() {
+			msg = msg[:len(msg)-len(kind.Error())-2]
+		}
+	}
+	return msg
+}

@@ -35,7 +35,10 @@ var (
 	bucketCompanyJobs = []byte("company_jobs")
 	// Added by schema 4: releases, keyed by app id and version.
 	bucketReleases = []byte("releases")
-	// Added by schema 5: the web UI's sign-in sessions, keyed by the
+	// Added by schema 5.
+	bucketStorages        = []byte("storages")
+	bucketCompanyStorages = []byte("company_storages")
+	// Added by schema 6: the web UI's sign-in sessions, keyed by the
 	// sha256 of their secret.
 	bucketSessions = []byte("sessions")
 	// Two-factor sign-in (TOTP) of users, keyed by user id.
@@ -82,7 +85,16 @@ var migrations = []func(tx *bolt.Tx) error{
 		_, err := tx.CreateBucketIfNotExists(bucketReleases)
 		return err
 	},
-	// 5: web sessions, two-factor sign-in, settings.
+	// 5: storages (databases).
+	func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketStorages, bucketCompanyStorages} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+	// 6: web sessions, two-factor sign-in, settings.
 	func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketSessions, bucketTwoFactor, bucketSettings} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

@@ -190,7 +190,7 @@ func TestRevisionMovesOnWrites(t *testing.T) {
 
 func TestCatalogIDs(t *testing.T) {
 	s := openTest(t)
-	if err := s.SeedCatalog([]Plan{{Name: "a"}, {Name: "b"}}, []Runtime{{Name: "static", Default: true}}); err != nil {
+	if err := s.SeedCatalog(1, []Plan{{Name: "a"}, {Name: "b"}}, []Runtime{{Name: "static", Default: true}}); err != nil {
 		t.Fatal(err)
 	}
 	plans, err := s.Plans()
@@ -210,10 +210,42 @@ func TestCatalogIDs(t *testing.T) {
 	if rts[0].Default || !rts[1].Default {
 		t.Fatalf("default mark not moved: %+v", rts)
 	}
-	if err := s.SeedCatalog([]Plan{{Name: "c"}}, nil); err != nil {
+	if err := s.SeedCatalog(1, []Plan{{Name: "c"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := s.Plans(); len(again) != 2 {
 		t.Fatalf("seeding twice changed the plans: %+v", again)
+	}
+}
+
+// A newer seed adds the plans and runtimes an older one lacked, keeps the
+// operator's edits and the default runtime they chose.
+func TestCatalogSeedUpgrade(t *testing.T) {
+	s := openTest(t)
+	if err := s.SeedCatalog(1, []Plan{{Name: "start", MemoryMB: 256}}, []Runtime{{Name: "static", Default: true}}); err != nil {
+		t.Fatal(err)
+	}
+	plans, _ := s.Plans()
+	plans[0].MemoryMB = 300
+	if _, err := s.PutPlan(plans[0]); err != nil {
+		t.Fatal(err)
+	}
+	next := []Plan{{Name: "start", MemoryMB: 256}, {Name: "start+", MemoryMB: 512}}
+	if err := s.SeedCatalog(2, next, []Runtime{{Name: "binary", Default: true}, {Name: "static"}}); err != nil {
+		t.Fatal(err)
+	}
+	plans, _ = s.Plans()
+	if len(plans) != 2 || plans[0].MemoryMB != 300 || plans[1].Name != "start+" {
+		t.Fatalf("plans after the new seed: %+v", plans)
+	}
+	rts, _ := s.Runtimes()
+	if len(rts) != 2 || !rts[0].Default || rts[1].Name != "binary" || rts[1].Default {
+		t.Fatalf("runtimes after the new seed: %+v", rts)
+	}
+	if err := s.SeedCatalog(2, []Plan{{Name: "pro"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.Plans(); len(again) != 2 {
+		t.Fatalf("the same seed twice changed the plans: %+v", again)
 	}
 }

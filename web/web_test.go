@@ -330,7 +330,7 @@ func TestCreateApp(t *testing.T) {
 				fmt.Sprintf(`<span id="%s-err"><span class="err" role="alert">`, tc.field), tc.says)
 		})
 	}
-	a := b.post(apps+"new", url.Values{"name": {"site"}, "image": {platform.StaticRuntimeImage}, "plan": {"2"}, "app_port": {"8080"},
+	a := b.post(apps+"new", url.Values{"name": {"site"}, "image": {platform.StaticRuntimeImage}, "plan": {"3"}, "app_port": {"8080"},
 		"domains": {"www.example.com"}, "healthcheck": {"/up"}})
 	if a.status != http.StatusSeeOther || !strings.Contains(a.location, "/apps/") {
 		t.Fatalf("create: %d %s\n%s", a.status, a.location, a.body)
@@ -339,7 +339,7 @@ func TestCreateApp(t *testing.T) {
 		"sftp -P 2222 site@host.test", "rsync -az --delete -e &#39;ssh -p 2222&#39; ./ site@host.test:app/",
 		"git push ssh://site@host.test:2222/site main", "v1", "Type <strong>site</strong> to delete")
 	_ = page
-	b.get(apps).expect(t, 200, `>site</a>`, "standard", "running")
+	b.get(apps).expect(t, 200, `>site</a>`, "start+", "running")
 	b.post(apps+"new", url.Values{"name": {"site"}, "image": {platform.StaticRuntimeImage}, "plan": {"1"}, "app_port": {"8080"}}).
 		expect(t, http.StatusBadRequest, "an app with this name already exists")
 }
@@ -351,10 +351,10 @@ func TestAppSettingsAndDelete(t *testing.T) {
 	a := b.post(apps+"new", url.Values{"name": {"site"}, "image": {platform.StaticRuntimeImage}, "plan": {"1"}, "app_port": {"8080"}})
 	appPage := strings.SplitN(a.location, "?", 2)[0]
 	b.get(appPage)
-	settings := url.Values{"plan": {"3"}, "image": {platform.StaticRuntimeImage}, "app_port": {"9000"}, "domains": {""},
+	settings := url.Values{"plan": {"4"}, "image": {platform.StaticRuntimeImage}, "app_port": {"9000"}, "domains": {""},
 		"healthcheck": {""}, "ssh_keys": {""}, "ssh_password": {""}}
 	saved := b.post(appPage+"/settings", settings).expect(t, http.StatusSeeOther)
-	b.get(saved.location).expect(t, 200, "Settings saved", "plan business", "port 9000")
+	b.get(saved.location).expect(t, 200, "Settings saved", "plan normal", "port 9000")
 
 	bad := url.Values{"plan": {"3"}, "image": {platform.StaticRuntimeImage}, "app_port": {"80"}, "ssh_password": {"short"}}
 	b.post(appPage+"/settings", bad).expect(t, http.StatusBadRequest,

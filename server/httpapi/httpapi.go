@@ -57,7 +57,7 @@ func Status(err error) int {
 func PublicMessage(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) (int, string) {
 	status := Status(err)
 	if status != http.StatusInternalServerError {
-		return status, err.Error()
+		return status, store.Message(err)
 	}
 	id := w.Header().Get(RequestIDHeader)
 	log.Error("request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)

@@ -155,13 +155,8 @@ func (h *Handler) readApp(w http.ResponseWriter, r *http.Request, u store.User) 
 }
 
 func (h *Handler) updateApp(w http.ResponseWriter, r *http.Request, u store.User) error {
-	ref, err := appRef(r)
+	ref, err := h.knownApp(r, u)
 	if err != nil {
-		return err
-	}
-	// Look the app up before reading the body, so that another company's
-	// id answers 404 whatever the body holds.
-	if _, err := h.p.App(r.Context(), u, ref); err != nil {
 		return err
 	}
 	in, err := appInput(w, r)

@@ -22,6 +22,7 @@ func (a *testAPI) aliceState(t *testing.T, appID int64) string {
 		fmt.Sprintf("/api/v1/%d/apps-releases/%d/", a.aliceCo, appID),
 		fmt.Sprintf("/api/v1/%d/apps-env/%d/", a.aliceCo, appID),
 		fmt.Sprintf("/api/v1/%d/apps-scale/%d/", a.aliceCo, appID),
+		fmt.Sprintf("/api/v1/%d/storages/", a.aliceCo),
 		"/api/v1/tokens/",
 		"/api/v1/keys/",
 		"/api/v1/companies/",
@@ -47,7 +48,10 @@ func TestTenantIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := map[string]int64{"apps": appID, "tokens": tok.ID, "keys": key.ID, "plans": 1, "runtimes": 1, "jobs": job.ID}
+	r = a.do(t, a.alice, "POST", fmt.Sprintf("/api/v1/%d/storages/", a.aliceCo), `{"type":"pgsql","password":"alices-db-pw"}`)
+	var storage struct{ ID int64 }
+	r.json(t, &storage)
+	ids := map[string]int64{"apps": appID, "tokens": tok.ID, "keys": key.ID, "plans": 1, "runtimes": 1, "jobs": job.ID, "storages": storage.ID}
 	for _, rt := range rostiv1.Routes() {
 		// apps-action, apps-env, ... name an app by its id.
 		if resource := strings.Split(strings.TrimPrefix(rt.Pattern, "/api/v1/{company_id}/"), "/")[0]; strings.HasPrefix(resource, "apps-") {
@@ -55,9 +59,9 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	}
 	bodies := map[string]string{
-		"POST":   `{"name":"bobs","image":"static","plan":1,"ram":64,"disk":1,"cpu_quota":10,"pids":64}`,
-		"PUT":    `{"app_port":3000,"image":"static","name":"x","ram":64,"disk":1,"cpu_quota":10,"pids":64}`,
-		"PATCH":  `{"app_port":3000}`,
+		"POST":   `{"name":"bobs","image":"static","plan":1,"ram":64,"disk":1,"cpu_quota":10,"pids":64,"type":"pgsql","password":"bobs-db-pw"}`,
+		"PUT":    `{"app_port":3000,"image":"static","name":"x","ram":64,"disk":1,"cpu_quota":10,"pids":64,"password":"bobs-db-pw"}`,
+		"PATCH":  `{"app_port":3000,"note":"bob was here"}`,
 		"DELETE": ``,
 		"GET":    ``,
 	}
@@ -88,6 +92,9 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	if after := a.aliceState(t, appID); after != before {
 		t.Fatalf("bob changed alice's objects:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if pw := a.dbs.password(fmt.Sprintf("c%d_s%d", a.aliceCo, storage.ID)); pw != "alices-db-pw" {
+		t.Fatalf("bob changed the password of alice's storage: %q", pw)
 	}
 	var bobsCompanies []map[string]any
 	a.do(t, a.bob, "GET", "/api/v1/companies/", "").json(t, &bobsCompanies)

@@ -42,11 +42,7 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request, u store.User)
 }
 
 func (h *Handler) readJob(w http.ResponseWriter, r *http.Request, u store.User) error {
-	company, err := pathID(r, "company_id")
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	company, id, err := companyAndID(r)
 	if err != nil {
 		return err
 	}

@@ -61,11 +61,8 @@ func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, u store.U
 }
 
 func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, u store.User) error {
-	ref, err := appRef(r)
+	ref, err := h.knownApp(r, u)
 	if err != nil {
-		return err
-	}
-	if _, err := h.p.App(r.Context(), u, ref); err != nil {
 		return err
 	}
 	raw, err := httpapi.DecodeObject(w, r)
@@ -107,32 +104,16 @@ func (h *Handler) readEnv(w http.ResponseWriter, r *http.Request, u store.User) 
 // updateEnv sets the app's environment: PUT replaces it whole, PATCH
 // changes the keys given, null unsetting one. Either makes a release.
 func (h *Handler) updateEnv(w http.ResponseWriter, r *http.Request, u store.User) error {
-	ref, err := appRef(r)
+	ref, err := h.knownApp(r, u)
 	if err != nil {
-		return err
-	}
-	if _, err := h.p.App(r.Context(), u, ref); err != nil {
 		return err
 	}
 	raw, err := httpapi.DecodeObject(w, r)
 	if err != nil {
 		return err
 	}
-	values := make(map[string]*string, len(raw))
-	var bad platform.ValidationError
-	for k, v := range raw {
-		if string(v) == "null" {
-			values[k] = nil
-			continue
-		}
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			bad.Add(k, "must be a string, or null to unset it")
-			continue
-		}
-		values[k] = &s
-	}
-	if err := bad.Err(); err != nil {
+	values, err := decodeValues[*string](raw, "must be a string, or null to unset it")
+	if err != nil {
 		return err
 	}
 	if _, err := h.p.SetConfig(r.Context(), u, ref, values, r.Method == http.MethodPut, nil); err != nil {
@@ -155,32 +136,36 @@ func (h *Handler) readScale(w http.ResponseWriter, r *http.Request, u store.User
 }
 
 func (h *Handler) updateScale(w http.ResponseWriter, r *http.Request, u store.User) error {
-	ref, err := appRef(r)
+	ref, err := h.knownApp(r, u)
 	if err != nil {
-		return err
-	}
-	if _, err := h.p.App(r.Context(), u, ref); err != nil {
 		return err
 	}
 	raw, err := httpapi.DecodeObject(w, r)
 	if err != nil {
 		return err
 	}
-	counts := make(map[string]int, len(raw))
-	var bad platform.ValidationError
-	for k, v := range raw {
-		var n int
-		if err := json.Unmarshal(v, &n); err != nil {
-			bad.Add(k, "must be a whole number of containers")
-			continue
-		}
-		counts[k] = n
-	}
-	if err := bad.Err(); err != nil {
+	counts, err := decodeValues[int](raw, "must be a whole number of containers")
+	if err != nil {
 		return err
 	}
 	if _, err := h.p.Scale(r.Context(), u, ref, counts); err != nil {
 		return err
 	}
 	return h.readScale(w, r, u)
+}
+
+// decodeValues reads every field of a JSON object as a T, saying of each
+// field that is not one what problem says.
+func decodeValues[T any](raw map[string]json.RawMessage, problem string) (map[string]T, error) {
+	out := make(map[string]T, len(raw))
+	var bad platform.ValidationError
+	for k, v := range raw {
+		var val T
+		if err := json.Unmarshal(v, &val); err != nil {
+			bad.Add(k, "%s", problem)
+			continue
+		}
+		out[k] = val
+	}
+	return out, bad.Err()
 }

@@ -69,6 +69,12 @@ func Routes() []Route {
 		{"GET", "/api/v1/{company_id}/runtimes/", (*Handler).listRuntimes},
 		{"POST", "/api/v1/{company_id}/runtimes/", (*Handler).createRuntime},
 		{"PUT", "/api/v1/{company_id}/runtimes/{id}/", (*Handler).updateRuntime},
+		{"GET", "/api/v1/{company_id}/storages/", (*Handler).listStorages},
+		{"POST", "/api/v1/{company_id}/storages/", (*Handler).createStorage},
+		{"GET", "/api/v1/{company_id}/storages/{id}/", (*Handler).readStorage},
+		{"PUT", "/api/v1/{company_id}/storages/{id}/", (*Handler).updateStorage},
+		{"PATCH", "/api/v1/{company_id}/storages/{id}/", (*Handler).updateStorage},
+		{"DELETE", "/api/v1/{company_id}/storages/{id}/", (*Handler).deleteStorage},
 	}
 }
 
@@ -130,13 +136,30 @@ func pathID(r *http.Request, name string) (int64, error) {
 	return id, nil
 }
 
-// appRef names the app of a /{company_id}/.../{id}/ route.
-func appRef(r *http.Request) (platform.AppRef, error) {
+// companyAndID reads the ids of a /{company_id}/.../{id}/ route.
+func companyAndID(r *http.Request) (int64, int64, error) {
 	c, err := pathID(r, "company_id")
 	if err != nil {
-		return platform.AppRef{}, err
+		return 0, 0, err
 	}
 	id, err := pathID(r, "id")
+	return c, id, err
+}
+
+// knownApp names the app of the route once the user may manage it, so that
+// another company's id answers 404 whatever the request's body holds.
+func (h *Handler) knownApp(r *http.Request, u store.User) (platform.AppRef, error) {
+	ref, err := appRef(r)
+	if err != nil {
+		return ref, err
+	}
+	_, err = h.p.App(r.Context(), u, ref)
+	return ref, err
+}
+
+// appRef names the app of a /{company_id}/apps.../{id}/ route.
+func appRef(r *http.Request) (platform.AppRef, error) {
+	c, id, err := companyAndID(r)
 	return platform.AppByID(c, id), err
 }
 

@@ -27,6 +27,7 @@ type testAPI struct {
 	alice, bob         string // tokens
 	aliceCo, bobCo     int64
 	aliceUser, bobUser store.User
+	dbs                *fakeDatabases
 }
 
 func newTestAPI(t testing.TB) *testAPI {
@@ -37,13 +38,14 @@ func newTestAPI(t testing.TB) *testAPI {
 	}
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := platform.New(platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222}, platform.Deps{Store: st, Log: log})
+	dbs := newFakeDatabases()
+	p := platform.New(platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222}, platform.Deps{Store: st, Databases: dbs, Log: log})
 	if err := p.SeedCatalog(); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(server.Handler(p, "test", log))
 	t.Cleanup(srv.Close)
-	a := &testAPI{url: srv.URL, p: p, store: st}
+	a := &testAPI{url: srv.URL, p: p, store: st, dbs: dbs}
 	a.aliceUser, a.alice, a.aliceCo = mustAccount(t, p, "alice")
 	a.bobUser, a.bob, a.bobCo = mustAccount(t, p, "bob")
 	return a
@@ -333,13 +335,40 @@ func TestCatalogEditsNeedSuperuser(t *testing.T) {
 	}
 	var plans []map[string]any
 	a.do(t, a.bob, "GET", fmt.Sprintf("/api/v1/%d/plans/", a.bobCo), "").json(t, &plans)
-	if len(plans) != 4 {
+	if len(plans) != 10 {
 		t.Fatalf("bob sees %d plans", len(plans))
 	}
 	for _, k := range []string{"id", "name", "ram", "disk", "price", "cpu_quota", "pids"} {
 		if _, ok := plans[0][k]; !ok {
 			t.Fatalf("plan lacks %q: %v", k, plans[0])
 		}
+	}
+}
+
+// TestCatalogUnderCompanyZero: rostictl's `plans` and `runtimes` ask under
+// company 0 until a deploy has picked a company; anyone logged in gets the
+// catalogue there, nobody else, and nothing else of company 0 exists.
+func TestCatalogUnderCompanyZero(t *testing.T) {
+	a := newTestAPI(t)
+	plan := `{"name":"huge","ram":4096,"disk":50000,"cpu_quota":200,"price":40}`
+	tests := []struct {
+		name, token, method, path, body string
+		want                            int
+		wantIn                          string
+	}{
+		{"plans", a.bob, "GET", "/api/v1/0/plans/", "", 200, `"name":"start+"`},
+		{"runtimes", a.bob, "GET", "/api/v1/0/runtimes/", "", 200, `"default":true`},
+		{"plans without a token", "", "GET", "/api/v1/0/plans/", "", 401, ""},
+		{"apps", a.bob, "GET", "/api/v1/0/apps/", "", 404, ""},
+		{"creating a plan", a.alice, "POST", "/api/v1/0/plans/", plan, 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := a.do(t, tt.token, tt.method, tt.path, tt.body)
+			if r.status != tt.want || !strings.Contains(string(r.body), tt.wantIn) {
+				t.Fatalf("%s %s: %d %s, want %d with %s", tt.method, tt.path, r.status, r.body, tt.want, tt.wantIn)
+			}
+		})
 	}
 }
 

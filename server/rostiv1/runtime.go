@@ -11,11 +11,8 @@ import (
 )
 
 func (h *Handler) appAction(w http.ResponseWriter, r *http.Request, u store.User) error {
-	ref, err := appRef(r)
+	ref, err := h.knownApp(r, u)
 	if err != nil {
-		return err
-	}
-	if _, err := h.p.App(r.Context(), u, ref); err != nil {
 		return err
 	}
 	raw, err := httpapi.DecodeObject(w, r)
@@ -79,12 +76,18 @@ func (h *Handler) appStatus(w http.ResponseWriter, r *http.Request, u store.User
 	if err != nil {
 		return err
 	}
-	tech := techJSON{Name: st.Runtime.Name, Version: imageTag(st.Runtime.Image)}
 	out := statusJSON{
 		Running: st.Running, HTTPStatus: st.HTTPStatus, DNSStatus: st.DNSStatus, Errors: st.Errors, Info: st.Info,
 		Memory:      map[string]any{"usage": st.MemoryUsageMB, "limit": st.MemoryLimitMB},
-		Storage:     map[string]any{"usage": st.StorageUsage, "limit": st.StorageLimit, "over_limit": st.OverLimit},
-		PrimaryTech: tech, Techs: []techJSON{tech}, Containers: []containerJSON{},
+		Storage:     storageStatus(st),
+		PrimaryTech: techJSON{Name: st.Runtime.Name, Version: imageTag(st.Runtime.Image)},
+		Containers:  []containerJSON{},
+	}
+	out.Techs = []techJSON{out.PrimaryTech}
+	for _, lang := range st.Runtime.Languages {
+		if lang != st.Runtime.Name {
+			out.Techs = append(out.Techs, techJSON{Name: lang})
+		}
 	}
 	for _, c := range st.Containers {
 		out.Containers = append(out.Containers, containerJSON{
@@ -94,6 +97,20 @@ func (h *Handler) appStatus(w http.ResponseWriter, r *http.Request, u store.User
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// storageStatus is Rosti's storage figures, in GB as rostictl prints them,
+// over_limit being how many GB the usage is past the limit; usage_mb,
+// limit_mb and exceeded are rosti's own.
+func storageStatus(st platform.AppStatus) map[string]any {
+	return map[string]any{
+		"usage":      st.StorageUsage / 1000,
+		"limit":      st.StorageLimit / 1000,
+		"over_limit": max(0, st.StorageUsage-st.StorageLimit) / 1000,
+		"usage_mb":   st.StorageUsage,
+		"limit_mb":   st.StorageLimit,
+		"exceeded":   st.OverLimit,
+	}
 }
 
 func imageTag(ref string) string {
@@ -126,11 +143,8 @@ func (l *logWriter) Write(b []byte) (int, error) {
 // appLogs serves ?lines=N (default 100) of the app's output, and keeps the
 // answer open with new lines when follow=1.
 func (h *Handler) appLogs(w http.ResponseWriter, r *http.Request, u store.User) error {
-	ref, err := appRef(r)
+	ref, err := h.knownApp(r, u)
 	if err != nil {
-		return err
-	}
-	if _, err := h.p.App(r.Context(), u, ref); err != nil {
 		return err
 	}
 	lines := 100

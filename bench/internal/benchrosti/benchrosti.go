@@ -7,6 +7,7 @@ package benchrosti
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rosti-paas/rosti/dbserver"
 	rtm "github.com/rosti-paas/rosti/runtime"
 )
 
@@ -108,6 +110,12 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 func (s *Server) Stop() {
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	_ = s.cmd.Wait()
+	// The database servers outlive rosti, for its apps; not a benchmark's.
+	if m, err := dbserver.New(dbserver.Config{DataDir: s.Data, AppsSubnet: subnet}); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_ = m.StopServers(ctx)
+		cancel()
+	}
 	if d, err := rtm.New(rtm.Config{DataDir: s.Data, InitBinary: s.bin, Bridge: bridge, Subnet: subnet}); err == nil {
 		_ = d.RemoveNetwork()
 	}

@@ -1,9 +1,11 @@
-// Command initbin is `rosti init` alone, for tests that need the init binary
-// without building all of rosti.
+// Command initbin is `rosti init` alone (with supervisorctl and crontab, as
+// the binary is named inside containers), for tests that need the init
+// binary without building all of rosti.
 package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 
@@ -11,6 +13,9 @@ import (
 )
 
 func main() {
+	if tool, ok := initproc.Tool(filepath.Base(os.Args[0])); ok {
+		os.Exit(tool(os.Args[1:]))
+	}
 	var cfg initproc.Config
 	fs := pflag.NewFlagSet("rosti", pflag.ExitOnError)
 	fs.SetInterspersed(false)
@@ -18,6 +23,8 @@ func main() {
 	args := os.Args[1:]
 	if len(args) > 0 && args[0] == "init" {
 		args = args[1:]
+	} else if len(args) <= 1 {
+		os.Exit(initproc.Tech(args, os.Stdout, os.Stderr)) // `rosti [TECH]`, as in a container
 	}
 	_ = fs.Parse(args)
 	cfg.Command = fs.Args()
