@@ -40,4 +40,10 @@
 // health check or a drain does not count), so one app's slow health check
 // or image pull never delays another app's restart. Routes are published
 // one table at a time, each built from the latest state.
+//
+// Web sign-ins (sessions.go, twofactor.go): sessions are kept as the hash
+// of their secret; a user with two-factor sign-in gets a session that
+// signs nobody in until a TOTP code or a recovery code completes it. Usage
+// (usage.go): each app's memory and CPU are sampled once a minute and kept
+// in memory only, for the web UI's charts.
 package platform

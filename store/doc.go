@@ -4,7 +4,7 @@
 // and never lets a bbolt error escape: callers see ErrNotFound, ErrConflict
 // or ErrInvalid, wrapped with %w.
 //
-// Bucket tree (schema version 5):
+// Bucket tree (schema version 6):
 //
 //	meta                 "schema" -> version (decimal string)
 //	users                id(8)   -> User
@@ -25,6 +25,9 @@
 //	releases             app id(8) ++ version(8) -> Release   (schema 4)
 //	storages             id(8)   -> Storage                   (schema 5)
 //	company_storages     company id(8) ++ storage id(8) -> empty  (schema 5)
+//	sessions             sha256 of the cookie's secret -> Session  (schema 6)
+//	two_factor           user id(8) -> TwoFactor             (schema 6)
+//	settings             "settings" -> Settings              (schema 6)
 //
 // Ids come from each bucket's sequence and are never reused, so an app's uid
 // (derived from its id) never passes to another app.
