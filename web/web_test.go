@@ -520,3 +520,25 @@ func TestMembers(t *testing.T) {
 	bob.get(members).expect(t, http.StatusNotFound)
 	alice.post(fmt.Sprintf("%smembers/%d/delete", aliceApps, alice1.ID), nil).expect(t, http.StatusConflict, "a company keeps at least one member")
 }
+
+func TestJobsPage(t *testing.T) {
+	ui := newTestUI(t, platform.RegistrationOpen)
+	alice, apps := ui.signUp("alice")
+	bob, _ := ui.signUp("bob")
+	alice.get(apps + "jobs").expect(t, 200, "No jobs")
+	co := mustCompanyOf(t, ui, "alice")
+	if _, err := ui.st.CreateJob(store.Job{CompanyID: co, Kind: "pull", Target: "docker.io/library/node:22", Status: store.JobRunning, Progress: 42, Message: "layer 3 of 7"}); err != nil {
+		t.Fatal(err)
+	}
+	alice.get(apps+"jobs").expect(t, 200, "docker.io/library/node:22", `value="42"`, "42%", "layer 3 of 7", `data-refresh`)
+	bob.get(apps + "jobs").expect(t, http.StatusNotFound)
+}
+
+func mustCompanyOf(t testing.TB, ui *testUI, name string) int64 {
+	t.Helper()
+	cs, err := ui.p.Companies(context.Background(), mustUser(t, ui, name))
+	if err != nil || len(cs) == 0 {
+		t.Fatalf("companies of %s: %v %v", name, cs, err)
+	}
+	return cs[0].ID
+}

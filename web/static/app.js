@@ -29,18 +29,23 @@ document.addEventListener("click", function (e) {
   src.onerror = function () { fresh = true; };
 })();
 
-// Status refresh: the status card is fetched again every few seconds.
+// Live parts of a page (an app's status, the jobs and their progress) are
+// fetched again every few seconds: elements marked data-refresh take their
+// new content from the same page rendered anew.
 (function () {
-  var card = document.getElementById("status");
-  if (!card || !window.fetch || !window.DOMParser) return;
+  var parts = document.querySelectorAll("[data-refresh][id]");
+  if (!parts.length || !window.fetch || !window.DOMParser) return;
   setInterval(function () {
     if (document.hidden) return;
     fetch(location.pathname, { credentials: "same-origin" }).then(function (r) {
       return r.ok ? r.text() : null;
     }).then(function (html) {
       if (!html) return;
-      var next = new DOMParser().parseFromString(html, "text/html").getElementById("status");
-      if (next) card.innerHTML = next.innerHTML;
+      var next = new DOMParser().parseFromString(html, "text/html");
+      parts.forEach(function (el) {
+        var fresh = next.getElementById(el.id);
+        if (fresh) el.innerHTML = fresh.innerHTML;
+      });
     }).catch(function () {});
   }, 5000);
 })();
