@@ -525,13 +525,13 @@ func TestJobsPage(t *testing.T) {
 	ui := newTestUI(t, platform.RegistrationOpen)
 	alice, apps := ui.signUp("alice")
 	bob, _ := ui.signUp("bob")
-	alice.get(apps + "jobs").expect(t, 200, "No jobs")
+	alice.get(apps+"jobs").expect(t, 200, "No jobs")
 	co := mustCompanyOf(t, ui, "alice")
 	if _, err := ui.st.CreateJob(store.Job{CompanyID: co, Kind: "pull", Target: "docker.io/library/node:22", Status: store.JobRunning, Progress: 42, Message: "layer 3 of 7"}); err != nil {
 		t.Fatal(err)
 	}
 	alice.get(apps+"jobs").expect(t, 200, "docker.io/library/node:22", `value="42"`, "42%", "layer 3 of 7", `data-refresh`)
-	bob.get(apps + "jobs").expect(t, http.StatusNotFound)
+	bob.get(apps+"jobs").expect(t, http.StatusNotFound)
 }
 
 func mustCompanyOf(t testing.TB, ui *testUI, name string) int64 {
