@@ -56,7 +56,13 @@ func New(p *platform.Platform, log *slog.Logger) *UI {
 
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"list":  func(s ...string) []string { return s },
+		"list": func(s ...string) []string { return s },
+		"sizeMB": func(n *int64) string {
+			if n == nil {
+				return "size unknown"
+			}
+			return strconv.FormatFloat(float64(*n)/(1<<20), 'f', 1, 64) + " MB"
+		},
 		"join":  strings.Join,
 		"since": since,
 		"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
@@ -138,6 +144,10 @@ func (u *UI) routes() {
 	u.mux.Handle("POST /admin/settings", u.signedIn(u.adminSettings))
 	u.mux.Handle("GET /c/{company}/{$}", u.inCompany(u.appsPage))
 	u.mux.Handle("GET /c/{company}/jobs", u.inCompany(u.jobsPage))
+	u.mux.Handle("GET /c/{company}/storages", u.inCompany(u.storages))
+	u.mux.Handle("POST /c/{company}/storages", u.inCompany(u.createStorage))
+	u.mux.Handle("POST /c/{company}/storages/{storage}/password", u.inCompany(u.storagePassword))
+	u.mux.Handle("POST /c/{company}/storages/{storage}/delete", u.inCompany(u.deleteStorage))
 	u.mux.Handle("GET /c/{company}/members", u.inCompany(u.members))
 	u.mux.Handle("POST /c/{company}/members", u.inCompany(u.addMember))
 	u.mux.Handle("POST /c/{company}/members/{user}/delete", u.inCompany(u.removeMember))
