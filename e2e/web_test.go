@@ -416,6 +416,12 @@ func TestWebUI(t *testing.T) {
 	b.open(apps + "jobs")
 	b.see("Jobs")
 	b.shoot(shots, "jobs")
+	b.open(apps + "members")
+	b.see("Members of", "owner")
+	b.shoot(shots, "members")
+	b.open(apps + "storages")
+	b.see("New database")
+	b.shoot(shots, "databases")
 
 	// Two-factor sign-in: the secret shown, a code computed from it turns
 	// it on; the next sign-in asks for a code; a wrong one is refused; a
