@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rosti-paas/rosti/internal/connlimit"
 	"github.com/rosti-paas/rosti/internal/logbuf"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/proxy"
@@ -144,6 +145,10 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	case os.Getenv("GOMAXPROCS") == "":
 		goruntime.GOMAXPROCS(proxy.Procs(goruntime.NumCPU()))
 	}
+	public, apiConns, err := connLimits(log)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -176,7 +181,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 	front, err := proxy.New(proxy.Config{
 		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, DataDir: cfg.DataDir, ACMEEmail: cfg.ACMEEmail, ACMECA: cfg.ACMECA, ACMERoots: acmeRoots,
-		AccessLog: accessLog, Logger: log,
+		AccessLog: accessLog, Logger: log, Listen: public.Listen,
 	})
 	if err != nil {
 		return err
@@ -202,11 +207,11 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err := sshd.EnsureHostKey(cfg.hostKeyPath()); err != nil {
 		return err
 	}
-	gateway, err := sshd.New(sshd.Config{Addr: cfg.SSHAddr, HostKeyPath: cfg.hostKeyPath(), SandboxBinary: self, Logger: log}, plat.SSH())
+	gateway, err := sshd.New(sshd.Config{Addr: cfg.SSHAddr, HostKeyPath: cfg.hostKeyPath(), SandboxBinary: self, Logger: log, Listen: public.Listen}, plat.SSH())
 	if err != nil {
 		return err
 	}
-	api := server.New(server.Config{Addr: cfg.APIAddr, AdminSocket: cfg.adminSocket(), Version: version}, plat, log)
+	api := server.New(server.Config{Addr: cfg.APIAddr, AdminSocket: cfg.adminSocket(), Version: version, Listen: apiConns.Listen}, plat, log)
 	if cfg.PanelDomain != "" {
 		front.SetPanel([]string{cfg.PanelDomain}, server.Handler(plat, version, log), cfg.HTTPSAddr != "")
 	}
@@ -276,4 +281,21 @@ func loadRoots(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("--acme-ca-root %s: no PEM certificate in it", path)
 	}
 	return pool, nil
+}
+
+// connLimits raises the open files limit and shares it out: the proxy and
+// the SSH gateway share one budget, the API has its own, and a reserve
+// stays for the store, logs, containerd and the admin socket, so that no
+// flood of connections leaves rosti without file descriptors.
+func connLimits(log *slog.Logger) (public, api *connlimit.Limiter, err error) {
+	files, err := connlimit.RaiseFileLimit()
+	if err != nil {
+		return nil, nil, err
+	}
+	b := connlimit.BudgetsFor(files)
+	log.Info("connection limits", "open_files", files, "public", b.Public, "public_per_source", b.PublicPerSource,
+		"api", b.API, "api_per_source", b.APIPerSource, "reserved", b.Reserved)
+	public = connlimit.New(connlimit.Config{Name: "public", MaxConns: b.Public, PerSource: b.PublicPerSource, Logger: log})
+	api = connlimit.New(connlimit.Config{Name: "api", MaxConns: b.API, PerSource: b.APIPerSource, Logger: log})
+	return public, api, nil
 }

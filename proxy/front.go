@@ -3,12 +3,13 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rosti-paas/rosti/internal/connlimit"
 )
 
 // httpFront owns the plain HTTP listener. Every connection starts on the
@@ -33,7 +34,9 @@ const (
 	connClosed
 )
 
-// Timeouts of the fast path, the same as the net/http server's.
+// Timeouts of the fast path, the same as the net/http server's: a new
+// connection has readHeaderTimeout for its first request, as one between
+// requests has clientIdleTimeout for the next.
 const (
 	readHeaderTimeout = 10 * time.Second
 	clientIdleTimeout = 2 * time.Minute
@@ -61,11 +64,11 @@ func (f *httpFront) serve() error {
 			if f.closing.Load() {
 				return http.ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if connlimit.Temporary(err) {
 				// Out of file descriptors and the like: back off as
-				// net/http does.
+				// net/http does; never end the proxy (and rosti) for it.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				f.p.log.Warn("accept failed; slowing down", "err", err, "pause", delay)
 				time.Sleep(delay)
 				continue
 			}
