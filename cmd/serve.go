@@ -196,6 +196,9 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err := plat.FailInterruptedJobs(); err != nil {
 		return err
 	}
+	if err := plat.RemoveOrphanedFiles(); err != nil {
+		log.Warn("remove the files of deleted apps", "err", err)
+	}
 	if password, created, err := plat.Bootstrap(); err != nil {
 		return err
 	} else if created {

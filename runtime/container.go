@@ -144,7 +144,10 @@ func (d *Driver) Run(ctx context.Context, spec ContainerSpec) (Instance, error) 
 	cleanupCtx := context.WithoutCancel(ctx)
 
 	netnsPath := filepath.Join(d.netnsRoot(), spec.Name)
-	_ = removeNetns(netnsPath) // left over by a Run that died half way
+	// What a Run or Remove that died half way left under this name.
+	if err := d.releaseName(ctx, spec.Name, netnsPath); err != nil {
+		return Instance{}, err
+	}
 	if err := createNetns(netnsPath); err != nil {
 		return Instance{}, fmt.Errorf("runtime: %w", err)
 	}
@@ -153,7 +156,7 @@ func (d *Driver) Run(ctx context.Context, spec ContainerSpec) (Instance, error) 
 	if err != nil {
 		return Instance{}, err
 	}
-	undo = append(undo, func() { _ = d.nets.remove(cleanupCtx, spec.Name, netnsPath, spec.Group) })
+	undo = append(undo, func() { _ = d.releaseName(cleanupCtx, spec.Name, netnsPath) })
 
 	labels := map[string]string{}
 	for k, v := range spec.Labels {
@@ -402,11 +405,10 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("runtime: remove %s: %w", name, err)
 	}
 	if netnsPath := labels[labelNetns]; netnsPath != "" {
-		if err := d.nets.remove(ctx, name, netnsPath, labels[LabelGroup]); err != nil {
+		// Whatever the network still holds: a Remove cut off half way may
+		// have released part of it already.
+		if err := d.releaseName(ctx, name, netnsPath); err != nil {
 			return err
-		}
-		if err := removeNetns(netnsPath); err != nil {
-			return fmt.Errorf("runtime: %w", err)
 		}
 	}
 	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {

@@ -158,6 +158,10 @@ func (d *Driver) Serve(ctx context.Context) error {
 	if err := d.nets.setupFirewall(); err != nil {
 		return err
 	}
+	if err := d.repairNetwork(ctx); err != nil {
+		// What is left holds an address or a rule, and stops no other app.
+		d.log.Error("release what interrupted runs left", "err", err)
+	}
 	v, err := client.Version(ctx)
 	if err != nil {
 		return fmt.Errorf("runtime: containerd version: %w", err)

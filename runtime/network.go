@@ -101,6 +101,11 @@ func (n *networks) forGroup(group string) (groupNetwork, error) {
 			return groupNetwork{}, err
 		}
 	}
+	return n.byIndexLocked(idx)
+}
+
+// byIndexLocked returns the network of the group with index idx.
+func (n *networks) byIndexLocked(idx int) (groupNetwork, error) {
 	gn := groupNetwork{index: idx, name: fmt.Sprintf("%s%d", n.prefix(), idx), subnet: n.subnet(idx)}
 	if c, ok := n.cnis[idx]; ok {
 		gn.cni = c
@@ -328,17 +333,6 @@ func (n *networks) setup(ctx context.Context, id, netnsPath, group string) (stri
 		}
 	}
 	return "", fmt.Errorf("runtime: cni setup %s: no IPv4 address", id)
-}
-
-func (n *networks) remove(ctx context.Context, id, netnsPath, group string) error {
-	gn, err := n.forGroup(group)
-	if err != nil {
-		return err
-	}
-	if err := gn.cni.Remove(ctx, id, netnsPath); err != nil {
-		return fmt.Errorf("runtime: cni remove %s: %w", id, err)
-	}
-	return nil
 }
 
 // writeEtcFiles generates the resolv.conf and hosts every container gets:
