@@ -164,6 +164,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 	containers, err := rtm.New(rtm.Config{
 		DataDir: cfg.DataDir, Socket: cfg.Containerd, InitBinary: self, Bridge: cfg.Bridge, Subnet: cfg.Subnet, Logger: log,
+		HostPorts: cfg.hostPorts(),
 	})
 	if err != nil {
 		return err
@@ -259,6 +260,19 @@ func runParts(ctx context.Context, log *slog.Logger, parts ...part) error {
 		}
 	}
 	return failed
+}
+
+// hostPorts are the ports of rosti's own listeners, which apps may reach
+// on the host as anyone can (an app calling another through the proxy, or
+// the API); every other host port is closed to containers.
+func (c serveConfig) hostPorts() []int {
+	var ports []int
+	for _, addr := range []string{c.HTTPAddr, c.HTTPSAddr, c.SSHAddr, c.APIAddr} {
+		if port := portOf(addr); port > 0 {
+			ports = append(ports, port)
+		}
+	}
+	return ports
 }
 
 func portOf(addr string) int {
