@@ -90,7 +90,7 @@ func (p *Platform) Login(username, password string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	secret, _, err := p.CreateToken(u, "login")
+	secret, _, err := p.CreateToken(u, loginTokenName)
 	if err != nil {
 		return "", err
 	}
@@ -180,7 +180,7 @@ func (p *Platform) Authenticate(secret string) (store.User, error) {
 	}
 	hash := tokenHash(secret)
 	t, err := p.store.TokenByHash(hash)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && loginTokenExpired(t, p.now())) {
 		return store.User{}, fail
 	}
 	if err != nil {

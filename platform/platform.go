@@ -56,6 +56,7 @@ type Platform struct {
 	router     Router
 	reconciler *reconciler
 	pulls      *puller
+	throttle   *loginThrottle
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -70,6 +71,7 @@ func New(cfg Config, deps Deps) *Platform {
 	}
 	p := &Platform{cfg: cfg, store: deps.Store, containers: deps.Containers, health: deps.Health, router: deps.Router,
 		log: deps.Log.With("component", "platform"), now: time.Now}
+	p.throttle = newLoginThrottle(p.now)
 	if p.containers != nil {
 		p.reconciler = newReconciler(p)
 		p.pulls = newPuller(p)
