@@ -47,6 +47,7 @@ type serveConfig struct {
 	PanelDomain   string
 	HealthTimeout time.Duration
 	Procs         int
+	Wildcards     bool
 }
 
 // Paths inside the data dir.
@@ -98,6 +99,7 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name prefix of the CNI bridges apps are attached to (one per company)")
 	f.IntVar(&cfg.Procs, "procs", cfg.Procs, "threads running Go code (GOMAXPROCS); 0: half the CPUs, leaving the rest to apps, unless GOMAXPROCS is set")
 	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long a new version of an app has to pass its health check on a restart or deploy; past it the old version keeps serving")
+	f.BoolVar(&cfg.Wildcards, "wildcard-domains", cfg.Wildcards, "let apps claim wildcard domains (*.example.com), which take every name below them")
 	f.StringVar(&cfg.Subnet, "subnet", cfg.Subnet, "IPv4 range for app containers, split into one /24 per company")
 	return c
 }
@@ -189,7 +191,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 	plat := platform.New(platform.Config{
 		DataDir: cfg.DataDir, AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
-		HealthTimeout: cfg.HealthTimeout,
+		HealthTimeout: cfg.HealthTimeout, PanelDomain: cfg.PanelDomain, WildcardDomains: cfg.Wildcards,
 	}, platform.Deps{Store: st, Containers: containers, Health: proxy.WaitHealthy, Router: front, Log: log})
 	if err := plat.SeedCatalog(); err != nil {
 		return err

@@ -29,6 +29,12 @@ type Config struct {
 	// health check before a restart or deploy gives up on it; 0 is
 	// DefaultHealthTimeout.
 	HealthTimeout time.Duration
+	// PanelDomain is where the proxy serves the API; no app may claim it
+	// or a name under it.
+	PanelDomain string
+	// WildcardDomains lets apps claim "*.example.com" names; off, since a
+	// wildcard takes every name below it from whoever else owns them.
+	WildcardDomains bool
 }
 
 // DefaultHealthTimeout gives slow-starting apps (a JVM, a cold cache) time
