@@ -238,6 +238,13 @@ func (n *networks) serviceRules() [][]string {
 	for _, port := range n.cfg.HostPorts {
 		rules = append(rules, []string{"-p", "tcp", "--dport", strconv.Itoa(port), "-j", "ACCEPT"})
 	}
+	// Containers get the host's resolvers (writeEtcFiles); one listening
+	// on an address of the host itself must stay reachable.
+	for _, ns := range localNameservers() {
+		for _, proto := range []string{"udp", "tcp"} {
+			rules = append(rules, []string{"-d", ns, "-p", proto, "--dport", "53", "-j", "ACCEPT"})
+		}
+	}
 	return append(rules,
 		[]string{"-p", "icmp", "--icmp-type", "echo-request", "-j", "ACCEPT"},
 		[]string{"-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"},
@@ -429,6 +436,36 @@ func (n *networks) setup(ctx context.Context, id, netnsPath, group string) (stri
 		}
 	}
 	return "", fmt.Errorf("runtime: cni setup %s: no IPv4 address", id)
+}
+
+// localNameservers are the resolvers in the host's resolv.conf that are
+// addresses of the host itself, other than loopback ones.
+func localNameservers() []string {
+	raw, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for line := range strings.Lines(string(raw)) {
+		fields := strings.Fields(line)
+		if len(fields) < 2 || fields[0] != "nameserver" {
+			continue
+		}
+		ip := net.ParseIP(fields[1])
+		if ip == nil || ip.To4() == nil || ip.IsLoopback() {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(ip) && !slices.Contains(out, ip.String()) {
+				out = append(out, ip.String())
+			}
+		}
+	}
+	return out
 }
 
 // writeEtcFiles generates the resolv.conf and hosts every container gets:

@@ -4,7 +4,8 @@
 // smaller one per client address, and an accept that fails for want of
 // resources (EMFILE, ENFILE, ENOBUFS, ECONNABORTED) is logged and retried
 // after a pause instead of ending the server. A connection over budget is
-// closed as soon as it is accepted, before any work is done for it.
+// closed as soon as it is accepted, before any work is done for it, or
+// takes the place of one from the address that holds the most.
 //
 // The package owns no listener of its own and knows nothing of the
 // protocols served; timeouts of connections that never send a byte belong
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -29,13 +31,18 @@ type Config struct {
 }
 
 // Limiter counts the connections of the listeners it wrapped.
+//
+// When all of MaxConns are taken, a newcomer takes the place of the oldest
+// connection of the address that holds the most, as long as that address
+// holds more than the newcomer's would: a flood from many addresses then
+// crowds out itself, not a client who connects once.
 type Limiter struct {
 	cfg Config
 	log *slog.Logger
 
 	mu      sync.Mutex
 	total   int
-	sources map[string]int
+	sources map[string][]*tracked // oldest first
 
 	// refused counts connections closed over budget since the last log
 	// line about them, so that a flood logs a line a second, not one a
@@ -44,13 +51,21 @@ type Limiter struct {
 	lastLogged time.Time
 }
 
+// tracked is one connection counted by a Limiter.
+type tracked struct {
+	l      *Limiter
+	source string
+	conn   net.Conn // the accepted connection, closed when pushed out
+	once   sync.Once
+}
+
 // New returns a limiter; cfg.Logger may be nil.
 func New(cfg Config) *Limiter {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Limiter{cfg: cfg, log: log.With("component", "connlimit", "limiter", cfg.Name), sources: map[string]int{}}
+	return &Limiter{cfg: cfg, log: log.With("component", "connlimit", "limiter", cfg.Name), sources: map[string][]*tracked{}}
 }
 
 // Listen binds addr and wraps the listener; it has net.Listen's shape so
@@ -75,30 +90,65 @@ func (l *Limiter) InUse() int {
 	return l.total
 }
 
-func (l *Limiter) acquire(source string) bool {
+// acquire counts c from source, or returns nil when it is over budget.
+func (l *Limiter) acquire(c net.Conn, source string) *tracked {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if (l.cfg.MaxConns > 0 && l.total >= l.cfg.MaxConns) || (l.cfg.PerSource > 0 && l.sources[source] >= l.cfg.PerSource) {
+	held := len(l.sources[source])
+	var pushedOut *tracked
+	refuse := l.cfg.PerSource > 0 && held >= l.cfg.PerSource
+	if !refuse && l.cfg.MaxConns > 0 && l.total >= l.cfg.MaxConns {
+		var crowd []*tracked
+		for _, conns := range l.sources {
+			if len(conns) > len(crowd) {
+				crowd = conns
+			}
+		}
+		if len(crowd) > held+1 {
+			pushedOut = crowd[0]
+			l.removeLocked(pushedOut)
+		} else {
+			refuse = true
+		}
+	}
+	if refuse || pushedOut != nil {
 		l.refused++
 		if now := time.Now(); now.Sub(l.lastLogged) >= time.Second {
-			l.log.Warn("connections refused: over the limit", "refused", l.refused, "source", source,
-				"from_source", l.sources[source], "per_source", l.cfg.PerSource, "total", l.total, "max", l.cfg.MaxConns)
+			l.log.Warn("connections refused or pushed out: over the limit", "refused", l.refused, "source", source,
+				"from_source", held, "per_source", l.cfg.PerSource, "total", l.total, "max", l.cfg.MaxConns)
 			l.refused, l.lastLogged = 0, now
 		}
-		return false
 	}
+	if refuse {
+		l.mu.Unlock()
+		return nil
+	}
+	t := &tracked{l: l, source: source, conn: c}
 	l.total++
-	l.sources[source]++
-	return true
+	l.sources[source] = append(l.sources[source], t)
+	l.mu.Unlock()
+	if pushedOut != nil {
+		pushedOut.conn.Close()
+	}
+	return t
 }
 
-func (l *Limiter) release(source string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.total--
-	if l.sources[source]--; l.sources[source] <= 0 {
-		delete(l.sources, source)
-	}
+// release gives t's place back, once.
+func (t *tracked) release() {
+	t.l.mu.Lock()
+	defer t.l.mu.Unlock()
+	t.l.removeLocked(t)
+}
+
+func (l *Limiter) removeLocked(t *tracked) {
+	t.once.Do(func() {
+		l.total--
+		conns := slices.DeleteFunc(l.sources[t.source], func(c *tracked) bool { return c == t })
+		if len(conns) == 0 {
+			delete(l.sources, t.source)
+		} else {
+			l.sources[t.source] = conns
+		}
+	})
 }
 
 type listener struct {
@@ -128,8 +178,8 @@ func (ln *listener) Accept() (net.Conn, error) {
 			continue
 		}
 		delay, failedSince = 0, time.Time{}
-		source := SourceOf(c.RemoteAddr())
-		if !ln.l.acquire(source) {
+		t := ln.l.acquire(c, SourceOf(c.RemoteAddr()))
+		if t == nil {
 			// Reset rather than a graceful close: nothing was said, and
 			// the socket should not linger in TIME_WAIT.
 			if tc, ok := c.(*net.TCPConn); ok {
@@ -138,11 +188,10 @@ func (ln *listener) Accept() (net.Conn, error) {
 			c.Close()
 			continue
 		}
-		release := func() { ln.l.release(source) }
 		if tc, ok := c.(*net.TCPConn); ok {
-			return &tcpConn{TCPConn: tc, release: release}, nil
+			return &tcpConn{TCPConn: tc, t: t}, nil
 		}
-		return &conn{Conn: c, release: release}, nil
+		return &conn{Conn: c, t: t}, nil
 	}
 }
 
@@ -150,25 +199,23 @@ func (ln *listener) Accept() (net.Conn, error) {
 // ReadFrom) visible to servers that look for them.
 type tcpConn struct {
 	*net.TCPConn
-	once    sync.Once
-	release func()
+	t *tracked
 }
 
 func (c *tcpConn) Close() error {
 	err := c.TCPConn.Close()
-	c.once.Do(c.release)
+	c.t.release()
 	return err
 }
 
 type conn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	t *tracked
 }
 
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.t.release()
 	return err
 }
 

@@ -167,3 +167,62 @@ func ExampleBudgetsFor() {
 	fmt.Printf("%+v\n", BudgetsFor(1024))
 	// Output: {Public:416 PublicPerSource:208 API:64 APIPerSource:32 Reserved:128}
 }
+
+// TestNewcomersPushOutTheBiggestHolder: with every place taken, a client
+// from an address holding nothing takes the place of the oldest
+// connection of the address holding the most, until every address holds
+// as little as the newcomer would.
+func TestNewcomersPushOutTheBiggestHolder(t *testing.T) {
+	l := New(Config{MaxConns: 3})
+	ln, err := l.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	dial := func(src string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c, err := d.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	closed := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		return err != nil && !isTimeout(err)
+	}
+	flood := []net.Conn{dial("127.0.0.2"), dial("127.0.0.2"), dial("127.0.0.2")}
+	newcomer := dial("127.0.0.3")
+	if !closed(flood[0]) || closed(flood[1]) || closed(newcomer) {
+		t.Fatal("the newcomer did not take the place of the oldest connection of the address holding three")
+	}
+	second := dial("127.0.0.4")
+	if !closed(flood[1]) || closed(flood[2]) || closed(second) {
+		t.Fatal("the second newcomer did not take the place of the oldest of the address holding two")
+	}
+	// Now each address holds one: a newcomer would only become one more.
+	if third := dial("127.0.0.5"); !closed(third) || closed(flood[2]) || closed(newcomer) || closed(second) {
+		t.Fatal("a newcomer pushed out a connection of an address holding as little as it would")
+	}
+	if l.InUse() != 3 {
+		t.Errorf("InUse = %d, want 3", l.InUse())
+	}
+}
