@@ -128,6 +128,7 @@ func TestConnectionFloodLeavesRostiServing(t *testing.T) {
 		flood(t, "127.0.0.2", proxyAddr, 1500)
 		flood(t, "127.0.0.3", sshAddr, 1500)
 		flood(t, "127.0.0.4", apiAddr, 1500)
+		flood(t, "127.0.0.5", in.httpsAddr, 1500)
 		// Rosti has seen the flood once it has refused some of it.
 		waitFor(t, "rosti refusing the flood on every listener", 60*time.Second, func() (bool, string) {
 			alive(t, "during a flood from one address")
