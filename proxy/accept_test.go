@@ -6,10 +6,11 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
-// exhaustedListener fails accepts with EMFILE, as a process out of file
-// descriptors does, until it is told to recover.
+// exhaustedListener fails its first accepts with EMFILE, as a process
+// out of file descriptors does, then accepts again.
 type exhaustedListener struct {
 	net.Listener
 	mu    sync.Mutex
@@ -42,5 +43,23 @@ func TestAcceptErrorsDoNotStopTheProxy(t *testing.T) {
 	a := get(t, clientTo(p.HTTPAddr()), "http://blog.test/", nil)
 	if a.status != 200 || a.body != "app=blog" {
 		t.Fatalf("after EMFILE: %d %q, want 200 app=blog", a.status, a.body)
+	}
+}
+
+// TestSilentConnectionIsClosed: a connection that never sends a byte is
+// closed after the request header timeout, not kept for the idle timeout
+// between requests.
+func TestSilentConnectionIsClosed(t *testing.T) {
+	p := startProxy(t, Config{})
+	c, err := net.Dial("tcp", p.HTTPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(readHeaderTimeout + 20*time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the proxy sent something to a client that said nothing")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("a silent connection was still open after %s", readHeaderTimeout+20*time.Second)
 	}
 }

@@ -28,22 +28,23 @@ var ErrNotReady = errors.New("runtime not connected to containerd")
 
 // Config configures a Driver. Zero values get the defaults noted.
 type Config struct {
-	DataDir    string // rosti data dir (required)
-	Socket     string // containerd socket; "": DefaultSocket if it answers, else a managed containerd
-	Managed    bool   // with Socket "": always use a managed containerd, even if a system one answers
-	Namespace  string // containerd namespace, default "rosti"
-	InitBinary string // host path of the rosti binary (required)
-	Bridge     string // bridge name prefix, at most 11 bytes, default "rosti0"; group n uses <Bridge>-<n>
-	Subnet     string // IPv4 range split into one /24 per group, default "10.213.0.0/16"
-	CNIBinDir  string // default /usr/lib/cni
-	// HostPorts are the TCP ports of the host that containers may reach:
-	// what rosti serves to apps on purpose. Every other port of the host,
-	// and link-local addresses, are closed to them.
-	HostPorts   []int
+	DataDir     string // rosti data dir (required)
+	Socket      string // containerd socket; "": DefaultSocket if it answers, else a managed containerd
+	Managed     bool   // with Socket "": always use a managed containerd, even if a system one answers
+	Namespace   string // containerd namespace, default "rosti"
+	InitBinary  string // host path of the rosti binary (required)
+	Bridge      string // bridge name prefix, at most 11 bytes, default "rosti0"; group n uses <Bridge>-<n>
+	Subnet      string // IPv4 range split into one /24 per group, default "10.213.0.0/16"
+	CNIBinDir   string // default /usr/lib/cni
 	Containerd  string // containerd binary for managed mode, default "containerd" from PATH
 	LogMaxBytes int64  // rotate a container's log past this size, default 10 MiB
 	LogKeep     int    // rotated log files kept, default 3
 	Logger      *slog.Logger
+
+	// HostPorts are the TCP ports of the host that containers may reach:
+	// what rosti serves to apps on purpose. Every other port of the host,
+	// and link-local addresses, are closed to them.
+	HostPorts []int
 }
 
 // Driver drives containerd for rosti. Create it with New, run Serve, and
