@@ -52,9 +52,6 @@ func (s *Server) grant(ctx ssh.Context, access AppAccess, method string) bool {
 		s.log.Error("login refused: platform granted root", "app", ctx.User())
 		return false
 	}
-	if pc, ok := ctx.Value(pendingKey{}).(*pendingConn); ok {
-		pc.loggedIn()
-	}
 	ctx.SetValue(accessKey{}, access)
 	s.log.Debug("login", "method", method, "app", access.AppName, "source", sourceHost(ctx.RemoteAddr()))
 	return true
@@ -71,7 +68,7 @@ func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
 		s.log.Warn("connection refused: too many failed logins", "source", source)
 		return nil
 	}
-	pc := s.pending.admit(conn, source)
+	pc := s.pending.admit(conn, source, func() bool { return ctx.Value(ssh.ContextKeyConn) != nil })
 	if pc == nil {
 		if ok, held := s.refusedLog.allow(); ok {
 			s.log.Warn("connection refused: too many connections not logged in", "source", source, "more_refused", held)
@@ -80,6 +77,15 @@ func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
 	}
 	ctx.SetValue(pendingKey{}, pc)
 	return pc
+}
+
+// openChannel ends a connection's time as pending: channels are opened
+// only once the handshake, and so the login, is complete.
+func (s *Server) openChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx ssh.Context) {
+	if pc, ok := ctx.Value(pendingKey{}).(*pendingConn); ok {
+		pc.loggedIn()
+	}
+	ssh.DefaultSessionHandler(srv, conn, newChan, ctx)
 }
 
 // connFailed counts a connection whose handshake or authentication failed.

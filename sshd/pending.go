@@ -31,9 +31,13 @@ func newPendingConns(maxTotal, maxPerSource int, loginGrace time.Duration) *pend
 	return &pendingConns{maxTotal: maxTotal, maxPerSource: maxPerSource, loginGrace: loginGrace, sources: map[string][]*pendingConn{}}
 }
 
-// pendingConn is a connection until it logs in: it is closed when its
-// grace time ends first, and gives its place back once it logs in or
-// closes, whichever comes first.
+// pendingConn is a connection until it has logged in: it gives its place
+// back once it opens its first channel (the handshake is over by then) or
+// closes. When its grace time ends first, it is closed unless the
+// handshake has completed meanwhile (a client that logged in and has not
+// opened a channel yet), which then gives its place back too. Being
+// granted by an auth callback is not enough: a public key is offered,
+// and granted, before the client proves it holds the private key.
 type pendingConn struct {
 	net.Conn
 	p      *pendingConns
@@ -44,8 +48,9 @@ type pendingConn struct {
 
 // admit returns c wrapped, or nil when source already holds as many
 // pending connections as allowed, or every place is taken by addresses
-// holding no more than source would.
-func (p *pendingConns) admit(c net.Conn, source string) *pendingConn {
+// holding no more than source would. loggedIn tells, when the grace time
+// ends, whether the handshake has completed.
+func (p *pendingConns) admit(c net.Conn, source string, loggedIn func() bool) *pendingConn {
 	p.mu.Lock()
 	held := len(p.sources[source])
 	if held >= p.maxPerSource {
@@ -70,11 +75,18 @@ func (p *pendingConns) admit(c net.Conn, source string) *pendingConn {
 	pc := &pendingConn{Conn: c, p: p, source: source}
 	p.total++
 	p.sources[source] = append(p.sources[source], pc)
+	// Set under the lock: another admit may push pc out (and stop its
+	// timer) as soon as the lock is free.
+	pc.timer = time.AfterFunc(p.loginGrace, func() {
+		pc.done()
+		if !loggedIn() {
+			c.Close()
+		}
+	})
 	p.mu.Unlock()
 	if evict != nil {
 		evict.Close()
 	}
-	pc.timer = time.AfterFunc(p.loginGrace, func() { c.Close() })
 	return pc
 }
 
@@ -85,9 +97,7 @@ func (pc *pendingConn) loggedIn() {
 }
 
 func (pc *pendingConn) Close() error {
-	if pc.timer != nil {
-		pc.timer.Stop()
-	}
+	pc.timer.Stop()
 	pc.done()
 	return pc.Conn.Close()
 }
@@ -109,6 +119,13 @@ func (p *pendingConns) removeLocked(pc *pendingConn) {
 			p.sources[pc.source] = conns
 		}
 	})
+}
+
+// count is the number of pending connections.
+func (p *pendingConns) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.total
 }
 
 // sampledLog lets one line a second through, with the count of those held

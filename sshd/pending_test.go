@@ -49,6 +49,12 @@ func TestConnectionsThatNeverLogInAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer loggedIn.Close()
+	// Opening a channel ends the connection's time as pending.
+	first, err := loggedIn.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
 
 	var held []net.Conn
 	for i := range 4 {

@@ -226,6 +226,7 @@ func New(cfg Config, p Platform) (*Server, error) {
 		ConnCallback:             s.acceptConn,
 		ConnectionFailedCallback: s.connFailed,
 		SubsystemHandlers:        map[string]ssh.SubsystemHandler{"sftp": s.handleSFTP},
+		ChannelHandlers:          map[string]ssh.ChannelHandler{"session": s.openChannel},
 	}
 	s.ssh.AddHostKey(signer)
 	return s, nil
