@@ -33,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		newSandboxCmd(),
 		newInitCmd(),
 		newImageCmd(),
+		newHashWorkerCmd(),
 	)
 	return root
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rosti-paas/rosti/internal/connlimit"
+	"github.com/rosti-paas/rosti/internal/hashworker"
 	"github.com/rosti-paas/rosti/internal/logbuf"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/proxy"
@@ -182,6 +183,10 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	// Password checks run in niced helper processes, beside the proxy
+	// rather than on its threads.
+	passwords := hashworker.New(self, []string{"hash-worker"}, max(1, goruntime.NumCPU()/2), log)
+	defer passwords.Close()
 	front, err := proxy.New(proxy.Config{
 		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, DataDir: cfg.DataDir, ACMEEmail: cfg.ACMEEmail, ACMECA: cfg.ACMECA, ACMERoots: acmeRoots,
 		AccessLog: accessLog, Logger: log, Listen: public.Listen,
@@ -192,7 +197,8 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	plat := platform.New(platform.Config{
 		DataDir: cfg.DataDir, AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
 		HealthTimeout: cfg.HealthTimeout, PanelDomain: cfg.PanelDomain, WildcardDomains: cfg.Wildcards,
-	}, platform.Deps{Store: st, Containers: containers, Health: proxy.WaitHealthy, Router: front, Log: log})
+	}, platform.Deps{Store: st, Containers: containers, Health: proxy.WaitHealthy, Router: front, Log: log,
+		Passwords: passwords})
 	if err := plat.SeedCatalog(); err != nil {
 		return err
 	}

@@ -111,7 +111,7 @@ func (p *Platform) checkPassword(username, password string) (store.User, error) 
 	if hash == "" {
 		hash = "$2a$10$YV08YNNTnm3MK4pNCn5U2etQXn0nGUsSpg5hz9zsakKB.o.PV.Ppy"
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || u.ID == 0 || !u.IsActive {
+	if !p.passwordMatches(hash, password) || u.ID == 0 || !u.IsActive {
 		return store.User{}, fmt.Errorf("unable to log in with provided credentials: %w", ErrUnauthorized)
 	}
 	return u, nil

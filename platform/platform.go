@@ -51,6 +51,10 @@ type Deps struct {
 	// Router is the proxy; nil serves no traffic to apps.
 	Router Router
 	Log    *slog.Logger
+	// Passwords checks account passwords against their bcrypt hashes;
+	// rosti passes helper processes (internal/hashworker), nil checks
+	// in-process.
+	Passwords PasswordChecker
 }
 
 // Platform is rosti's use-case layer.
@@ -63,6 +67,7 @@ type Platform struct {
 	reconciler *reconciler
 	pulls      *puller
 	throttle   *loginThrottle
+	passwords  PasswordChecker
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -78,6 +83,7 @@ func New(cfg Config, deps Deps) *Platform {
 	p := &Platform{cfg: cfg, store: deps.Store, containers: deps.Containers, health: deps.Health, router: deps.Router,
 		log: deps.Log.With("component", "platform"), now: time.Now}
 	p.throttle = newLoginThrottle(p.now)
+	p.passwords = deps.Passwords
 	if p.containers != nil {
 		p.reconciler = newReconciler(p)
 		p.pulls = newPuller(p)

@@ -8,8 +8,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rosti-paas/rosti/store"
 )
@@ -21,14 +22,17 @@ import (
 // sliding window; past the limit the answer is 429 with Retry-After, and
 // no hash is computed. An address an account logged in from recently is
 // not held back by that account's failures, so an attacker cannot lock its
-// owner out. The hashes themselves run in a small pool (half the Go
-// threads, at least one), with a bounded queue in front.
+// owner out. At most half as many hashes as Go threads (at least one) run
+// at once, with a bounded queue in front (two places per address); rosti
+// runs them in niced helper processes (Deps.Passwords), off the threads
+// that serve requests.
 const (
 	loginWindow          = 15 * time.Minute
 	maxFailuresPerUser   = 10
 	maxFailuresPerSource = 30
 	trustedSourceFor     = 30 * 24 * time.Hour
 	maxQueuedLogins      = 64
+	maxQueuedPerSource   = 2
 	// loginTokenName names the tokens logins make; a login keeps at most
 	// maxLoginTokens of an account's, dropping the least recently used,
 	// and one unused for loginTokenIdle no longer authenticates.
@@ -36,6 +40,20 @@ const (
 	maxLoginTokens = 10
 	loginTokenIdle = 30 * 24 * time.Hour
 )
+
+// PasswordChecker compares a password with its bcrypt hash.
+type PasswordChecker interface {
+	Compare(hash, password string) bool
+}
+
+// passwordMatches checks an account password, in the PasswordChecker
+// when there is one: its work is kept off the threads serving requests.
+func (p *Platform) passwordMatches(hash, password string) bool {
+	if p.passwords != nil {
+		return p.passwords.Compare(hash, password)
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+}
 
 // ErrThrottled is the vocabulary's "too many requests".
 var ErrThrottled = errors.New("too many attempts")
@@ -60,9 +78,10 @@ func (e *ThrottledError) Unwrap() error { return ErrThrottled }
 type loginThrottle struct {
 	now     func() time.Time
 	hashing chan struct{} // a slot per password check running
-	queued  atomic.Int32
 
 	mu       sync.Mutex
+	queued   int                    // checks running or waiting
+	inFlight map[string]int         // of those, per address
 	users    map[string][]time.Time // failures in the window, oldest first
 	sources  map[string][]time.Time
 	trusted  map[string]time.Time // user + "\x00" + source -> last login
@@ -74,6 +93,7 @@ func newLoginThrottle(now func() time.Time) *loginThrottle {
 		now:     now,
 		hashing: make(chan struct{}, max(1, goruntime.GOMAXPROCS(0)/2)),
 		users:   map[string][]time.Time{}, sources: map[string][]time.Time{}, trusted: map[string]time.Time{},
+		inFlight: map[string]int{},
 	}
 }
 
@@ -84,14 +104,13 @@ func (p *Platform) LoginFrom(source, username, password string) (string, error) 
 	if err := th.admit(user, source); err != nil {
 		return "", err
 	}
-	if th.queued.Add(1) > maxQueuedLogins {
-		th.queued.Add(-1)
-		return "", &ThrottledError{Reason: "too many logins in progress on this server", RetryAfter: time.Second}
+	if !th.enter(source) {
+		return "", &ThrottledError{Reason: "too many logins in progress from your address or on this server", RetryAfter: time.Second}
 	}
 	th.hashing <- struct{}{}
 	token, err := p.Login(username, password)
 	<-th.hashing
-	th.queued.Add(-1)
+	th.leave(source)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		th.failed(user, source)
@@ -100,6 +119,29 @@ func (p *Platform) LoginFrom(source, username, password string) (string, error) 
 		p.pruneLoginTokens(username)
 	}
 	return token, err
+}
+
+// enter takes a place in the queue of password checks: at most
+// maxQueuedLogins on the server and maxQueuedPerSource from one address,
+// so that one client's flood cannot make everyone else's logins wait.
+func (th *loginThrottle) enter(source string) bool {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if th.queued >= maxQueuedLogins || th.inFlight[source] >= maxQueuedPerSource {
+		return false
+	}
+	th.queued++
+	th.inFlight[source]++
+	return true
+}
+
+func (th *loginThrottle) leave(source string) {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	th.queued--
+	if th.inFlight[source]--; th.inFlight[source] <= 0 {
+		delete(th.inFlight, source)
+	}
 }
 
 // admit refuses a login attempt over the limits, before any hashing.

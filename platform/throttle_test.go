@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -56,5 +57,31 @@ func TestLoginTokenExpired(t *testing.T) {
 				t.Errorf("expired = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoginQueueIsShared(t *testing.T) {
+	th := newLoginThrottle(time.Now)
+	for i := range maxQueuedPerSource {
+		if !th.enter("192.0.2.1") {
+			t.Fatalf("check %d from one address refused", i+1)
+		}
+	}
+	if th.enter("192.0.2.1") {
+		t.Fatal("an address got more than its places in the queue")
+	}
+	if !th.enter("192.0.2.2") {
+		t.Fatal("another address was refused")
+	}
+	th.leave("192.0.2.1")
+	if !th.enter("192.0.2.1") {
+		t.Fatal("a place given back was not reusable")
+	}
+	queued := 0
+	for i := 0; i <= maxQueuedLogins && th.enter(fmt.Sprint("198.51.100.", i)); i++ {
+		queued++
+	}
+	if want := maxQueuedLogins - maxQueuedPerSource - 1; queued != want {
+		t.Fatalf("%d more checks queued from other addresses, want %d (the server's bound)", queued, want)
 	}
 }
