@@ -289,6 +289,12 @@ func (d *Driver) startTask(ctx context.Context, container containerd.Container) 
 		"init": "--logger=" + initproc.LoggerSpec(d.cfg.LogMaxBytes, d.cfg.LogKeep, logDir),
 	})
 	task, err := container.NewTask(ctx, logger)
+	if errdefs.IsAlreadyExists(err) {
+		// A shim of this name outlived its task's record: a rosti killed
+		// while containerd was creating or deleting the task leaves one.
+		d.dropStaleTask(ctx, name)
+		task, err = container.NewTask(ctx, logger)
+	}
 	if err != nil {
 		return fmt.Errorf("runtime: create task %s: %w", name, err)
 	}

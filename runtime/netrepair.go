@@ -12,6 +12,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
+
+	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 )
 
 // What Run and Remove do to the network is several steps (a namespace, a
@@ -199,4 +204,17 @@ func (d *Driver) repairNetwork(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dropStaleTask kills and deletes whatever task containerd holds under
+// name, so that a new one can be created.
+func (d *Driver) dropStaleTask(ctx context.Context, name string) {
+	d.log.Warn("removing a task left by an interrupted run", "name", name)
+	tasks := d.client.TaskService()
+	if _, err := tasks.Kill(ctx, &tasksapi.KillRequest{ContainerID: name, Signal: uint32(syscall.SIGKILL), All: true}); err != nil && !errdefs.IsNotFound(errgrpc.ToNative(err)) {
+		d.log.Warn("kill the stale task", "name", name, "err", err)
+	}
+	if _, err := tasks.Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: name}); err != nil && !errdefs.IsNotFound(errgrpc.ToNative(err)) {
+		d.log.Warn("delete the stale task", "name", name, "err", err)
+	}
 }
