@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -135,9 +136,23 @@ func run(bin string, idle, requests int) error {
 		return err
 	}
 	defer s.Stop()
-	if err := s.Call("POST", s.CompanyPath("apps/"), map[string]any{"name": "target", "image": "static", "plan": 1}, nil); err != nil {
+	var app struct{ ID int64 }
+	if err := s.Call("POST", s.CompanyPath("apps/"), map[string]any{"name": "target", "image": "static", "plan": 1}, &app); err != nil {
 		return err
 	}
+	// Apps outlive rosti: the app goes before rosti does.
+	defer func() {
+		if err := s.Call("DELETE", s.CompanyPath("apps/%d/", app.ID), nil, nil); err != nil {
+			fmt.Fprintln(os.Stderr, "hardening-bench: delete the app:", err)
+			return
+		}
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if left, _ := os.ReadDir(filepath.Join(s.Data, "netns")); len(left) == 0 {
+				return
+			}
+		}
+		fmt.Fprintln(os.Stderr, "hardening-bench: the app's container was not removed within a minute")
+	}()
 	if err := s.WaitAnswer("target", nil); err != nil {
 		return err
 	}
