@@ -53,6 +53,7 @@ func newRootCmd() *cobra.Command {
 		newSandboxCmd(),
 		newInitCmd(),
 		newImageCmd(),
+		newHashWorkerCmd(),
 	)
 	return root
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rosti-paas/rosti/dbserver"
+	"github.com/rosti-paas/rosti/internal/connlimit"
+	"github.com/rosti-paas/rosti/internal/hashworker"
 	"github.com/rosti-paas/rosti/internal/logbuf"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/proxy"
@@ -51,6 +53,7 @@ type serveConfig struct {
 	MariaDBDSN    string
 	PostgresPort  int
 	MariaDBPort   int
+	Wildcards     bool
 }
 
 // Paths inside the data dir.
@@ -102,6 +105,7 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name prefix of the CNI bridges apps are attached to (one per company)")
 	f.IntVar(&cfg.Procs, "procs", cfg.Procs, "threads running Go code (GOMAXPROCS); 0: half the CPUs, leaving the rest to apps, unless GOMAXPROCS is set")
 	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long a new version of an app has to pass its health check on a restart or deploy; past it the old version keeps serving")
+	f.BoolVar(&cfg.Wildcards, "wildcard-domains", cfg.Wildcards, "let apps claim wildcard domains (*.example.com), which take every name below them")
 	f.StringVar(&cfg.Subnet, "subnet", cfg.Subnet, "IPv4 range for app containers, split into one /24 per company")
 	f.StringVar(&cfg.PostgresDSN, "postgres-dsn", cfg.PostgresDSN, "admin DSN of an existing PostgreSQL for storages (postgres://admin:pw@host:5432/postgres); empty: rosti runs its own under <data>/storages")
 	f.StringVar(&cfg.MariaDBDSN, "mariadb-dsn", cfg.MariaDBDSN, "admin DSN of an existing MariaDB for storages (admin:pw@tcp(host:3306)/); empty: rosti runs its own under <data>/storages")
@@ -158,6 +162,10 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	case os.Getenv("GOMAXPROCS") == "":
 		goruntime.GOMAXPROCS(defaultProcs(goruntime.NumCPU()))
 	}
+	public, apiConns, err := connLimits(log)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -173,6 +181,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 	containers, err := rtm.New(rtm.Config{
 		DataDir: cfg.DataDir, Socket: cfg.Containerd, InitBinary: self, Bridge: cfg.Bridge, Subnet: cfg.Subnet, Logger: log,
+		HostPorts: cfg.hostPorts(),
 	})
 	if err != nil {
 		return err
@@ -188,9 +197,13 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	// Password checks run in niced helper processes, beside the proxy
+	// rather than on its threads.
+	passwords := hashworker.New(self, []string{"hash-worker"}, max(1, goruntime.NumCPU()/2), log)
+	defer passwords.Close()
 	front, err := proxy.New(proxy.Config{
 		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, DataDir: cfg.DataDir, ACMEEmail: cfg.ACMEEmail, ACMECA: cfg.ACMECA, ACMERoots: acmeRoots,
-		AccessLog: accessLog, Logger: log,
+		AccessLog: accessLog, Logger: log, Listen: public.Listen,
 	})
 	if err != nil {
 		return err
@@ -204,14 +217,17 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 	plat := platform.New(platform.Config{
 		DataDir: cfg.DataDir, AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
-		HealthTimeout: cfg.HealthTimeout,
+		HealthTimeout: cfg.HealthTimeout, PanelDomain: cfg.PanelDomain, WildcardDomains: cfg.Wildcards,
 	}, platform.Deps{Store: st, Containers: containers, Router: front,
-		Databases: databases, Gateways: containers, Log: log})
+		Databases: databases, Gateways: containers, Log: log, Passwords: passwords})
 	if err := plat.SeedCatalog(); err != nil {
 		return err
 	}
 	if err := plat.FailInterruptedJobs(); err != nil {
 		return err
+	}
+	if err := plat.RemoveOrphanedFiles(); err != nil {
+		log.Warn("remove the files of deleted apps", "err", err)
 	}
 	if password, created, err := plat.Bootstrap(); err != nil {
 		return err
@@ -224,11 +240,11 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err := sshd.EnsureHostKey(cfg.hostKeyPath()); err != nil {
 		return err
 	}
-	gateway, err := sshd.New(sshd.Config{Addr: cfg.SSHAddr, HostKeyPath: cfg.hostKeyPath(), SandboxBinary: self, Logger: log}, plat.SSH())
+	gateway, err := sshd.New(sshd.Config{Addr: cfg.SSHAddr, HostKeyPath: cfg.hostKeyPath(), SandboxBinary: self, Logger: log, Listen: public.Listen}, plat.SSH())
 	if err != nil {
 		return err
 	}
-	api := server.New(server.Config{Addr: cfg.APIAddr, AdminSocket: cfg.adminSocket(), Version: version}, plat, log)
+	api := server.New(server.Config{Addr: cfg.APIAddr, AdminSocket: cfg.adminSocket(), Version: version, Listen: apiConns.Listen}, plat, log)
 	if cfg.PanelDomain != "" {
 		front.SetPanel([]string{cfg.PanelDomain}, server.Handler(plat, version, log), cfg.HTTPSAddr != "")
 	}
@@ -275,6 +291,19 @@ func runParts(ctx context.Context, log *slog.Logger, parts ...part) error {
 	return failed
 }
 
+// hostPorts are the ports of rosti's own listeners, which apps may reach
+// on the host as anyone can (an app calling another through the proxy, or
+// the API); every other host port is closed to containers.
+func (c serveConfig) hostPorts() []int {
+	var ports []int
+	for _, addr := range []string{c.HTTPAddr, c.HTTPSAddr, c.SSHAddr, c.APIAddr} {
+		if port := portOf(addr); port > 0 {
+			ports = append(ports, port)
+		}
+	}
+	return ports
+}
+
 func portOf(addr string) int {
 	i := strings.LastIndexByte(addr, ':')
 	var port int
@@ -298,4 +327,21 @@ func loadRoots(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("--acme-ca-root %s: no PEM certificate in it", path)
 	}
 	return pool, nil
+}
+
+// connLimits raises the open files limit and shares it out: the proxy and
+// the SSH gateway share one budget, the API has its own, and a reserve
+// stays for the store, logs, containerd and the admin socket, so that no
+// flood of connections leaves rosti without file descriptors.
+func connLimits(log *slog.Logger) (public, api *connlimit.Limiter, err error) {
+	files, err := connlimit.RaiseFileLimit()
+	if err != nil {
+		return nil, nil, err
+	}
+	b := connlimit.BudgetsFor(files)
+	log.Info("connection limits", "open_files", files, "public", b.Public, "public_per_source", b.PublicPerSource,
+		"api", b.API, "api_per_source", b.APIPerSource, "reserved", b.Reserved)
+	public = connlimit.New(connlimit.Config{Name: "public", MaxConns: b.Public, PerSource: b.PublicPerSource, Logger: log})
+	api = connlimit.New(connlimit.Config{Name: "api", MaxConns: b.API, PerSource: b.APIPerSource, Logger: log})
+	return public, api, nil
 }

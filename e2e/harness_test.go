@@ -65,6 +65,13 @@ var (
 // loopback port, and waits until its API is bound.
 func startRosti(t *testing.T, bin, dataDir string, extra ...string) *instance {
 	t.Helper()
+	return startRostiUnder(t, nil, bin, dataDir, extra...)
+}
+
+// startRostiUnder is startRosti with the binary run by a wrapper command
+// such as prlimit.
+func startRostiUnder(t *testing.T, wrapper []string, bin, dataDir string, extra ...string) *instance {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end to end: make test runs it, make check (-short) does not")
 	}
@@ -72,7 +79,8 @@ func startRosti(t *testing.T, bin, dataDir string, extra ...string) *instance {
 	args := append([]string{"serve", "--data", dataDir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--https", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--apps-domain", "apps.test", "--ssh-host", "host.test",
 		"--bridge", bridge, "--subnet", subnet}, extra...)
-	in := &instance{t: t, bin: bin, dataDir: dataDir, cmd: exec.Command(bin, args...)}
+	argv := append(append(wrapper[:len(wrapper):len(wrapper)], bin), args...)
+	in := &instance{t: t, bin: bin, dataDir: dataDir, cmd: exec.Command(argv[0], argv[1:]...)}
 	in.cmd.Stdout = &lockedWriter{mu: &in.mu, w: &in.stdout}
 	stderr, err := in.cmd.StderrPipe()
 	if err != nil {

@@ -68,7 +68,7 @@ func (in *instance) waitServed(t *testing.T, host, want string) {
 func TestProxyRoutesByHost(t *testing.T) {
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
-	in := startRosti(t, bin, data, "--panel-domain", "panel.apps.test")
+	in := startRosti(t, bin, data, "--panel-domain", "panel.apps.test", "--wildcard-domains")
 	admin := in.adminUser(t)
 	bob := in.register(t, "bob")
 	if code, body, err := in.viaProxy("panel.apps.test", "/api/schema/"); err != nil || code != 200 || !strings.Contains(body, "openapi") {

@@ -92,13 +92,13 @@ func (p *Platform) createUser(n NewUser) (store.User, error) {
 	return u, nil
 }
 
-// Login checks a username and password and hands back a new token secret.
-func (p *Platform) Login(ctx context.Context, username, password string) (string, error) {
+// login checks a username and password and hands back a new token secret.
+func (p *Platform) login(ctx context.Context, username, password string) (string, error) {
 	u, err := p.checkPassword(username, password)
 	if err != nil {
 		return "", err
 	}
-	secret, _, err := p.CreateToken(ctx, u, "login")
+	secret, _, err := p.CreateToken(ctx, u, loginTokenName)
 	if err != nil {
 		return "", err
 	}
@@ -119,7 +119,7 @@ func (p *Platform) checkPassword(username, password string) (store.User, error) 
 	if hash == "" {
 		hash = "$2a$10$YV08YNNTnm3MK4pNCn5U2etQXn0nGUsSpg5hz9zsakKB.o.PV.Ppy"
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || u.ID == 0 || !u.IsActive {
+	if !p.passwordMatches(hash, password) || u.ID == 0 || !u.IsActive {
 		return store.User{}, fmt.Errorf("unable to log in with provided credentials: %w", ErrUnauthorized)
 	}
 	return u, nil
@@ -201,7 +201,7 @@ func (p *Platform) Authenticate(_ context.Context, secret string) (store.User, e
 	}
 	hash := tokenHash(secret)
 	t, err := p.store.TokenByHash(hash)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && loginTokenExpired(t, p.now())) {
 		return store.User{}, fail
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -265,10 +266,17 @@ func (p *Platform) applyInput(a *store.App, in AppInput, creating bool) error {
 	return v.Err()
 }
 
+// maxDomains bounds the names one app may claim, its default included.
+const maxDomains = 100
+
 // cleanDomains checks and normalizes an app's domains. The app's default
 // domain always comes first, whatever else it has, as on Heroku or Dokku:
 // the app can be tried there before DNS moves, and it cannot be removed.
-// Names under the apps domain are reserved for the app they are named after.
+// Names under the apps domain are reserved for the app they are named
+// after; the apps domain itself, the panel domain and names under it, and
+// IP addresses belong to no app (an app holding the server's address would
+// get every request sent to the bare IP); wildcards only where the operator
+// allows them.
 func (p *Platform) cleanDomains(appName string, domains []string) ([]string, []string) {
 	clean := []string{p.DefaultDomain(appName)}
 	var problems []string
@@ -279,17 +287,47 @@ func (p *Platform) cleanDomains(appName string, domains []string) ([]string, []s
 			continue
 		}
 		seen[d] = true
-		if !validHostName(d) {
-			problems = append(problems, fmt.Sprintf("%q is not a valid host name", d))
-			continue
-		}
-		if suffix := "." + p.cfg.AppsDomain; strings.HasSuffix(d, suffix) && d != p.DefaultDomain(appName) {
-			problems = append(problems, fmt.Sprintf("%q is under %s, where only %s belongs to this app", d, p.cfg.AppsDomain, p.DefaultDomain(appName)))
+		if problem := p.domainProblem(appName, d); problem != "" {
+			problems = append(problems, problem)
 			continue
 		}
 		clean = append(clean, d)
 	}
+	if len(clean) > maxDomains {
+		problems = append(problems, fmt.Sprintf("%d domains given with the default one; an app may have at most %d", len(clean), maxDomains))
+	}
 	return clean, problems
+}
+
+// domainProblem says why an app may not claim the normalized name d, or
+// "" when it may.
+func (p *Platform) domainProblem(appName, d string) string {
+	bare := strings.TrimPrefix(d, "*.")
+	labels := strings.Split(bare, ".")
+	if net.ParseIP(strings.Trim(d, "[]")) != nil || strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return fmt.Sprintf("%q is an IP address; give a host name that points to this server", d)
+	}
+	if !validHostName(d) {
+		return fmt.Sprintf("%q is not a valid host name", d)
+	}
+	if d == p.DefaultDomain(appName) {
+		return ""
+	}
+	for _, reserved := range []string{p.cfg.AppsDomain, p.cfg.PanelDomain} {
+		if reserved == "" {
+			continue
+		}
+		if d == reserved || bare == reserved || strings.HasSuffix(d, "."+reserved) {
+			if reserved == p.cfg.AppsDomain {
+				return fmt.Sprintf("%q is under %s, where only %s belongs to this app", d, reserved, p.DefaultDomain(appName))
+			}
+			return fmt.Sprintf("%q is this server's own panel domain (or under it)", d)
+		}
+	}
+	if d != bare && !p.cfg.WildcardDomains {
+		return fmt.Sprintf("%q is a wildcard; this server does not allow wildcard domains, list each name instead", d)
+	}
+	return ""
 }
 
 // validHostName accepts a DNS name of two or more labels, optionally a

@@ -30,6 +30,12 @@ type Config struct {
 	// health check before a restart or deploy gives up on it; 0 is
 	// DefaultHealthTimeout.
 	HealthTimeout time.Duration
+	// PanelDomain is where the proxy serves the API; no app may claim it
+	// or a name under it.
+	PanelDomain string
+	// WildcardDomains lets apps claim "*.example.com" names; off, since a
+	// wildcard takes every name below it from whoever else owns them.
+	WildcardDomains bool
 }
 
 // DefaultHealthTimeout gives slow-starting apps (a JVM, a cold cache) time
@@ -52,6 +58,10 @@ type Deps struct {
 	Databases Databases
 	Gateways  Gateways
 	Log       *slog.Logger
+	// Passwords checks account passwords against their bcrypt hashes;
+	// rosti passes helper processes (internal/hashworker), nil checks
+	// in-process.
+	Passwords PasswordChecker
 }
 
 // Platform is rosti's use-case layer.
@@ -67,6 +77,8 @@ type Platform struct {
 	pulls      *puller
 	usage      *usageSampler
 	deploys    keyedmutex.Map[int64] // an app's deploys, restarts and scaling take turns
+	throttle   *loginThrottle
+	passwords  PasswordChecker
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -84,6 +96,8 @@ func New(cfg Config, deps Deps) *Platform {
 	}
 	p := &Platform{cfg: cfg, store: deps.Store, containers: deps.Containers, health: deps.Health, router: deps.Router,
 		databases: deps.Databases, gateways: deps.Gateways, log: deps.Log.With("component", "platform"), now: time.Now, usage: newUsageSampler()}
+	p.throttle = newLoginThrottle(p.now)
+	p.passwords = deps.Passwords
 	if p.containers != nil {
 		p.reconciler = newReconciler(p)
 		p.pulls = newPuller(p)

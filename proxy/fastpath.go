@@ -93,9 +93,10 @@ func (fc *frontConn) serve() {
 			frontReaders.Put(fc.br)
 		}
 	}()
+	wait := readHeaderTimeout // a client that never sends a byte is not kept
 	for {
 		if fc.br.Buffered() == 0 {
-			fc.c.SetReadDeadline(time.Now().Add(clientIdleTimeout))
+			fc.c.SetReadDeadline(time.Now().Add(wait))
 			if _, err := fc.br.Peek(1); err != nil {
 				return
 			}
@@ -119,6 +120,7 @@ func (fc *frontConn) serve() {
 		if !keep || f.closing.Load() {
 			return
 		}
+		wait = clientIdleTimeout
 		fc.state.Store(connIdle)
 		if f.closing.Load() {
 			return

@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rosti-paas/rosti/internal/connlimit"
 )
 
 // httpFront owns a listener, plain HTTP or HTTPS (tls set; tlsfront.go).
@@ -36,7 +37,9 @@ const (
 	connClosed
 )
 
-// Timeouts of the fast path, the same as the net/http server's.
+// Timeouts of the fast path, the same as the net/http server's: a new
+// connection has readHeaderTimeout for its first request, as one between
+// requests has clientIdleTimeout for the next.
 const (
 	readHeaderTimeout = 10 * time.Second
 	clientIdleTimeout = 2 * time.Minute
@@ -64,11 +67,11 @@ func (f *httpFront) serve() error {
 			if f.closing.Load() {
 				return http.ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if connlimit.Temporary(err) {
 				// Out of file descriptors and the like: back off as
-				// net/http does.
+				// net/http does; never end the proxy (and rosti) for it.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				f.p.log.Warn("accept failed; slowing down", "err", err, "pause", delay)
 				time.Sleep(delay)
 				continue
 			}

@@ -40,6 +40,10 @@ type Config struct {
 	// disables access logging.
 	AccessLog io.Writer
 	Logger    *slog.Logger
+	// Listen binds the HTTP and HTTPS addresses; rosti passes one that
+	// bounds connections per client and in total (internal/connlimit).
+	// Nil is net.Listen.
+	Listen func(network, addr string) (net.Listener, error)
 }
 
 // Route maps host names to the web containers of one app.
@@ -119,6 +123,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.UpstreamTimeout <= 0 {
 		cfg.UpstreamTimeout = time.Minute
+	}
+	if cfg.Listen == nil {
+		cfg.Listen = net.Listen
 	}
 	l := cfg.Logger.With("component", "proxy")
 	p := &Proxy{
@@ -420,13 +427,13 @@ func (p *Proxy) listen() error {
 	if p.httpLn != nil || p.stopped {
 		return errors.New("proxy: Serve called twice or after Shutdown")
 	}
-	httpLn, err := net.Listen("tcp", p.cfg.HTTPAddr)
+	httpLn, err := p.cfg.Listen("tcp", p.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("proxy: listen http: %w", err)
 	}
 	p.httpSrv = p.newServer()
 	if p.cfg.HTTPSAddr != "" {
-		httpsLn, err := net.Listen("tcp", p.cfg.HTTPSAddr)
+		httpsLn, err := p.cfg.Listen("tcp", p.cfg.HTTPSAddr)
 		if err != nil {
 			httpLn.Close()
 			return fmt.Errorf("proxy: listen https: %w", err)

@@ -164,7 +164,10 @@ func (d *Driver) Run(ctx context.Context, spec ContainerSpec) (Instance, error) 
 	cleanupCtx := context.WithoutCancel(ctx)
 
 	netnsPath := filepath.Join(d.netnsRoot(), spec.Name)
-	_ = removeNetns(netnsPath) // left over by a Run that died half way
+	// What a Run or Remove that died half way left under this name.
+	if err := d.releaseName(ctx, spec.Name, netnsPath); err != nil {
+		return Instance{}, err
+	}
 	if err := createNetns(netnsPath); err != nil {
 		return Instance{}, fmt.Errorf("runtime: %w", err)
 	}
@@ -173,7 +176,7 @@ func (d *Driver) Run(ctx context.Context, spec ContainerSpec) (Instance, error) 
 	if err != nil {
 		return Instance{}, err
 	}
-	undo = append(undo, func() { _ = d.nets.remove(cleanupCtx, spec.Name, netnsPath, spec.Group) })
+	undo = append(undo, func() { _ = d.releaseName(cleanupCtx, spec.Name, netnsPath) })
 
 	labels := map[string]string{}
 	for k, v := range spec.Labels {
@@ -320,6 +323,12 @@ func (d *Driver) startTask(ctx context.Context, container containerd.Container) 
 		"init": "--logger=" + initproc.LoggerSpec(d.cfg.LogMaxBytes, d.cfg.LogKeep, logDir),
 	})
 	task, err := container.NewTask(ctx, logger)
+	if errdefs.IsAlreadyExists(err) {
+		// A shim of this name outlived its task's record: a rosti killed
+		// while containerd was creating or deleting the task leaves one.
+		d.dropStaleTask(ctx, name)
+		task, err = container.NewTask(ctx, logger)
+	}
 	if err != nil {
 		return fmt.Errorf("runtime: create task %s: %w", name, err)
 	}
@@ -436,11 +445,10 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("runtime: remove %s: %w", name, err)
 	}
 	if netnsPath := labels[labelNetns]; netnsPath != "" {
-		if err := d.nets.remove(ctx, name, netnsPath, labels[LabelGroup]); err != nil {
+		// Whatever the network still holds: a Remove cut off half way may
+		// have released part of it already.
+		if err := d.releaseName(ctx, name, netnsPath); err != nil {
 			return err
-		}
-		if err := removeNetns(netnsPath); err != nil {
-			return fmt.Errorf("runtime: %w", err)
 		}
 	}
 	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {

@@ -35,7 +35,15 @@
 // chosen over per-container rules on a shared bridge because traffic within
 // a shared bridge never reaches iptables unless br_netfilter is loaded and
 // bridge-nf-call-iptables is set, which rosti cannot count on, and because
-// the rule count stays constant instead of growing with containers. The group
+// the rule count stays constant instead of growing with containers.
+//
+// What containers reach on the host itself goes through INPUT, where a
+// second chain (ROSTI-<Bridge>-IN) closes every host port except
+// Config.HostPorts (rosti's own listeners) and ping, lets a container use
+// those through its own group's gateway or the host's other addresses but
+// never another group's gateway, and passes replies to connections the
+// host opened (the proxy, health checks). Link-local addresses, the cloud
+// metadata service's among them, are rejected in FORWARD. The group
 // to index mapping is persisted in DataDir/network/groups.json; a group keeps
 // its subnet for the life of the data dir.
 //

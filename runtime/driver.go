@@ -40,6 +40,11 @@ type Config struct {
 	LogMaxBytes int64  // rotate a container's log past this size, default 10 MiB
 	LogKeep     int    // rotated log files kept, default 3
 	Logger      *slog.Logger
+
+	// HostPorts are the TCP ports of the host that containers may reach:
+	// what rosti serves to apps on purpose. Every other port of the host,
+	// and link-local addresses, are closed to them.
+	HostPorts []int
 }
 
 // Driver drives containerd for rosti. Create it with New, run Serve, and
@@ -157,6 +162,10 @@ func (d *Driver) Serve(ctx context.Context) error {
 	}
 	if err := d.nets.setupFirewall(); err != nil {
 		return err
+	}
+	if err := d.repairNetwork(ctx); err != nil {
+		// What is left holds an address or a rule, and stops no other app.
+		d.log.Error("release what interrupted runs left", "err", err)
 	}
 	v, err := client.Version(ctx)
 	if err != nil {

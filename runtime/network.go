@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -74,6 +76,19 @@ func newNetworks(cfg Config) (*networks, error) {
 func (n *networks) chain() string  { return "ROSTI-" + n.cfg.Bridge }
 func (n *networks) prefix() string { return n.cfg.Bridge + "-" }
 
+// The chains of what containers may reach on the host itself: inChain is
+// jumped to from INPUT for everything arriving from a rosti bridge, and
+// sends what may go to the host's services to serviceChain.
+func (n *networks) inChain() string      { return "ROSTI-" + n.cfg.Bridge + "-IN" }
+func (n *networks) serviceChain() string { return "ROSTI-" + n.cfg.Bridge + "-SV" }
+
+// gateway is the host's address on a group's bridge.
+func (gn groupNetwork) gateway() string {
+	ip := slices.Clone(gn.subnet.IP.To4())
+	ip[3]++
+	return ip.String()
+}
+
 // forGroup returns the network of group, allocating and persisting an index
 // for a new group.
 func (n *networks) forGroup(group string) (groupNetwork, error) {
@@ -101,12 +116,17 @@ func (n *networks) forGroup(group string) (groupNetwork, error) {
 			return groupNetwork{}, err
 		}
 	}
+	return n.byIndexLocked(idx)
+}
+
+// byIndexLocked returns the network of the group with index idx.
+func (n *networks) byIndexLocked(idx int) (groupNetwork, error) {
 	gn := groupNetwork{index: idx, name: fmt.Sprintf("%s%d", n.prefix(), idx), subnet: n.subnet(idx)}
 	if c, ok := n.cnis[idx]; ok {
 		gn.cni = c
 		return gn, nil
 	}
-	if err := n.acceptWithin(gn.name); err != nil {
+	if err := n.groupRules(gn); err != nil {
 		return groupNetwork{}, err
 	}
 	c, err := gocni.New(
@@ -186,60 +206,140 @@ func iptables(args ...string) error {
 }
 
 // baseRules are the chain's rules after the per-group accepts, in order.
+// Link-local addresses (cloud metadata at 169.254.169.254 among them) are
+// the host's business, never a container's.
 func (n *networks) baseRules() [][]string {
 	p := n.prefix() + "+"
 	return [][]string{
+		{"-i", p, "-d", "169.254.0.0/16", "-j", "REJECT"},
 		{"-i", p, "-o", p, "-j", "DROP"},
 		{"-i", p, "-j", "ACCEPT"},
 		{"-o", p, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
 	}
 }
 
-// setupFirewall makes sure the isolation chain exists with its base rules in
-// order, and that FORWARD jumps to it.
+// hostRules are the rules of inChain after the per-group jumps for the
+// group's own gateway, in order: replies to connections the host opened
+// (the proxy's, health checks) pass; the gateways of other groups are
+// closed whatever the port; any other address of the host offers its
+// services.
+func (n *networks) hostRules() [][]string {
+	return [][]string{
+		{"-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+		{"-d", n.cfg.Subnet, "-j", "REJECT"},
+		{"-j", n.serviceChain()},
+	}
+}
+
+// serviceRules are the whole serviceChain: the host ports rosti serves to
+// apps on purpose, ping, and a refusal of everything else.
+func (n *networks) serviceRules() [][]string {
+	var rules [][]string
+	for _, port := range n.cfg.HostPorts {
+		rules = append(rules, []string{"-p", "tcp", "--dport", strconv.Itoa(port), "-j", "ACCEPT"})
+	}
+	// Containers get the host's resolvers (writeEtcFiles); one listening
+	// on an address of the host itself must stay reachable.
+	for _, ns := range localNameservers() {
+		for _, proto := range []string{"udp", "tcp"} {
+			rules = append(rules, []string{"-d", ns, "-p", proto, "--dport", "53", "-j", "ACCEPT"})
+		}
+	}
+	return append(rules,
+		[]string{"-p", "icmp", "--icmp-type", "echo-request", "-j", "ACCEPT"},
+		[]string{"-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"},
+		[]string{"-j", "REJECT"},
+	)
+}
+
+// setupFirewall makes sure the isolation chain (FORWARD) and the chains of
+// what containers reach on the host (INPUT) exist with their base rules in
+// order, and are jumped to.
 func (n *networks) setupFirewall() error {
-	chain := n.chain()
+	if err := ensureChain(n.serviceChain(), n.serviceRules()); err != nil {
+		return err
+	}
+	rebuilt := false
+	for chain, rules := range map[string][][]string{n.chain(): n.baseRules(), n.inChain(): n.hostRules()} {
+		done, err := ensureChainRules(chain, rules)
+		if err != nil {
+			return err
+		}
+		rebuilt = rebuilt || done
+	}
+	if rebuilt {
+		n.mu.Lock()
+		for _, idx := range n.groups {
+			delete(n.cnis, idx) // forGroup re-adds the per-group rules
+		}
+		n.mu.Unlock()
+	}
+	for _, jump := range [][]string{{"FORWARD", "-j", n.chain()}, {"INPUT", "-i", n.prefix() + "+", "-j", n.inChain()}} {
+		if iptables(append([]string{"-C"}, jump...)...) != nil {
+			if err := iptables(append([]string{"-I", jump[0], "1"}, jump[1:]...)...); err != nil {
+				return fmt.Errorf("runtime: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// ensureChainRules makes sure chain exists and ends with rules in order;
+// when one is missing it is made again from rules alone, and rebuilt says
+// so, since rules inserted before them are then gone too.
+func ensureChainRules(chain string, rules [][]string) (rebuilt bool, err error) {
+	if iptables("-n", "-L", chain) == nil {
+		complete := true
+		for _, r := range rules {
+			if iptables(append([]string{"-C", chain}, r...)...) != nil {
+				complete = false
+			}
+		}
+		if complete {
+			return false, nil
+		}
+	}
+	return true, ensureChain(chain, rules)
+}
+
+// ensureChain creates chain if it is missing and replaces its rules by
+// rules.
+func ensureChain(chain string, rules [][]string) error {
 	if iptables("-n", "-L", chain) != nil {
 		if err := iptables("-N", chain); err != nil {
 			return fmt.Errorf("runtime: %w", err)
 		}
-	}
-	complete := true
-	for _, r := range n.baseRules() {
-		if iptables(append([]string{"-C", chain}, r...)...) != nil {
-			complete = false
-		}
-	}
-	if !complete {
+	} else {
 		if err := iptables("-F", chain); err != nil {
 			return fmt.Errorf("runtime: %w", err)
 		}
-		for _, r := range n.baseRules() {
-			if err := iptables(append([]string{"-A", chain}, r...)...); err != nil {
-				return fmt.Errorf("runtime: %w", err)
-			}
-		}
-		n.mu.Lock()
-		for _, idx := range n.groups {
-			delete(n.cnis, idx) // forGroup re-adds the within-bridge accept
-		}
-		n.mu.Unlock()
 	}
-	if iptables("-C", "FORWARD", "-j", chain) != nil {
-		if err := iptables("-I", "FORWARD", "1", "-j", chain); err != nil {
+	for _, r := range rules {
+		if err := iptables(append([]string{"-A", chain}, r...)...); err != nil {
 			return fmt.Errorf("runtime: %w", err)
 		}
 	}
 	return nil
 }
 
-func (n *networks) acceptWithin(bridge string) error {
-	rule := []string{"-i", bridge, "-o", bridge, "-j", "ACCEPT"}
-	if iptables(append([]string{"-C", n.chain()}, rule...)...) == nil {
-		return nil
-	}
-	if err := iptables(append([]string{"-I", n.chain(), "1"}, rule...)...); err != nil {
-		return fmt.Errorf("runtime: %w", err)
+// groupRules adds a group's own rules: traffic within its bridge passes,
+// and its containers reach the host's services through their own gateway
+// (the other groups' gateways stay closed to them).
+func (n *networks) groupRules(gn groupNetwork) error {
+	for _, r := range []struct {
+		chain string
+		at    string
+		rule  []string
+	}{
+		{n.chain(), "1", []string{"-i", gn.name, "-o", gn.name, "-j", "ACCEPT"}},
+		{n.inChain(), "2", []string{"-i", gn.name, "-d", gn.gateway(), "-j", n.serviceChain()}},
+	} {
+		if iptables(append([]string{"-C", r.chain}, r.rule...)...) == nil {
+			continue
+		}
+		if err := iptables(append([]string{"-I", r.chain, r.at}, r.rule...)...); err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
 	}
 	return nil
 }
@@ -247,12 +347,20 @@ func (n *networks) acceptWithin(bridge string) error {
 // teardown removes the chain and the bridges of all groups.
 func (n *networks) teardown() error {
 	var errs []error
-	chain := n.chain()
-	if iptables("-C", "FORWARD", "-j", chain) == nil {
-		errs = append(errs, iptables("-D", "FORWARD", "-j", chain))
+	for _, jump := range [][]string{{"FORWARD", "-j", n.chain()}, {"INPUT", "-i", n.prefix() + "+", "-j", n.inChain()}} {
+		if iptables(append([]string{"-C"}, jump...)...) == nil {
+			errs = append(errs, iptables(append([]string{"-D"}, jump...)...))
+		}
 	}
-	if iptables("-n", "-L", chain) == nil {
-		errs = append(errs, iptables("-F", chain), iptables("-X", chain))
+	for _, chain := range []string{n.chain(), n.inChain(), n.serviceChain()} {
+		if iptables("-n", "-L", chain) == nil {
+			errs = append(errs, iptables("-F", chain))
+		}
+	}
+	for _, chain := range []string{n.chain(), n.inChain(), n.serviceChain()} {
+		if iptables("-n", "-L", chain) == nil {
+			errs = append(errs, iptables("-X", chain))
+		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -330,15 +438,34 @@ func (n *networks) setup(ctx context.Context, id, netnsPath, group string) (stri
 	return "", fmt.Errorf("runtime: cni setup %s: no IPv4 address", id)
 }
 
-func (n *networks) remove(ctx context.Context, id, netnsPath, group string) error {
-	gn, err := n.forGroup(group)
+// localNameservers are the resolvers in the host's resolv.conf that are
+// addresses of the host itself, other than loopback ones.
+func localNameservers() []string {
+	raw, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
-		return err
+		return nil
 	}
-	if err := gn.cni.Remove(ctx, id, netnsPath); err != nil {
-		return fmt.Errorf("runtime: cni remove %s: %w", id, err)
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
 	}
-	return nil
+	var out []string
+	for line := range strings.Lines(string(raw)) {
+		fields := strings.Fields(line)
+		if len(fields) < 2 || fields[0] != "nameserver" {
+			continue
+		}
+		ip := net.ParseIP(fields[1])
+		if ip == nil || ip.To4() == nil || ip.IsLoopback() {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(ip) && !slices.Contains(out, ip.String()) {
+				out = append(out, ip.String())
+			}
+		}
+	}
+	return out
 }
 
 // writeEtcFiles generates the resolv.conf and hosts every container gets:

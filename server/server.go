@@ -28,6 +28,9 @@ type Config struct {
 	Addr        string // API and web UI, e.g. ":8080"
 	AdminSocket string // unix socket for `rosti admin`; "" to serve none
 	Version     string
+	// Listen binds Addr; rosti passes one that bounds connections per
+	// client and in total (internal/connlimit). Nil is net.Listen.
+	Listen func(network, addr string) (net.Listener, error)
 }
 
 // Server is the API server.
@@ -71,8 +74,12 @@ func Handler(p *platform.Platform, version string, log *slog.Logger) http.Handle
 
 // Serve binds the listeners, then serves until ctx is done.
 func (s *Server) Serve(ctx context.Context) error {
+	listen := s.cfg.Listen
+	if listen == nil {
+		listen = net.Listen
+	}
 	var err error
-	if s.apiLn, err = net.Listen("tcp", s.cfg.Addr); err != nil {
+	if s.apiLn, err = listen("tcp", s.cfg.Addr); err != nil {
 		return fmt.Errorf("api listen %s: %w", s.cfg.Addr, err)
 	}
 	if s.cfg.AdminSocket != "" {

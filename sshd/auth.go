@@ -58,21 +58,44 @@ func (s *Server) grant(ctx ssh.Context, access platform.AppAccess, method string
 	return true
 }
 
-// acceptConn drops connections from locked-out sources before any work.
-func (s *Server) acceptConn(_ ssh.Context, conn net.Conn) net.Conn {
+// pendingKey is where a connection's pendingConn is kept until it logs in.
+type pendingKey struct{}
+
+// acceptConn drops connections from locked-out sources, and those over
+// the bounds of connections not logged in yet, before any work.
+func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
 	source := sourceHost(conn.RemoteAddr())
 	if s.limiter.locked(source) {
 		s.log.Warn("connection refused: too many failed logins", "source", source)
 		return nil
 	}
-	return conn
+	pc := s.pending.admit(conn, source, func() bool { return ctx.Value(ssh.ContextKeyConn) != nil })
+	if pc == nil {
+		if ok, held := s.refusedLog.allow(); ok {
+			s.log.Warn("connection refused: too many connections not logged in", "source", source, "more_refused", held)
+		}
+		return nil
+	}
+	ctx.SetValue(pendingKey{}, pc)
+	return pc
+}
+
+// openChannel ends a connection's time as pending: channels are opened
+// only once the handshake, and so the login, is complete.
+func (s *Server) openChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx ssh.Context) {
+	if pc, ok := ctx.Value(pendingKey{}).(*pendingConn); ok {
+		pc.loggedIn()
+	}
+	ssh.DefaultSessionHandler(srv, conn, newChan, ctx)
 }
 
 // connFailed counts a connection whose handshake or authentication failed.
 func (s *Server) connFailed(conn net.Conn, err error) {
 	source := sourceHost(conn.RemoteAddr())
 	s.limiter.fail(source)
-	s.log.Warn("login failed", "source", source, "err", err)
+	if ok, held := s.failedLog.allow(); ok {
+		s.log.Warn("login failed", "source", source, "err", err, "more_failed", held)
+	}
 }
 
 func sourceHost(addr net.Addr) string {

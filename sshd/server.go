@@ -111,6 +111,17 @@ type Config struct {
 	// Zero values mean 10 and 5 minutes.
 	MaxAuthFailures   int
 	AuthFailureWindow time.Duration
+
+	// LoginGrace is how long a connection has to log in before it is
+	// closed; MaxPending bounds the connections not logged in yet, and
+	// MaxPendingPerSource those from one address. Zero values mean 30s,
+	// 256 and 10 (OpenSSH's defaults are 120s and MaxStartups 10:30:100).
+	LoginGrace          time.Duration
+	MaxPending          int
+	MaxPendingPerSource int
+	// Listen binds Addr; rosti passes one that bounds connections per
+	// client and in total (internal/connlimit). Nil is net.Listen.
+	Listen func(network, addr string) (net.Listener, error)
 }
 
 // Server is the SSH gateway.
@@ -119,8 +130,12 @@ type Server struct {
 	platform Platform
 	log      *slog.Logger
 	limiter  *failureLimiter
-	ssh      *ssh.Server
-	pushes   keyedmutex.Map[int64] // pushes to one app take turns
+	pending  *pendingConns
+	// refusedLog and failedLog keep floods of refused and failed
+	// connections to a log line a second.
+	refusedLog, failedLog sampledLog
+	ssh                   *ssh.Server
+	pushes                keyedmutex.Map[int64] // pushes to one app take turns
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -144,6 +159,18 @@ func New(cfg Config, p Platform) (*Server, error) {
 	if cfg.AuthFailureWindow <= 0 {
 		cfg.AuthFailureWindow = 5 * time.Minute
 	}
+	if cfg.LoginGrace <= 0 {
+		cfg.LoginGrace = 30 * time.Second
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 256
+	}
+	if cfg.MaxPendingPerSource <= 0 {
+		cfg.MaxPendingPerSource = 10
+	}
+	if cfg.Listen == nil {
+		cfg.Listen = net.Listen
+	}
 	pemBytes, err := os.ReadFile(cfg.HostKeyPath)
 	if err != nil {
 		return nil, fmt.Errorf("sshd: read host key: %w", err)
@@ -157,6 +184,7 @@ func New(cfg Config, p Platform) (*Server, error) {
 		platform: p,
 		log:      cfg.Logger.With("component", "sshd"),
 		limiter:  newFailureLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, time.Now),
+		pending:  newPendingConns(cfg.MaxPending, cfg.MaxPendingPerSource, cfg.LoginGrace),
 	}
 	s.ssh = &ssh.Server{
 		Handler:                  s.handleSession,
@@ -165,6 +193,7 @@ func New(cfg Config, p Platform) (*Server, error) {
 		ConnCallback:             s.acceptConn,
 		ConnectionFailedCallback: s.connFailed,
 		SubsystemHandlers:        map[string]ssh.SubsystemHandler{"sftp": s.handleSFTP},
+		ChannelHandlers:          map[string]ssh.ChannelHandler{"session": s.openChannel},
 	}
 	s.ssh.AddHostKey(signer)
 	return s, nil
@@ -212,7 +241,7 @@ func EnsureHostKey(path string) error {
 
 // Serve binds the listen address and serves until ctx ends or Shutdown.
 func (s *Server) Serve(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := s.cfg.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("sshd: listen: %w", err)
 	}

@@ -43,6 +43,12 @@ func StartDriver(t testing.TB) *rtm.Driver { return Start(t).Driver }
 // second Driver on the same data dir.
 func Start(t testing.TB) *Env {
 	t.Helper()
+	return StartWith(t, nil)
+}
+
+// StartWith is Start with the Config changed by edit first.
+func StartWith(t testing.TB, edit func(*rtm.Config)) *Env {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("needs containerd: make test runs it, make check (-short) does not")
 	}
@@ -70,6 +76,9 @@ func Start(t testing.TB) *Env {
 		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	cfg.Socket = filepath.Join(dataDir, "containerd", "containerd.sock")
+	if edit != nil {
+		edit(&cfg)
+	}
 	d := startWith(t, cfg, true)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -145,7 +145,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	token, err := h.p.Login(r.Context(), username, password)
+	token, err := h.p.LoginFrom(r.Context(), httpapi.ClientAddress(r), username, password)
 	if err != nil {
 		h.writeError(w, r, err)
 		return

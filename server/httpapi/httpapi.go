@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/rosti-paas/rosti/platform"
@@ -47,6 +49,8 @@ func Status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, platform.ErrThrottled):
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -56,6 +60,10 @@ func Status(err error) int {
 // else, which is logged in full instead.
 func PublicMessage(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) (int, string) {
 	status := Status(err)
+	var throttled *platform.ThrottledError
+	if errors.As(err, &throttled) {
+		w.Header().Set("Retry-After", strconv.Itoa(throttled.RetrySeconds()))
+	}
 	if status != http.StatusInternalServerError {
 		return status, store.Message(err)
 	}
@@ -167,4 +175,15 @@ func DecodeObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMe
 		return nil, fmt.Errorf("malformed JSON: %v: %w", err, store.ErrInvalid)
 	}
 	return fields, nil
+}
+
+// ClientAddress is the IP address the request came from. Forwarding
+// headers are not believed: the panel is served in-process by the proxy,
+// so the connection's own address is the client's.
+func ClientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

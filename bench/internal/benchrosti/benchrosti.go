@@ -43,13 +43,19 @@ type Server struct {
 	Data       string
 
 	bin    string
+	bridge string
+	subnet string
 	cmd    *exec.Cmd
 	token  string
 	stdout bytes.Buffer
 }
 
 // Start runs bin serve on loopback ports with a fresh data dir under /tmp.
-func Start(bin string) (*Server, error) {
+func Start(bin string) (*Server, error) { return StartOn(bin, bridge, subnet) }
+
+// StartOn is Start with a bridge prefix and subnet of the caller's, so
+// that two benchmarks can run at once.
+func StartOn(bin, bridge, subnet string) (*Server, error) {
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return nil, err
@@ -58,7 +64,7 @@ func Start(bin string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Data: data, bin: bin, cmd: exec.Command(bin, "serve", "--data", data, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
+	s := &Server{Data: data, bin: bin, bridge: bridge, subnet: subnet, cmd: exec.Command(bin, "serve", "--data", data, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--https", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--bridge", bridge, "--subnet", subnet)}
 	s.cmd.Stdout = &s.stdout
 	errs, err := s.cmd.StderrPipe()
@@ -111,12 +117,12 @@ func (s *Server) Stop() {
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	_ = s.cmd.Wait()
 	// The database servers outlive rosti, for its apps; not a benchmark's.
-	if m, err := dbserver.New(dbserver.Config{DataDir: s.Data, AppsSubnet: subnet}); err == nil {
+	if m, err := dbserver.New(dbserver.Config{DataDir: s.Data, AppsSubnet: s.subnet}); err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		_ = m.StopServers(ctx)
 		cancel()
 	}
-	if d, err := rtm.New(rtm.Config{DataDir: s.Data, InitBinary: s.bin, Bridge: bridge, Subnet: subnet}); err == nil {
+	if d, err := rtm.New(rtm.Config{DataDir: s.Data, InitBinary: s.bin, Bridge: s.bridge, Subnet: s.subnet}); err == nil {
 		_ = d.RemoveNetwork()
 	}
 	_ = os.RemoveAll(s.Data)

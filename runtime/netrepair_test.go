@@ -1,0 +1,116 @@
+package runtime_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	containerd "github.com/containerd/containerd/v2/client"
+
+	rtm "github.com/rosti-paas/rosti/runtime"
+	"github.com/rosti-paas/rosti/runtime/rttest"
+)
+
+// netHeld lists the container names holding an address, a NAT rule and a
+// network namespace in env's networks.
+func netHeld(t *testing.T, env *rttest.Env, d *rtm.Driver) (addresses, nat, netns []string) {
+	t.Helper()
+	_ = filepath.WalkDir(d.IPAMDir(), func(path string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.Count(e.Name(), ".") == 3 {
+			raw, _ := os.ReadFile(path)
+			id, _, _ := strings.Cut(string(raw), "\n")
+			addresses = append(addresses, strings.TrimSpace(id))
+		}
+		return nil
+	})
+	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", "POSTROUTING").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(out)) {
+		if strings.Contains(line, `name: \"`+env.Config.Bridge+`-`) {
+			_, after, _ := strings.Cut(line, `id: \"`)
+			id, _, _ := strings.Cut(after, `\"`)
+			nat = append(nat, id)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(env.Config.DataDir, "netns"))
+	for _, e := range entries {
+		netns = append(netns, e.Name())
+	}
+	slices.Sort(addresses)
+	slices.Sort(nat)
+	return addresses, nat, netns
+}
+
+// dropContainer deletes a container in containerd alone, leaving its
+// network as a rosti killed after the CNI ADD and before creating the
+// container (or in the middle of a Remove) does.
+func dropContainer(t *testing.T, env *rttest.Env, name string) {
+	t.Helper()
+	ctx := context.Background()
+	client, err := containerd.New(filepath.Join(env.Config.DataDir, "containerd", "containerd.sock"), containerd.WithDefaultNamespace(env.Config.Namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c, err := client.LoadContainer(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task, err := c.Task(ctx, nil); err == nil {
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNetworkLeftoversAreReleased: an address, NAT rule and namespace whose
+// container is gone neither block a new container of the same name nor
+// outlive the next start of the driver.
+func TestNetworkLeftoversAreReleased(t *testing.T) {
+	env := rttest.Start(t)
+	d := env.Driver
+	ctx := context.Background()
+	image := rttest.HTTPServerImage(t, d)
+	for _, name := range []string{"lo-web-1", "lo-web-2", "lo-web-3"} {
+		if _, err := d.Run(ctx, httpSpec(t, name, image, "g1", 10011)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dropContainer(t, env, "lo-web-1")
+	dropContainer(t, env, "lo-web-2")
+
+	// Run of the same name again, in the same process.
+	inst, err := d.Run(ctx, httpSpec(t, "lo-web-1", image, "g1", 10011))
+	if err != nil {
+		t.Fatalf("Run of a name whose network was left behind: %v", err)
+	}
+	get(t, inst.IP, "/")
+
+	// The next driver releases what no container holds.
+	d2 := rttest.StartAgain(t, env)
+	if _, err := d2.List(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"lo-web-1", "lo-web-3"}
+	addresses, nat, netns := netHeld(t, env, d2)
+	if !slices.Equal(addresses, want) || !slices.Equal(nat, want) || !slices.Equal(netns, want) {
+		t.Fatalf("held after restart: addresses %v, NAT %v, netns %v; want %v for each", addresses, nat, netns, want)
+	}
+	for _, name := range want {
+		if err := d2.Remove(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if addresses, nat, netns := netHeld(t, env, d2); len(addresses)+len(nat)+len(netns) != 0 {
+		t.Fatalf("held after Remove: addresses %v, NAT %v, netns %v", addresses, nat, netns)
+	}
+}
