@@ -46,6 +46,9 @@ type DeployRequest struct {
 	Revision string
 	Summary  string
 	Progress io.Writer // the deploy's steps, for the user; nil discards them
+	// Procfile, when not nil, replaces the Procfile of the tree (the one
+	// Tree brings, else /srv/app as it is): a Drycc build's procfile.
+	Procfile map[string]string
 }
 
 // Deploy makes a release of what req brings and moves the app's containers
@@ -73,7 +76,14 @@ func (p *Platform) Deploy(ctx context.Context, actor store.User, ref AppRef, req
 		}
 		ch.image = rt.Image
 	}
-	if req.Tree == nil && ch.image == "" {
+	if req.Procfile != nil {
+		src, err := p.withProcfile(a, req.Tree, req.Procfile)
+		if err != nil {
+			return store.Release{}, err
+		}
+		ch.tree = src
+	}
+	if ch.tree == nil && ch.image == "" {
 		return store.Release{}, FieldError("image", "a deploy needs files or an image")
 	}
 	if ch.summary == "" {

@@ -35,6 +35,12 @@ var (
 	bucketCompanyJobs = []byte("company_jobs")
 	// Added by schema 4: releases, keyed by app id and version.
 	bucketReleases = []byte("releases")
+	// Added by schema 5: per-app permissions, both ways, and uploaded
+	// certificates with their index by company and name.
+	bucketAppPerms     = []byte("app_perms")
+	bucketUserAppPerms = []byte("user_app_perms")
+	bucketCerts        = []byte("certs")
+	bucketCertsByName  = []byte("certs_by_name")
 )
 
 var keySchema = []byte("schema")
@@ -74,6 +80,15 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketReleases)
 		return err
+	},
+	// 5: per-app permissions and uploaded certificates.
+	func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketAppPerms, bucketUserAppPerms, bucketCerts, bucketCertsByName} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
 	},
 }
 
