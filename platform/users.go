@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rosti-paas/rosti/store"
@@ -148,4 +149,64 @@ func (p *Platform) SetSuperuser(ctx context.Context, actor store.User, username 
 	}
 	p.log.Info("administrator privileges changed", "user", username, "superuser", superuser, "by", actor.Username)
 	return nil
+}
+
+// Usernames names the owners of apps (or any users) by id, for faces that
+// show an owner's name.
+func (p *Platform) Usernames(_ context.Context, actor store.User, ids []int64) (map[int64]string, error) {
+	if !actor.IsActive {
+		return nil, fmt.Errorf("inactive account: %w", ErrUnauthorized)
+	}
+	out := make(map[int64]string, len(ids))
+	for _, id := range ids {
+		if _, done := out[id]; done {
+			continue
+		}
+		u, err := p.store.User(id)
+		if errors.Is(err, store.ErrNotFound) {
+			out[id] = ""
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[id] = u.Username
+	}
+	return out, nil
+}
+
+// RegenerateToken revokes every token of username (the actor's own, or
+// anybody's for a superuser) and returns a new one.
+func (p *Platform) RegenerateToken(ctx context.Context, actor store.User, username string) (string, error) {
+	u, err := p.User(ctx, actor, username)
+	if err != nil {
+		return "", err
+	}
+	old, err := p.store.Tokens(u.ID)
+	if err != nil {
+		return "", err
+	}
+	secret, _, err := p.CreateToken(ctx, u, "login")
+	if err != nil {
+		return "", err
+	}
+	for _, t := range old {
+		if err := p.store.DeleteToken(u.ID, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	p.log.Info("tokens regenerated", "user", u.Username, "by", actor.Username)
+	return secret, nil
+}
+
+// ChangePassword sets a new password: one's own given the current one, or
+// anybody's (without it) for a superuser.
+func (p *Platform) ChangePassword(ctx context.Context, actor store.User, username, current, next string) error {
+	if username == "" || username == actor.Username {
+		if _, err := p.checkPassword(actor.Username, current); err != nil {
+			return FieldError("password", "Current password does not match")
+		}
+		username = actor.Username
+	}
+	return p.SetPassword(ctx, actor, username, next)
 }
