@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"path"
 	"slices"
@@ -284,7 +285,7 @@ func (d *deployment) keep(from, name string) error {
 // the same files.
 func (d *deployment) restore(_ context.Context, target store.Release) error {
 	live, err := d.trees.digest(appTreeDir)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // no volume yet: an app that never ran has no files
 		return fmt.Errorf("read /srv/app: %w", err)
 	}
 	d.rel.Tree, d.rel.TreeDigest = target.Tree, target.TreeDigest

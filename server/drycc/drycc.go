@@ -152,6 +152,7 @@ const (
 	msgInvalidDomain   = "Hostname does not look valid."
 	msgDuplicateKey    = "Public Key is already in use"
 	msgBlank           = "This field may not be blank."
+	msgNegativeVersion = "version cannot be below 0"
 )
 
 // writeError renders an error as Django REST framework does: 400 with a
@@ -203,9 +204,15 @@ func trimVocabulary(msg string) string {
 	return msg
 }
 
+// exactWordings are DRF's (and Drycc's) own messages, which clients match
+// to the letter: sentence leaves them as they are.
+var exactWordings = map[string]bool{
+	msgInvalidAppName: true, msgDuplicateDomain: true, msgDuplicateKey: true, msgNegativeVersion: true,
+}
+
 // sentence makes a message read like DRF's: capitalized, with a period.
 func sentence(m string) string {
-	if m == "" {
+	if m == "" || exactWordings[m] {
 		return m
 	}
 	rs := []rune(m)

@@ -261,7 +261,7 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, u store.User)
 		return
 	}
 	if version < 0 {
-		h.writeError(w, r, fmt.Errorf("version cannot be below 0: %w", store.ErrInvalid))
+		h.writeError(w, r, fmt.Errorf("%s: %w", msgNegativeVersion, store.ErrInvalid))
 		return
 	}
 	rel, err := h.p.Rollback(r.Context(), u, platform.AppNamed(r.PathValue("id")), version, nil)
@@ -321,7 +321,9 @@ func (h *Handler) builds(w http.ResponseWriter, r *http.Request, u store.User) {
 	h.listOf(w, r, len(builds), func(i int) any { return toBuildJSON(a, builds[i], nil) })
 }
 
-// currentBuild is the build the running release runs.
+// currentBuild is the build the running release runs: the release that
+// brought its image and files, followed back through config changes and
+// rollbacks. An app that runs what it was created with has none.
 func (h *Handler) currentBuild(w http.ResponseWriter, r *http.Request, u store.User) {
 	ref := platform.AppNamed(r.PathValue("id"))
 	a, err := h.p.App(r.Context(), u, ref)
@@ -329,15 +331,42 @@ func (h *Handler) currentBuild(w http.ResponseWriter, r *http.Request, u store.U
 		h.writeError(w, r, err)
 		return
 	}
-	rel, err := h.p.Release(r.Context(), u, ref, a.Release)
-	if err == nil && rel.Source == platform.SourceCreate {
-		err = fmt.Errorf("no build yet: %w", store.ErrNotFound)
-	}
+	rels, err := h.p.Releases(r.Context(), u, ref)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, toBuildJSON(a, rel, nil))
+	if rel, ok := buildOf(rels, a.Release); ok {
+		httpapi.WriteJSON(w, http.StatusOK, toBuildJSON(a, rel, nil))
+		return
+	}
+	h.writeError(w, r, fmt.Errorf("no build yet: %w", store.ErrNotFound))
+}
+
+// buildOf finds the release that brought what version runs; rels are
+// newest first.
+func buildOf(rels []store.Release, version int64) (store.Release, bool) {
+	for range rels { // each step goes to an older release
+		i := slices.IndexFunc(rels, func(r store.Release) bool { return r.Version == version })
+		if i < 0 {
+			return store.Release{}, false
+		}
+		switch rel := rels[i]; rel.Source {
+		case platform.SourceImage, platform.SourceGit, platform.SourceUpload:
+			return rel, true
+		case platform.SourceRollback:
+			version = rel.RolledBackTo
+		case platform.SourceConfig:
+			j := slices.IndexFunc(rels[i+1:], func(r store.Release) bool { return r.Status == store.ReleaseSucceeded })
+			if j < 0 {
+				return store.Release{}, false
+			}
+			version = rels[i+1+j].Version
+		default:
+			return store.Release{}, false
+		}
+	}
+	return store.Release{}, false
 }
 
 // build is builds:create: an image (a runtime of this server), optionally
