@@ -2,6 +2,7 @@ package drycc
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,25 +46,38 @@ func (h *Handler) listApps(w http.ResponseWriter, r *http.Request, u store.User)
 		h.writeError(w, r, err)
 		return
 	}
-	apps, total, err := h.p.VisibleApps(r.Context(), u, offset, limit)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
+	// The revision is read first: a change made while the page renders
+	// leaves the entry stale, never a stale page marked current.
+	revision := h.p.Revision()
+	key := fmt.Sprintf("%d|%d|%d|%s|%s", u.ID, offset, limit, r.Host, r.Header.Get("X-Forwarded-Proto"))
+	body, ok := h.apps.get(key, revision)
+	if !ok {
+		apps, total, err := h.p.VisibleApps(r.Context(), u, offset, limit)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		owners := make([]int64, len(apps))
+		for i, a := range apps {
+			owners[i] = a.OwnerID
+		}
+		names, err := h.p.Usernames(r.Context(), u, owners)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		results := make([]appJSON, len(apps))
+		for i, a := range apps {
+			results[i] = h.toAppJSON(a, names[a.OwnerID])
+		}
+		if body, err = json.Marshal(newPage(r, results, offset, limit, total)); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		h.apps.put(key, revision, body)
 	}
-	owners := make([]int64, len(apps))
-	for i, a := range apps {
-		owners[i] = a.OwnerID
-	}
-	names, err := h.p.Usernames(r.Context(), u, owners)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	results := make([]appJSON, len(apps))
-	for i, a := range apps {
-		results[i] = h.toAppJSON(a, names[a.OwnerID])
-	}
-	httpapi.WriteJSON(w, http.StatusOK, newPage(r, results, offset, limit, total))
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
 }
 
 func (h *Handler) createApp(w http.ResponseWriter, r *http.Request, u store.User) {

@@ -36,6 +36,7 @@ type Handler struct {
 	log     *slog.Logger
 	version string
 	mux     *http.ServeMux
+	apps    pageCache
 }
 
 // authed is a handler that needs a logged-in user.
