@@ -209,7 +209,9 @@ func toReleaseJSON(a store.App, rel store.Release) releaseJSON {
 }
 
 // buildID names the build a release runs: its image and files.
-func buildID(a store.App, rel store.Release) string { return uuid("build", a.ID, rel.Image, rel.TreeDigest) }
+func buildID(a store.App, rel store.Release) string {
+	return uuid("build", a.ID, rel.Image, rel.TreeDigest)
+}
 
 func (h *Handler) releases(w http.ResponseWriter, r *http.Request, u store.User) {
 	ref := platform.AppNamed(r.PathValue("id"))
