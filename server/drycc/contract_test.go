@@ -510,3 +510,31 @@ func selfSigned(t testing.TB, hosts ...string) (string, string) {
 }
 
 var _ = drycc.APIVersion
+
+func TestDeisV1MapsOntoTheSameCalls(t *testing.T) {
+	w := newWorld(t)
+	w.user("admin")
+	alice := w.user("alice")
+	w.user("bob")
+	w.must(201, alice, "POST", "/v1/apps/", map[string]string{"id": "old"})
+	if got := w.must(200, alice, "GET", "/v2/apps/old/", nil).obj(t); got["id"] != "old" {
+		t.Fatalf("v1 app seen through v2: %v", got)
+	}
+	a := w.must(201, alice, "POST", "/v1/apps/old/config/", map[string]any{"values": map[string]string{"HELLO": "world"}})
+	if a.header.Get("X-Deis-Release") != "2" || a.obj(t)["values"].(map[string]any)["HELLO"] != "world" {
+		t.Fatalf("config: %v %s", a.header, a.raw)
+	}
+	if rels := w.must(200, alice, "GET", "/v1/apps/old/releases/", nil).obj(t); rels["count"] != 2.0 {
+		t.Fatalf("releases %v", rels)
+	}
+	w.must(201, alice, "POST", "/v1/apps/old/perms/", map[string]string{"username": "bob"})
+	w.must(204, alice, "POST", "/v1/apps/old/perms/bob", nil)
+	if perms := w.must(200, alice, "GET", "/v1/apps/old/perms", nil).obj(t); fmt.Sprint(perms["users"]) != "[]" {
+		t.Fatalf("perms %v", perms)
+	}
+	// Containers are pods: routed, and without a runtime a clear 400.
+	if a := w.do(alice, "GET", "/v1/apps/old/containers/web", nil); a.status != 400 || !strings.Contains(string(a.raw), "runtime") {
+		t.Fatalf("containers: %d %s", a.status, a.raw)
+	}
+	w.must(204, alice, "DELETE", "/v1/apps/old", nil)
+}

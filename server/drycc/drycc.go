@@ -103,6 +103,9 @@ func New(p *platform.Platform, version string, log *slog.Logger) *Handler {
 		h.handle("GET "+prefix+"/apps/{id}/perms/{$}", h.perms)
 		h.handle("POST "+prefix+"/apps/{id}/perms/{$}", h.grantPerm)
 		h.handle("DELETE "+prefix+"/apps/{id}/perms/{username}/{$}", h.revokePerm)
+		if prefix == "/v1" { // Deis v1's reference removes a permission with a POST
+			h.handle("POST "+prefix+"/apps/{id}/perms/{username}/{$}", h.revokePerm)
+		}
 		h.handle("GET "+prefix+"/admin/perms/{$}", h.admins)
 		h.handle("POST "+prefix+"/admin/perms/{$}", h.grantAdmin)
 		h.handle("DELETE "+prefix+"/admin/perms/{username}/{$}", h.revokeAdmin)

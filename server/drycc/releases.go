@@ -17,6 +17,9 @@ import (
 	"github.com/rosti-paas/rosti/store"
 )
 
+// releaseHeader carries the version a change released, as Deis sends it.
+const releaseHeader = "X-Deis-Release"
+
 type configJSON struct {
 	Owner       string            `json:"owner"`
 	App         string            `json:"app"`
@@ -136,10 +139,12 @@ func (h *Handler) setConfig(w http.ResponseWriter, r *http.Request, u store.User
 			return
 		}
 	}
-	if _, err := h.p.SetConfig(r.Context(), u, ref, values, false, nil); err != nil {
+	rel, err := h.p.SetConfig(r.Context(), u, ref, values, false, nil)
+	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
+	w.Header().Set(releaseHeader, strconv.FormatInt(rel.Version, 10))
 	h.writeConfig(w, r, u, ref)
 }
 
@@ -414,6 +419,7 @@ func (h *Handler) build(w http.ResponseWriter, r *http.Request, u store.User) {
 		h.writeError(w, r, err)
 		return
 	}
+	w.Header().Set(releaseHeader, strconv.FormatInt(rel.Version, 10))
 	httpapi.WriteJSON(w, http.StatusCreated, toBuildJSON(a, rel, procfile))
 }
 
@@ -476,12 +482,52 @@ func toPodJSON(p platform.Pod) podJSON {
 }
 
 func (h *Handler) pods(w http.ResponseWriter, r *http.Request, u store.User) {
-	pods, err := h.p.Pods(r.Context(), u, platform.AppNamed(r.PathValue("id")), r.PathValue("type"))
+	ref := platform.AppNamed(r.PathValue("id"))
+	pods, err := h.p.Pods(r.Context(), u, ref, r.PathValue("type"))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	h.listOf(w, r, len(pods), func(i int) any { return toPodJSON(pods[i]) })
+	if !deisV1(r) {
+		h.listOf(w, r, len(pods), func(i int) any { return toPodJSON(pods[i]) })
+		return
+	}
+	a, err := h.p.App(r.Context(), u, ref)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	owner, err := h.ownerOf(r, u, a)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.listOf(w, r, len(pods), func(i int) any { return toContainerJSON(a, owner, pods[i]) })
+}
+
+// deisV1 tells a Deis v1 request, whose shapes differ here and there.
+func deisV1(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") }
+
+// containerJSON is a pod as Deis v1 shows it.
+type containerJSON struct {
+	Owner   string `json:"owner"`
+	App     string `json:"app"`
+	Release string `json:"release"`
+	Created string `json:"created"`
+	Updated string `json:"updated"`
+	UUID    string `json:"uuid"`
+	Type    string `json:"type"`
+	Num     int    `json:"num"`
+	State   string `json:"state"`
+}
+
+func toContainerJSON(a store.App, owner string, p platform.Pod) containerJSON {
+	pod := toPodJSON(p)
+	num, _ := strconv.Atoi(p.Name[strings.LastIndexByte(p.Name, '-')+1:])
+	return containerJSON{
+		Owner: owner, App: a.Name, Release: pod.Release, Created: pod.Started, Updated: pod.Started,
+		UUID: uuid("container", a.ID, p.Name), Type: p.Type, Num: num, State: p.State,
+	}
 }
 
 func (h *Handler) restartPods(w http.ResponseWriter, r *http.Request, u store.User) {
@@ -551,7 +597,11 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, u store.User) {
 		h.writeError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"exit_code": code, "output": output})
+	out := map[string]any{"exit_code": code, "output": output}
+	if deisV1(r) {
+		out = map[string]any{"rc": code, "output": output}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // shellJoin quotes arguments for /bin/sh.
