@@ -187,6 +187,26 @@ func TestDryccFlow(t *testing.T) {
 	if keys := in.drycc(t, 200, alice, "GET", "/v2/keys/", nil); keys["count"] != 1.0 {
 		t.Fatalf("keys: %v", keys)
 	}
+	// git push in Drycc's form: user git, the app from the path.
+	repo := t.TempDir()
+	git := func(args ...string) string { return must(t)(dev.run(t, repo, "git", args...)) }
+	git("init", "-q", "-b", "main")
+	git("config", "user.email", "e2e@rosti.test")
+	git("config", "user.name", "e2e")
+	writeTree(t, repo, map[string]string{"pushed.txt": "via the git user"})
+	git("add", ".")
+	git("commit", "-q", "-m", "one")
+	remote := fmt.Sprintf("ssh://git@127.0.0.1:%s/dry.git", dev.port)
+	must(t)(dev.run(t, repo, "git", "push", remote, "main"))
+	waitFor(t, "the pushed file served", 60*time.Second, func() (bool, string) {
+		code, body, err := in.viaProxy(host, "/read?path=/srv/app/pushed.txt")
+		return err == nil && code == 200 && body == "via the git user", fmt.Sprintf("%d %q %v", code, body, err)
+	})
+	stranger := newSSHClient(t, dev.port)
+	if code, _, stderr := stranger.run(t, repo, "git", "push", remote, "main"); code == 0 {
+		t.Fatalf("a key nobody added pushed: %s", stderr)
+	}
+
 	in.drycc(t, 201, "", "POST", "/v2/auth/register/", map[string]string{"username": "bob", "password": "bob-password"})
 	bob := in.drycc(t, 200, "", "POST", "/v2/auth/login/", map[string]string{"username": "bob", "password": "bob-password"})["token"].(string)
 	in.drycc(t, 404, bob, "GET", "/v2/apps/dry/", nil)
