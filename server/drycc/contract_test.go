@@ -373,6 +373,30 @@ func TestPermsReachOneApp(t *testing.T) {
 	}
 	w.must(404, bob, "GET", "/v2/apps/private/", nil)
 	w.must(403, bob, "POST", "/v2/apps/shared/perms/", map[string]string{"username": "admin"})
+	// The Rosti dialect too: the app by its id, not the company's list.
+	aliceCompany, aliceApps := w.rostiApps(alice)
+	var sharedID any
+	for _, a := range aliceApps {
+		if a["name"] == "shared" {
+			sharedID = a["id"]
+		}
+	}
+	rosti := func(path string) int {
+		r, _ := http.NewRequest("GET", w.srv.URL+path, nil)
+		r.Header.Set("Authorization", "Token "+bob)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := rosti(fmt.Sprintf("/api/v1/%d/apps/%v/", aliceCompany, sharedID)); got != 200 {
+		t.Fatalf("bob reads shared through the Rosti dialect: %d", got)
+	}
+	if got := rosti(fmt.Sprintf("/api/v1/%d/apps/", aliceCompany)); got != 404 {
+		t.Fatalf("bob lists alice's company: %d", got)
+	}
 	// Over SSH too: bob's key opens the shared app and nothing else.
 	pub := publicKey(t, "bob")
 	w.must(201, bob, "POST", "/v2/keys/", map[string]string{"id": "bob", "public": pub})

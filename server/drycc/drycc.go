@@ -185,8 +185,6 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 			msg = msgNoCredentials
 		}
 		httpapi.WriteJSON(w, status, map[string]string{"detail": msg})
-	case status == http.StatusBadRequest:
-		httpapi.WriteJSON(w, status, map[string]string{"detail": sentence(trimVocabulary(msg))})
 	default:
 		httpapi.WriteJSON(w, status, map[string]string{"detail": sentence(trimVocabulary(msg))})
 	}
