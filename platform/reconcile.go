@@ -361,15 +361,13 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 			stale = append(stale, current[len(current)-1])
 			current = current[:len(current)-1]
 		}
-		var started []rtm.Instance
-		for len(current)+len(started) < count {
-			inst, err := p.containers.Run(ctx, want.spec(freeName(a.Name, process, used), process, volume))
-			if err != nil {
-				return fmt.Errorf("start %s: %w", process, err)
-			}
-			r.noteStart(inst)
-			p.log.Info("container started", "app", a.Name, "container", inst.Name, "ip", inst.IP)
-			started = append(started, inst)
+		var specs []rtm.ContainerSpec
+		for n := len(current); n < count; n++ {
+			specs = append(specs, want.spec(freeName(a.Name, process, used), process, volume))
+		}
+		started, err := r.startAll(ctx, a, specs)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", process, err)
 		}
 		if process == "web" && len(old) > 0 && len(started) > 0 {
 			// Zero downtime: the old version serves until the new one answers.

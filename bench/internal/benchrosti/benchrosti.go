@@ -40,14 +40,19 @@ type Server struct {
 	Company    int64  // the admin's company
 	Data       string
 
-	bin    string
-	cmd    *exec.Cmd
-	token  string
-	stdout bytes.Buffer
+	bin            string
+	bridge, subnet string
+	cmd            *exec.Cmd
+	token          string
+	stdout         bytes.Buffer
 }
 
 // Start runs bin serve on loopback ports with a fresh data dir under /tmp.
-func Start(bin string) (*Server, error) {
+func Start(bin string) (*Server, error) { return StartOn(bin, bridge, subnet) }
+
+// StartOn is Start on a bridge and subnet of the caller's, so that two
+// benchmarks can run side by side.
+func StartOn(bin, bridge, subnet string) (*Server, error) {
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return nil, err
@@ -56,7 +61,7 @@ func Start(bin string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Data: data, bin: bin, cmd: exec.Command(bin, "serve", "--data", data, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
+	s := &Server{Data: data, bin: bin, bridge: bridge, subnet: subnet, cmd: exec.Command(bin, "serve", "--data", data, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--https", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--bridge", bridge, "--subnet", subnet)}
 	s.cmd.Stdout = &s.stdout
 	errs, err := s.cmd.StderrPipe()
@@ -108,7 +113,7 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 func (s *Server) Stop() {
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	_ = s.cmd.Wait()
-	if d, err := rtm.New(rtm.Config{DataDir: s.Data, InitBinary: s.bin, Bridge: bridge, Subnet: subnet}); err == nil {
+	if d, err := rtm.New(rtm.Config{DataDir: s.Data, InitBinary: s.bin, Bridge: s.bridge, Subnet: s.subnet}); err == nil {
 		_ = d.RemoveNetwork()
 	}
 	_ = os.RemoveAll(s.Data)
