@@ -4,7 +4,7 @@
 // and never lets a bbolt error escape: callers see ErrNotFound, ErrConflict
 // or ErrInvalid, wrapped with %w.
 //
-// Bucket tree (schema version 4):
+// Bucket tree (schema version 5):
 //
 //	meta                 "schema" -> version (decimal string)
 //	users                id(8)   -> User
@@ -23,6 +23,10 @@
 //	jobs                 id(8)   -> Job                       (schema 3)
 //	company_jobs         company id(8) ++ job id(8) -> empty  (schema 3)
 //	releases             app id(8) ++ version(8) -> Release   (schema 4)
+//	app_perms            app id(8) ++ user id(8) -> empty     (schema 5)
+//	user_app_perms       user id(8) ++ app id(8) -> empty     (schema 5)
+//	certs                id(8)   -> Cert                      (schema 5)
+//	certs_by_name        company id(8) ++ name -> cert id(8)  (schema 5)
 //
 // Ids come from each bucket's sequence and are never reused, so an app's uid
 // (derived from its id) never passes to another app.

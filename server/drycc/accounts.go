@@ -109,20 +109,20 @@ func (h *Handler) whoami(w http.ResponseWriter, _ *http.Request, u store.User) {
 }
 
 func (h *Handler) regenerateToken(w http.ResponseWriter, r *http.Request, u store.User) {
-	f, err := decode(w, r)
+	raw, err := httpapi.DecodeObject(w, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
+	f := httpapi.NewFields(raw)
 	username := u.Username
 	setString(&username, f.String("username"))
-	all := false
-	if b := f.Bool("all"); b != nil {
-		all = *b
-	} else if s := f.String("all"); s != nil {
-		all = strings.EqualFold(*s, "true")
+	// "all" comes as true or as "true".
+	var all bool
+	if v, ok := raw["all"]; ok {
+		all = strings.EqualFold(strings.Trim(string(v), `" `), "true")
 	}
-	if err := f.Err(); err != nil && !all {
+	if err := f.Err(); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
