@@ -45,6 +45,11 @@ func TestDryccFlow(t *testing.T) {
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
 	in := startRosti(t, bin, data)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(in.logs())
+		}
+	})
 	admin := in.adminUser(t)
 	in.importBusybox(t)
 	in.importHTTPServerRuntime(t)
@@ -141,6 +146,16 @@ func TestDryccFlow(t *testing.T) {
 	if run := in.drycc(t, 200, alice, "POST", "/v2/apps/dry/run/", map[string]string{"command": "exit 3"}); run["exit_code"] != 3.0 {
 		t.Fatalf("run exit 3: %v", run)
 	}
+	// A one-off container of its own: it runs with no web container, and
+	// it is gone once it answered.
+	in.expect(t, 204, alice, "POST", "/v2/apps/dry/scale/", map[string]int{"web": 0})
+	if run := in.drycc(t, 200, alice, "POST", "/v2/apps/dry/run/", map[string]string{"command": "id -u; pwd"}); run["exit_code"] != 0.0 || strings.HasPrefix(fmt.Sprint(run["output"]), "0\n") || !strings.HasSuffix(fmt.Sprint(run["output"]), "/srv/app\n") {
+		t.Fatalf("run without a web container: %v", run)
+	}
+	if pods := in.drycc(t, 200, alice, "GET", "/v2/apps/dry/pods/", nil); pods["count"] != 0.0 {
+		t.Fatalf("pods after run: %v", pods)
+	}
+	in.expect(t, 204, alice, "POST", "/v2/apps/dry/scale/", map[string]int{"web": 1})
 	logs := in.expect(t, 200, alice, "GET", "/v2/apps/dry/logs?log_lines=50", nil)
 	if !strings.HasPrefix(logs.header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("logs: %s %s", logs.header.Get("Content-Type"), logs.body)

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -102,45 +100,6 @@ func (p *Platform) RestartPods(ctx context.Context, actor store.User, ref AppRef
 		return nil, err
 	}
 	return p.pods(ctx, a, ptype)
-}
-
-// Run limits: a one-off command is for a migration or a quick look, not a
-// long job.
-const (
-	maxRunOutput = 1 << 20
-	runTimeout   = 10 * time.Minute
-)
-
-// Run runs a one-off shell command with the app's current release (its
-// image, config and files, in /srv/app) as the app's uid and returns its
-// exit code and output (stdout and stderr together, at most 1 MiB).
-//
-// It runs beside the app's processes in a running web container of the
-// release, not in a container of its own: the app's cgroup bounds it.
-func (p *Platform) Run(ctx context.Context, actor store.User, ref AppRef, command string) (int, string, error) {
-	a, err := p.authorizeApp(actor, ref)
-	if err != nil {
-		return 0, "", err
-	}
-	if strings.TrimSpace(command) == "" {
-		return 0, "", FieldError("command", "This field may not be blank.")
-	}
-	if err := p.needRuntime(); err != nil {
-		return 0, "", err
-	}
-	ctx, cancel := context.WithTimeout(ctx, runTimeout)
-	defer cancel()
-	out := &cappedBuffer{max: maxRunOutput}
-	code, err := p.execIn(ctx, a, rtm.ExecSpec{
-		Args:   []string{"/bin/sh", "-c", "cd " + path.Join(rtm.VolumePath, appTreeDir) + " 2>/dev/null; " + command},
-		Env:    containerEnv(a),
-		Stdout: out, Stderr: out,
-	})
-	if err != nil {
-		return 0, "", err
-	}
-	p.log.Info("one-off command run", "app", a.Name, "user", actor.Username, "exit_code", code)
-	return code, out.String(), nil
 }
 
 // cappedBuffer keeps the first max bytes written to it and drops the rest;

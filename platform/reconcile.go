@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -306,6 +307,7 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 	if err != nil {
 		return err
 	}
+	existing = slices.DeleteFunc(existing, isOneOff) // Run's, which end on their own
 	r.mu.Lock()
 	rebuild := r.rebuild[appID]
 	delete(r.rebuild, appID)
@@ -334,7 +336,9 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 	}
 	var stale []rtm.Instance
 	for _, c := range existing {
-		if a.Processes[c.Labels[rtm.LabelProcess]] == 0 {
+		// Types the app lists (even at 0) are retired by the loop below;
+		// listing their containers here too removed them twice.
+		if _, listed := a.Processes[c.Labels[rtm.LabelProcess]]; !listed {
 			stale = append(stale, c)
 		}
 	}
