@@ -562,3 +562,54 @@ func TestDeisV1MapsOntoTheSameCalls(t *testing.T) {
 	}
 	w.must(204, alice, "DELETE", "/v1/apps/old", nil)
 }
+
+func TestLimitsPickThePlan(t *testing.T) {
+	w := newWorld(t)
+	w.user("admin")
+	alice := w.user("alice")
+	w.must(201, alice, "POST", "/v2/apps/", map[string]string{"id": "shop"})
+	limit := func(cfg map[string]any, kind string) any { return cfg[kind].(map[string]any)["web"] }
+	if cfg := w.must(200, alice, "GET", "/v2/apps/shop/config/", nil).obj(t); limit(cfg, "memory") != "256M" || limit(cfg, "cpu") != "250m" {
+		t.Fatalf("default limits %v %v", cfg["memory"], cfg["cpu"])
+	}
+	tests := []struct {
+		name        string
+		body        map[string]any
+		status      int
+		memory, cpu string
+		planName    string
+	}{
+		{"memory picks the smallest plan that has it", map[string]any{"memory": map[string]any{"web": "300M"}}, 201, "512M", "500m", "standard"},
+		{"cpu in cores", map[string]any{"cpu": map[string]any{"web": "1"}}, 201, "1024M", "1000m", "business"},
+		{"more than any plan", map[string]any{"memory": map[string]any{"web": "64G"}}, 422, "", "", ""},
+		{"not a limit", map[string]any{"memory": map[string]any{"web": "lots"}}, 400, "", "", ""},
+		{"unset goes back to the smallest", map[string]any{"memory": map[string]any{"web": nil}, "cpu": map[string]any{"web": nil}}, 201, "256M", "250m", "start"},
+		{"tags mean nothing here", map[string]any{"tags": map[string]any{"zone": "a"}}, 422, "", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := w.do(alice, "POST", "/v2/apps/shop/config/", tc.body)
+			if a.status != tc.status {
+				t.Fatalf("%d %s, want %d", a.status, a.raw, tc.status)
+			}
+			if tc.status != 201 {
+				return
+			}
+			cfg := a.obj(t)
+			if limit(cfg, "memory") != tc.memory || limit(cfg, "cpu") != tc.cpu {
+				t.Fatalf("limits %v %v, want %s %s", cfg["memory"], cfg["cpu"], tc.memory, tc.cpu)
+			}
+			app, err := w.p.App(context.Background(), store.User{ID: 2, IsActive: true}, platform.AppNamed("shop"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := w.p.Plan(context.Background(), store.User{}, app.PlanID)
+			if err != nil || plan.Name != tc.planName {
+				t.Fatalf("plan %+v %v, want %s", plan, err, tc.planName)
+			}
+		})
+	}
+	if rels := w.must(200, alice, "GET", "/v2/apps/shop/releases/", nil).obj(t); rels["count"] != 1.0 {
+		t.Fatalf("a plan change made a release: %v", rels["count"])
+	}
+}

@@ -51,8 +51,17 @@ func (h *Handler) configOf(r *http.Request, u store.User, a store.App) (configJS
 	if rel, err := h.p.Release(r.Context(), u, platform.AppNamed(a.Name), a.Release); err == nil {
 		created = rel.Created
 	}
+	plan, err := h.p.Plan(r.Context(), u, a.PlanID)
+	if err != nil {
+		return configJSON{}, err
+	}
+	types, err := h.p.ProcessTypes(r.Context(), u, platform.AppNamed(a.Name))
+	if err != nil {
+		return configJSON{}, err
+	}
+	memory, cpu := limitsOf(plan, types)
 	return configJSON{
-		Owner: owner, App: a.Name, Values: values, Memory: map[string]string{}, CPU: map[string]string{},
+		Owner: owner, App: a.Name, Values: values, Memory: memory, CPU: cpu,
 		Tags: map[string]string{}, Registry: map[string]string{}, Healthcheck: healthcheck,
 		Created: timestamp(created), Updated: timestamp(created), UUID: uuid("config", a.ID, a.Release),
 	}, nil
@@ -74,8 +83,8 @@ func (h *Handler) config(w http.ResponseWriter, r *http.Request, u store.User) {
 
 // setConfig is config:set and config:unset: {"values": {"K": "v", "U": null}}.
 // Values may be strings, numbers or booleans, as the clients send them.
-// memory, cpu and tags are the plan's business in rosti: setting them is a
-// 422 that says so.
+// memory and cpu limits pick the app's plan (see limits.go); tags and
+// registry mean nothing on one server and are a 422.
 func (h *Handler) setConfig(w http.ResponseWriter, r *http.Request, u store.User) {
 	raw, err := httpapi.DecodeObject(w, r)
 	if err != nil {
@@ -88,12 +97,17 @@ func (h *Handler) setConfig(w http.ResponseWriter, r *http.Request, u store.User
 		h.writeError(w, r, err)
 		return
 	}
-	for _, key := range []string{"memory", "cpu", "tags", "registry"} {
+	for _, key := range []string{"tags", "registry"} {
 		var m map[string]any
 		if v, ok := raw[key]; ok && json.Unmarshal(v, &m) == nil && len(m) > 0 {
-			h.writeError(w, r, &unprocessableError{key + " cannot be set here: rosti sizes apps by their plan; pick a plan in the Rosti API or web UI"})
+			h.writeError(w, r, &unprocessableError{key + " cannot be set on rosti: it runs apps on this one server, from images it has"})
 			return
 		}
+	}
+	plan, setPlan, err := h.planForLimits(r, u, raw)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
 	}
 	values := map[string]*string{}
 	if v, ok := raw["values"]; ok && string(v) != "null" {
@@ -129,15 +143,22 @@ func (h *Handler) setConfig(w http.ResponseWriter, r *http.Request, u store.User
 			values[k] = &s
 		}
 	}
-	if hc, ok := raw["healthcheck"]; ok && string(hc) != "null" {
+	if setPlan {
+		if err := h.setPlan(r, u, ref, plan); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
+	hc, setHealth := raw["healthcheck"]
+	if setHealth = setHealth && string(hc) != "null"; setHealth {
 		if err := h.setHealthcheck(r, u, ref, hc); err != nil {
 			h.writeError(w, r, err)
 			return
 		}
-		if len(values) == 0 {
-			h.writeConfig(w, r, u, ref)
-			return
-		}
+	}
+	if len(values) == 0 && (setPlan || setHealth) {
+		h.writeConfig(w, r, u, ref)
+		return
 	}
 	rel, err := h.p.SetConfig(r.Context(), u, ref, values, false, nil)
 	if err != nil {
