@@ -129,6 +129,11 @@ func TestDryccFlow(t *testing.T) {
 		return list["count"] == 1.0, fmt.Sprint(list, " was ", before)
 	})
 
+	// The httpserver image has no shell: run says so.
+	if r := in.call(t, alice, "POST", "/v2/apps/dry/run/", map[string]string{"command": "true"}); r.status != 400 || !strings.Contains(string(r.body), "no /bin/sh") {
+		t.Fatalf("run in an image without a shell: %d %s", r.status, r.body)
+	}
+
 	// A build with a procfile: busybox's httpd serving a page its web line
 	// writes; run executes in the release, logs are plain text.
 	in.drycc(t, 201, alice, "POST", "/v2/apps/dry/build/", map[string]any{

@@ -80,6 +80,9 @@ func (p *Platform) Run(ctx context.Context, actor store.User, ref AppRef, comman
 		return 0, "", err
 	}
 	p.log.Info("one-off container exited", "app", a.Name, "container", inst.Name, "exit_code", code)
+	if code == 127 && strings.HasPrefix(output, "rosti init:") && strings.Contains(output, "/bin/sh") {
+		return code, output, fmt.Errorf("the image of app %s (%s) has no /bin/sh, so it cannot run commands; pick a runtime with a shell: %w", a.Name, a.Image, ErrProgramNotFound)
+	}
 	return code, output, nil
 }
 
