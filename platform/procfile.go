@@ -39,6 +39,10 @@ func (p *Platform) withProcfile(a store.App, inner TreeSource, procs map[string]
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	// An app that never ran has no volume yet to stage the tree in.
+	if _, err := p.ensureVolume(a); err != nil {
+		return nil, fmt.Errorf("volume of %s: %w", a.Name, err)
+	}
 	return procfileTree{trees: p.treesOf(a), inner: inner, procfile: b.String()}, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -611,5 +612,42 @@ func TestLimitsPickThePlan(t *testing.T) {
 	}
 	if rels := w.must(200, alice, "GET", "/v2/apps/shop/releases/", nil).obj(t); rels["count"] != 1.0 {
 		t.Fatalf("a plan change made a release: %v", rels["count"])
+	}
+}
+
+func TestBuildProcfileBecomesTheTreesProcfile(t *testing.T) {
+	w := newWorld(t)
+	w.user("admin")
+	alice := w.user("alice")
+	w.must(201, alice, "POST", "/v2/apps/", map[string]string{"id": "shop"})
+	build := w.must(201, alice, "POST", "/v2/apps/shop/build/", map[string]any{
+		"image": "static", "procfile": map[string]string{"web": "./server --port $PORT", "worker": "./jobs"},
+	})
+	if build.header.Get("X-Deis-Release") != "2" || fmt.Sprint(build.obj(t)["procfile"]) != "map[web:./server --port $PORT worker:./jobs]" {
+		t.Fatalf("build: %v %s", build.header, build.raw)
+	}
+	ctx := context.Background()
+	u, err := w.p.Authenticate(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := w.p.App(ctx, u, platform.AppNamed("shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	procfile, err := os.ReadFile(filepath.Join(w.p.Config().DataDir, "volumes", fmt.Sprint(app.ID), "app", "Procfile"))
+	if err != nil || string(procfile) != "web: ./server --port $PORT\nworker: ./jobs\n" {
+		t.Fatalf("Procfile %q %v", procfile, err)
+	}
+	// Its process types are the app's: worker can be scaled (no runtime
+	// here, so the answer is the runtime's absence, not an unknown type).
+	types, err := w.p.ProcessTypes(ctx, u, platform.AppNamed("shop"))
+	if err != nil || fmt.Sprint(types) != "map[web:1 worker:0]" {
+		t.Fatalf("process types %v %v", types, err)
+	}
+	for _, bad := range []map[string]string{{"we b": "x"}, {"web": ""}, {"web": "two\nlines"}} {
+		if a := w.do(alice, "POST", "/v2/apps/shop/build/", map[string]any{"image": "static", "procfile": bad}); a.status != 400 || a.obj(t)["procfile"] == nil {
+			t.Errorf("procfile %q: %d %s", bad, a.status, a.raw)
+		}
 	}
 }
