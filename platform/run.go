@@ -20,6 +20,9 @@ const (
 	maxRunOutput = 1 << 20
 	runTimeout   = 10 * time.Minute
 	runPoll      = 100 * time.Millisecond
+	// maxRuns bounds the one-off containers of one app at a time, so that
+	// a client looping on run cannot fill the machine.
+	maxRuns = 3
 	// labelOneOff marks the containers of Run, which the reconciler leaves
 	// alone: they are neither processes to keep running nor stale ones.
 	labelOneOff = "app.oneoff"
@@ -56,6 +59,13 @@ func (p *Platform) Run(ctx context.Context, actor store.User, ref AppRef, comman
 	volume, err := p.ensureVolume(a)
 	if err != nil {
 		return 0, "", fmt.Errorf("volume of %s: %w", a.Name, err)
+	}
+	running, err := p.containers.List(ctx, map[string]string{rtm.LabelAppID: strconv.FormatInt(a.ID, 10), labelOneOff: "1"})
+	if err != nil {
+		return 0, "", err
+	}
+	if len(running) >= maxRuns {
+		return 0, "", fmt.Errorf("app %s already runs %d one-off commands; wait for one to finish: %w", a.Name, len(running), store.ErrConflict)
 	}
 	var suffix [3]byte
 	_, _ = rand.Read(suffix[:])
