@@ -229,12 +229,29 @@ func TestDryccFlow(t *testing.T) {
 
 	in.drycc(t, 201, "", "POST", "/v2/auth/register/", map[string]string{"username": "bob", "password": "bob-password"})
 	bob := in.drycc(t, 200, "", "POST", "/v2/auth/login/", map[string]string{"username": "bob", "password": "bob-password"})["token"].(string)
+	bobSSH := newSSHClient(t, dev.port)
+	in.drycc(t, 201, bob, "POST", "/v2/keys/", map[string]string{"id": "bob@e2e", "public": bobSSH.pub})
 	in.drycc(t, 404, bob, "GET", "/v2/apps/dry/", nil)
+	if code, _, _ := bobSSH.run(t, repo, "git", "push", remote, "main"); code == 0 {
+		t.Fatal("bob pushed before he was granted the app")
+	}
 	in.expect(t, 201, alice, "POST", "/v2/apps/dry/perms/", map[string]string{"username": "bob"})
 	in.drycc(t, 200, bob, "GET", "/v2/apps/dry/", nil)
 	in.drycc(t, 201, bob, "POST", "/v2/apps/dry/config/", map[string]any{"values": map[string]any{"SET_BY": "bob"}})
+	writeTree(t, repo, map[string]string{"pushed.txt": "pushed by bob"})
+	git("commit", "-q", "-am", "bob's")
+	must(t)(bobSSH.run(t, repo, "git", "push", remote, "main"))
+	waitFor(t, "bob's push served", 60*time.Second, func() (bool, string) {
+		code, body, err := in.viaProxy(host, "/read?path=/srv/app/pushed.txt")
+		return err == nil && code == 200 && body == "pushed by bob", fmt.Sprintf("%d %q %v", code, body, err)
+	})
 	in.expect(t, 204, alice, "DELETE", "/v2/apps/dry/perms/bob", nil)
 	in.drycc(t, 404, bob, "GET", "/v2/apps/dry/", nil)
+	writeTree(t, repo, map[string]string{"pushed.txt": "after the revoke"})
+	git("commit", "-q", "-am", "revoked")
+	if code, _, _ := bobSSH.run(t, repo, "git", "push", remote, "main"); code == 0 {
+		t.Fatal("bob pushed after his permission was revoked")
+	}
 	in.drycc(t, 403, bob, "GET", "/v2/users/", nil)
 	in.expect(t, 201, admin.token, "POST", "/v2/admin/perms/", map[string]string{"username": "bob"})
 	if users := in.drycc(t, 200, bob, "GET", "/v2/users/", nil); users["count"] != 3.0 {
