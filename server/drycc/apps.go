@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/rosti-paas/rosti/platform"
@@ -77,6 +78,7 @@ func (h *Handler) listApps(w http.ResponseWriter, r *http.Request, u store.User)
 		h.apps.put(key, revision, body)
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 }
 
