@@ -307,7 +307,10 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 	if err != nil {
 		return err
 	}
-	existing = slices.DeleteFunc(existing, isOneOff) // Run's, which end on their own
+	// Run's containers end on their own; those a restart of rosti left
+	// behind are removed below.
+	leftOver := leftoverOneOffs(existing, time.Now())
+	existing = slices.DeleteFunc(existing, isOneOff)
 	r.mu.Lock()
 	rebuild := r.rebuild[appID]
 	delete(r.rebuild, appID)
@@ -334,7 +337,7 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 	for _, c := range existing {
 		used[c.Name] = true
 	}
-	var stale []rtm.Instance
+	stale := leftOver
 	for _, c := range existing {
 		// Types the app lists (even at 0) are retired by the loop below;
 		// listing their containers here too removed them twice.

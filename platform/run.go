@@ -168,6 +168,26 @@ func (p *Platform) removeOneOff(name string) {
 // isOneOff tells a container of Run.
 func isOneOff(c rtm.Instance) bool { return c.Labels[labelOneOff] != "" }
 
+// oneOffGrace is how long past its end (or past runTimeout while it
+// runs) a one-off container may be before the reconciler takes it for one
+// that Run lost when rosti restarted.
+const oneOffGrace = time.Minute
+
+// leftoverOneOffs are the one-off containers no Run waits for any more.
+func leftoverOneOffs(cs []rtm.Instance, now time.Time) []rtm.Instance {
+	var out []rtm.Instance
+	for _, c := range cs {
+		switch {
+		case !isOneOff(c):
+		case c.Status == rtm.StatusRunning && !c.StartedAt.IsZero() && now.Sub(c.StartedAt) > runTimeout+oneOffGrace:
+			out = append(out, c)
+		case c.Status != rtm.StatusRunning && !c.ExitedAt.IsZero() && now.Sub(c.ExitedAt) > oneOffGrace:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // ignoreExits keeps the exit of a one-off container from being taken for
 // a crash to restart.
 func (r *reconciler) ignoreExits(name string) {

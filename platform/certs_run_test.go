@@ -3,7 +3,9 @@ package platform
 import (
 	"fmt"
 	"testing"
+	"time"
 
+	rtm "github.com/rosti-paas/rosti/runtime"
 	"github.com/rosti-paas/rosti/store"
 )
 
@@ -31,6 +33,29 @@ func TestUploadedCertsServeOnlyTheirCompanysDomains(t *testing.T) {
 			}
 			if len(got) > 1 || hosts != tc.servers {
 				t.Fatalf("got %v, want hosts %q", got, tc.servers)
+			}
+		})
+	}
+}
+
+func TestLeftoverOneOffs(t *testing.T) {
+	now := time.Now()
+	oneOff := map[string]string{labelOneOff: "1"}
+	tests := []struct {
+		name string
+		c    rtm.Instance
+		left bool
+	}{
+		{"a web container", rtm.Instance{Status: rtm.StatusStopped, ExitedAt: now.Add(-time.Hour)}, false},
+		{"running, within the timeout", rtm.Instance{Labels: oneOff, Status: rtm.StatusRunning, StartedAt: now.Add(-time.Minute)}, false},
+		{"running far past the timeout", rtm.Instance{Labels: oneOff, Status: rtm.StatusRunning, StartedAt: now.Add(-runTimeout - 2*oneOffGrace)}, true},
+		{"just ended: its Run reads the output", rtm.Instance{Labels: oneOff, Status: rtm.StatusStopped, ExitedAt: now.Add(-time.Second)}, false},
+		{"ended long ago", rtm.Instance{Labels: oneOff, Status: rtm.StatusStopped, ExitedAt: now.Add(-2 * oneOffGrace)}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := len(leftoverOneOffs([]rtm.Instance{tc.c}, now)) == 1; got != tc.left {
+				t.Fatalf("left over: %v, want %v", got, tc.left)
 			}
 		})
 	}
