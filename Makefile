@@ -44,4 +44,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAppRequest$$' -fuzztime 20s ./server/rostiv1
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s ./server/rostiv1 ./web
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./server/rostiv1 ./server/drycc ./web

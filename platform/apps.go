@@ -183,6 +183,9 @@ func (p *Platform) applyInput(a *store.App, in AppInput, creating bool) error {
 	if creating && !appNamePattern.MatchString(a.Name) {
 		v.Add("name", "must be a DNS label: 1-63 lowercase letters, digits or '-', not starting or ending with '-'")
 	}
+	if creating && a.Name == gitLogin {
+		v.Add("name", "%q is the SSH login of git remotes (ssh://%s@host/<app>.git); pick another name", gitLogin, gitLogin)
+	}
 	if in.Image != nil {
 		rt, ok, err := p.runtimeByImage(*in.Image)
 		if err != nil {

@@ -25,7 +25,9 @@ func AppNamed(name string) AppRef { return AppRef{Name: name} }
 // it here, with the actor who asks. An app the actor may not manage is
 // ErrNotFound, exactly like one that does not exist, so that ids and names
 // of other companies cannot be probed. Who may manage an app: an active
-// superuser, and the members of the app's company.
+// superuser, the members of the app's company, and the users granted that
+// one app (Drycc's perms; see GrantAppPerm), who reach nothing else of the
+// company.
 func (p *Platform) authorizeApp(actor store.User, ref AppRef) (store.App, error) {
 	var (
 		a   store.App
@@ -44,7 +46,9 @@ func (p *Platform) authorizeApp(actor store.User, ref AppRef) (store.App, error)
 		return store.App{}, notFoundApp(ref)
 	}
 	if err := p.authorizeCompany(actor, a.CompanyID); err != nil {
-		return store.App{}, notFoundApp(ref)
+		if granted, perr := p.store.HasAppPerm(a.ID, actor.ID); perr != nil || !granted || !actor.IsActive {
+			return store.App{}, notFoundApp(ref)
+		}
 	}
 	return a, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"path"
 	"slices"
@@ -45,6 +46,9 @@ type DeployRequest struct {
 	Revision string
 	Summary  string
 	Progress io.Writer // the deploy's steps, for the user; nil discards them
+	// Procfile, when not nil, replaces the Procfile of the tree (the one
+	// Tree brings, else /srv/app as it is): a Drycc build's procfile.
+	Procfile map[string]string
 }
 
 // Deploy makes a release of what req brings and moves the app's containers
@@ -73,7 +77,14 @@ func (p *Platform) Deploy(ctx context.Context, actor store.User, ref AppRef, req
 		}
 		ch.image = rt.Image
 	}
-	if req.Tree == nil && ch.image == "" {
+	if req.Procfile != nil {
+		src, err := p.withProcfile(a, req.Tree, req.Procfile)
+		if err != nil {
+			return store.Release{}, err
+		}
+		ch.tree = src
+	}
+	if ch.tree == nil && ch.image == "" {
 		return store.Release{}, FieldError("image", "a deploy needs files or an image")
 	}
 	if ch.summary == "" {
@@ -266,7 +277,7 @@ func (d *deployment) keep(from, name string) error {
 // the same files.
 func (d *deployment) restore(_ context.Context, target store.Release) error {
 	live, err := d.trees.digest(appTreeDir)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // no volume yet: an app that never ran has no files
 		return fmt.Errorf("read /srv/app: %w", err)
 	}
 	d.rel.Tree, d.rel.TreeDigest = target.Tree, target.TreeDigest

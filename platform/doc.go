@@ -12,7 +12,8 @@
 //
 // Authorization: every exported call takes (ctx, actor). Calls about an app
 // resolve it, by id within a company or by name (AppRef), through one
-// function, authorizeApp, and company-wide calls through authorizeCompany;
+// function, authorizeApp (which also admits a user granted that one app,
+// Drycc's perms), and company-wide calls through authorizeCompany;
 // operator calls (catalogue, images, other users, backups) need a
 // superuser. Objects the actor may not manage answer ErrNotFound, exactly
 // like objects that do not exist. The SSH gateway's calls take the grant

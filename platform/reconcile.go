@@ -315,6 +315,10 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 	if err != nil {
 		return err
 	}
+	// Run's containers end on their own; those a restart of rosti left
+	// behind are removed below.
+	leftOver := leftoverOneOffs(existing, time.Now())
+	existing = slices.DeleteFunc(existing, isOneOff)
 	r.mu.Lock()
 	rebuild := r.rebuild[appID]
 	delete(r.rebuild, appID)
@@ -341,9 +345,11 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 	for _, c := range existing {
 		used[c.Name] = true
 	}
-	var stale []rtm.Instance
+	stale := leftOver
 	for _, c := range existing {
-		if a.Processes[c.Labels[rtm.LabelProcess]] == 0 {
+		// Types the app lists (even at 0) are retired by the loop below;
+		// listing their containers here too removed them twice.
+		if _, listed := a.Processes[c.Labels[rtm.LabelProcess]]; !listed {
 			stale = append(stale, c)
 		}
 	}
@@ -370,15 +376,13 @@ func (r *reconciler) reconcile(ctx context.Context, appID int64) error {
 			stale = append(stale, current[len(current)-1])
 			current = current[:len(current)-1]
 		}
-		var started []rtm.Instance
-		for len(current)+len(started) < count {
-			inst, err := p.containers.Run(ctx, want.spec(freeName(a.Name, process, used), process, volume))
-			if err != nil {
-				return fmt.Errorf("start %s: %w", process, err)
-			}
-			r.noteStart(inst)
-			p.log.Info("container started", "app", a.Name, "container", inst.Name, "ip", inst.IP)
-			started = append(started, inst)
+		var specs []rtm.ContainerSpec
+		for n := len(current); n < count; n++ {
+			specs = append(specs, want.spec(freeName(a.Name, process, used), process, volume))
+		}
+		started, err := r.startAll(ctx, a, specs)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", process, err)
 		}
 		if process == "web" && len(old) > 0 && len(started) > 0 {
 			// Zero downtime: the old version serves until the new one answers.

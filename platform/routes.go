@@ -46,12 +46,16 @@ func (r *reconciler) publishRoutes(ctx context.Context) error {
 	for _, a := range apps {
 		routes = append(routes, route(a, r.p.DefaultDomain(a.Name), byApp[strconv.FormatInt(a.ID, 10)], leaving))
 	}
-	r.p.router.SetRoutes(routes, nil)
+	certs, err := r.p.store.Certs(0)
+	if err != nil {
+		return err
+	}
+	r.p.router.SetRoutes(routes, uploadedCerts(certs, apps))
 	return nil
 }
 
 func route(a store.App, defaultDomain string, cs []rtm.Instance, leaving map[string]bool) proxy.Route {
-	rt := proxy.Route{App: a.Name, Hosts: a.Domains, TLS: a.Mode == store.ModeHTTPSLE, Stopped: !a.Enabled()}
+	rt := proxy.Route{App: a.Name, Hosts: a.Domains, TLS: a.Mode == store.ModeHTTPSLE || a.HTTPSEnforced, Stopped: !a.Enabled()}
 	if !slices.Contains(rt.Hosts, defaultDomain) {
 		// Stored before every app kept its default domain.
 		rt.Hosts = append([]string{defaultDomain}, rt.Hosts...)

@@ -167,19 +167,27 @@ func (p *Platform) SignOut(_ context.Context, secret string) error {
 	return p.store.DeleteSession(tokenHash(secret))
 }
 
-// ChangePassword replaces the actor's own password after checking the
-// current one, and ends the actor's other sessions (keepSession is the
-// secret of the one in use, "" for none).
-func (p *Platform) ChangePassword(ctx context.Context, actor store.User, current, next, keepSession string) error {
-	if _, err := p.checkPassword(actor.Username, current); err != nil {
-		return FieldError("current_password", "is not your current password")
+// ChangePassword sets a new password: the actor's own (username "" or its
+// own) after checking the current one, or anybody's, without it, for a
+// superuser. The account's other web sessions end; keepSession is the
+// secret of the one in use ("" for none).
+func (p *Platform) ChangePassword(ctx context.Context, actor store.User, username, current, next, keepSession string) error {
+	if username == "" || username == actor.Username {
+		if _, err := p.checkPassword(actor.Username, current); err != nil {
+			return FieldError("current_password", "is not your current password")
+		}
+		username = actor.Username
 	}
-	if err := p.SetPassword(ctx, actor, actor.Username, next); err != nil {
+	if err := p.SetPassword(ctx, actor, username, next); err != nil {
+		return err
+	}
+	u, err := p.store.UserByName(username)
+	if err != nil {
 		return err
 	}
 	keep := ""
 	if keepSession != "" {
 		keep = tokenHash(keepSession)
 	}
-	return p.store.DeleteSessions(actor.ID, keep, p.now().UTC())
+	return p.store.DeleteSessions(u.ID, keep, p.now().UTC())
 }

@@ -217,3 +217,26 @@ func (p *Platform) procfileTypes(a store.App, dir string) ([]string, error) {
 	slices.Sort(types[1:])
 	return types, nil
 }
+
+// gitLogin is the SSH user of Drycc-style remotes; no app may be named so.
+const gitLogin = "git"
+
+// KnownKey accepts a key some active user holds: the `git` login of
+// Drycc's remotes (ssh://git@host/<app>.git) names no app, so the gateway
+// lets the key in and asks AuthorizeKey about the app the push names.
+func (s SSHAccess) KnownKey(_ context.Context, key gossh.PublicKey) error {
+	holders, err := s.p.store.KeysByFingerprint(gossh.FingerprintSHA256(key))
+	if err != nil {
+		return err
+	}
+	for _, k := range holders {
+		pub, _, _, _, err := gossh.ParseAuthorizedKey([]byte(k.PublicKey))
+		if err != nil || !bytes.Equal(pub.Marshal(), key.Marshal()) {
+			continue
+		}
+		if u, err := s.p.store.User(k.UserID); err == nil && u.IsActive {
+			return nil
+		}
+	}
+	return errSSHDenied
+}

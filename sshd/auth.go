@@ -38,6 +38,9 @@ func (s *Server) authKey(ctx ssh.Context, key ssh.PublicKey) bool {
 	if s.limiter.locked(source) {
 		return false
 	}
+	if ctx.User() == GitUser {
+		return s.acceptGitKey(ctx, key)
+	}
 	// Clients offer several keys in turn; a refused offer is not yet a
 	// failed login (the connection failing is, see connFailed).
 	access, err := s.platform.AuthorizeKey(ctx, ctx.User(), key)

@@ -108,6 +108,20 @@ func (p *fakePlatform) AuthorizeKey(_ context.Context, name string, key gossh.Pu
 	return platform.AppAccess{}, errors.New("key not allowed")
 }
 
+// KnownKey accepts a key of any of its apps.
+func (p *fakePlatform) KnownKey(_ context.Context, key gossh.PublicKey) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, app := range p.apps {
+		for _, k := range app.keys {
+			if bytes.Equal(k.Marshal(), key.Marshal()) {
+				return nil
+			}
+		}
+	}
+	return errors.New("unknown key")
+}
+
 func (p *fakePlatform) AuthorizePassword(_ context.Context, name, password string) (platform.AppAccess, error) {
 	app, err := p.app(name)
 	if err != nil {

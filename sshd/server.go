@@ -89,6 +89,9 @@ type Platform interface {
 	// grants to the app named app, or an error when it grants none.
 	AuthorizeKey(ctx context.Context, app string, key gossh.PublicKey) (platform.AppAccess, error)
 	AuthorizePassword(ctx context.Context, app, password string) (platform.AppAccess, error)
+	// KnownKey accepts a key that opens some app: the login of the `git`
+	// user, whose pushes name their app in the repository path.
+	KnownKey(ctx context.Context, key gossh.PublicKey) error
 	// Exec runs a command inside the app's running web container as its
 	// uid, cwd /srv, and returns its exit code; platform.ErrAppStopped when
 	// none runs.

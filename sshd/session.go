@@ -38,6 +38,10 @@ const (
 const uploadPipeSize = 1 << 20
 
 func (s *Server) handleSession(sess ssh.Session) {
+	if key, ok := gitKeyOf(sess.Context()); ok {
+		sess.Exit(s.gitUserSession(sess, key))
+		return
+	}
 	access, ok := accessOf(sess.Context())
 	if !ok {
 		// Cannot happen with the auth handlers installed; never run

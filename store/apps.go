@@ -159,6 +159,35 @@ func (s *Store) DeleteApp(id int64) error {
 		if err := deleteReleases(tx, id); err != nil {
 			return err
 		}
+		if err := deleteAppPerms(tx, id); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketApps).Delete(itob(id))
 	})
+}
+
+// MoveApp gives an app to another company and owner.
+func (s *Store) MoveApp(id, companyID, ownerID int64) (App, error) {
+	var a App
+	err := s.update(func(tx *bolt.Tx) error {
+		apps := tx.Bucket(bucketApps)
+		if err := getJSON(apps, itob(id), &a, fmt.Sprintf("app %d", id)); err != nil {
+			return err
+		}
+		if tx.Bucket(bucketCompanies).Get(itob(companyID)) == nil {
+			return fmt.Errorf("company %d: %w", companyID, ErrNotFound)
+		}
+		index := tx.Bucket(bucketCompanyApps)
+		if err := index.Delete(pairKey(a.CompanyID, id)); err != nil {
+			return err
+		}
+		if err := index.Put(pairKey(companyID, id), nil); err != nil {
+			return err
+		}
+		// Its containers move to the new company's isolation group.
+		a.CompanyID, a.OwnerID = companyID, ownerID
+		a.Generation++
+		return putJSON(apps, itob(id), a)
+	})
+	return a, err
 }

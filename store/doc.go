@@ -4,7 +4,7 @@
 // and never lets a bbolt error escape: callers see ErrNotFound, ErrConflict
 // or ErrInvalid, wrapped with %w.
 //
-// Bucket tree (schema version 6):
+// Bucket tree (schema version 7):
 //
 //	meta                 "schema" -> version (decimal string)
 //	users                id(8)   -> User
@@ -28,6 +28,10 @@
 //	sessions             sha256 of the cookie's secret -> Session  (schema 6)
 //	two_factor           user id(8) -> TwoFactor             (schema 6)
 //	settings             "settings" -> Settings              (schema 6)
+//	app_perms            app id(8) ++ user id(8) -> empty     (schema 7)
+//	user_app_perms       user id(8) ++ app id(8) -> empty     (schema 7)
+//	certs                id(8)   -> Cert                      (schema 7)
+//	certs_by_name        company id(8) ++ name -> cert id(8)  (schema 7)
 //
 // Ids come from each bucket's sequence and are never reused, so an app's uid
 // (derived from its id) never passes to another app.

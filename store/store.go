@@ -45,6 +45,12 @@ var (
 	bucketTwoFactor = []byte("two_factor")
 	// Server-wide settings an administrator changes, by name.
 	bucketSettings = []byte("settings")
+	// Added by schema 7: per-app permissions, both ways, and uploaded
+	// certificates with their index by company and name.
+	bucketAppPerms     = []byte("app_perms")
+	bucketUserAppPerms = []byte("user_app_perms")
+	bucketCerts        = []byte("certs")
+	bucketCertsByName  = []byte("certs_by_name")
 )
 
 var keySchema = []byte("schema")
@@ -97,6 +103,15 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 6: web sessions, two-factor sign-in, settings.
 	func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketSessions, bucketTwoFactor, bucketSettings} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+	// 7: per-app permissions and uploaded certificates.
+	func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketAppPerms, bucketUserAppPerms, bucketCerts, bucketCertsByName} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -123,6 +123,9 @@ func (s *Store) DeleteUser(id int64) error {
 		if err := deletePrefix(tx.Bucket(bucketMemberships), itob(id)); err != nil {
 			return err
 		}
+		if err := deleteUserAppPerms(tx, id); err != nil {
+			return err
+		}
 		if err := tx.Bucket(bucketUsersByName).Delete([]byte(u.Username)); err != nil {
 			return err
 		}

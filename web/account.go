@@ -211,7 +211,7 @@ func (u *UI) changePassword(w http.ResponseWriter, r *http.Request, v *visit) er
 	if r.PostFormValue("new_password") != r.PostFormValue("new_password2") {
 		return u.accountInvalid(w, r, v, platform.FieldError("new_password2", "does not match the new password"))
 	}
-	err := u.p.ChangePassword(r.Context(), v.user, r.PostFormValue("current_password"), r.PostFormValue("new_password"), v.secret)
+	err := u.p.ChangePassword(r.Context(), v.user, "", r.PostFormValue("current_password"), r.PostFormValue("new_password"), v.secret)
 	var ve *platform.ValidationError
 	if errors.As(err, &ve) && ve.Fields["password"] != nil {
 		ve.Fields["new_password"], ve.Fields["password"] = ve.Fields["password"], nil

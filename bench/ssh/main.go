@@ -115,6 +115,10 @@ func (p *benchPlatform) AuthorizePassword(context.Context, string, string) (plat
 	return platform.AppAccess{}, errors.New("no passwords in the benchmark")
 }
 
+func (p *benchPlatform) KnownKey(context.Context, gossh.PublicKey) error {
+	return errors.New("no git user in the benchmark")
+}
+
 func (p *benchPlatform) Exec(context.Context, platform.AppAccess, platform.ExecRequest) (int, error) {
 	return 0, platform.ErrAppStopped
 }

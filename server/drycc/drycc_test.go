@@ -75,7 +75,7 @@ func TestAccountsInDjangoShapes(t *testing.T) {
 			if resp, _ := send(t, srv, "DELETE", prefix+"/auth/cancel/", token, ""); resp.StatusCode != 204 {
 				t.Fatalf("cancel: %d", resp.StatusCode)
 			}
-			if resp, _ := send(t, srv, "POST", prefix+"/auth/login/", "", `{"username":"`+name+`","password":"long-enough"}`); resp.StatusCode != 401 {
+			if resp, _ := send(t, srv, "POST", prefix+"/auth/login/", "", `{"username":"`+name+`","password":"long-enough"}`); resp.StatusCode != 400 {
 				t.Fatalf("login after cancel: %d", resp.StatusCode)
 			}
 		})
@@ -94,7 +94,7 @@ func TestAccountErrors(t *testing.T) {
 		{"short password", "POST", "/v1/auth/register/", `{"username":"x","password":"short"}`, 400, "password"},
 		{"taken username", "POST", "/v1/auth/register/", `{"username":"taken","password":"long-enough"}`, 400, "username"},
 		{"bad email", "POST", "/v1/auth/register/", `{"username":"y","password":"long-enough","email":"nope"}`, 400, "email"},
-		{"wrong password", "POST", "/v1/auth/login/", `{"username":"taken","password":"wrong-one"}`, 401, "detail"},
+		{"wrong password", "POST", "/v1/auth/login/", `{"username":"taken","password":"wrong-one"}`, 400, "non_field_errors"},
 		{"malformed", "POST", "/v1/auth/login/", `{"username":`, 400, "detail"},
 		{"cancel without token", "DELETE", "/v1/auth/cancel/", ``, 401, "detail"},
 		{"unknown path", "GET", "/v2/nothing/", ``, 404, "detail"},

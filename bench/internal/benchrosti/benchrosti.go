@@ -42,19 +42,18 @@ type Server struct {
 	Company    int64  // the admin's company
 	Data       string
 
-	bin    string
-	bridge string
-	subnet string
-	cmd    *exec.Cmd
-	token  string
-	stdout bytes.Buffer
+	bin            string
+	bridge, subnet string
+	cmd            *exec.Cmd
+	token          string
+	stdout         bytes.Buffer
 }
 
 // Start runs bin serve on loopback ports with a fresh data dir under /tmp.
 func Start(bin string) (*Server, error) { return StartOn(bin, bridge, subnet) }
 
-// StartOn is Start with a bridge prefix and subnet of the caller's, so
-// that two benchmarks can run at once.
+// StartOn is Start on a bridge and subnet of the caller's, so that two
+// benchmarks can run side by side.
 func StartOn(bin, bridge, subnet string) (*Server, error) {
 	bin, err := filepath.Abs(bin)
 	if err != nil {
