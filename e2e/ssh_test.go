@@ -367,8 +367,13 @@ func TestSSHGateway(t *testing.T) {
 	t.Run("image without a shell", func(t *testing.T) {
 		in.running(t, bob, other)
 		code, _, errOut := outsider.ssh(t, "other", "ls")
-		if code != 126 || !strings.Contains(errOut, "the image of app other (rosti.local/static:1) has no /bin/sh") {
+		const says = "the image of app other (rosti.local/static:1) has no /bin/sh"
+		if code != 126 || !strings.Contains(errOut, says) {
 			t.Fatalf("exec in an image without a shell: exit %d: %s", code, errOut)
+		}
+		// The app's status says the same.
+		if st := in.status(t, bob, other); !strings.Contains(strings.Join(st.Info, "\n"), says) {
+			t.Fatalf("the status does not say the image has no shell: %+v", st.Info)
 		}
 		// The file tools work all the same: they do not need the image.
 		local := t.TempDir()

@@ -133,7 +133,10 @@ func (p *Platform) execIn(ctx context.Context, a store.App, spec rtm.ExecSpec) (
 			spec.UID, spec.GID = a.UID, a.UID
 			code, err := p.containers.Exec(ctx, c.Name, spec)
 			if errors.Is(err, rtm.ErrProgramNotFound) {
-				return code, fmt.Errorf("the image of app %s (%s) has no %s: %w", a.Name, a.Image, spec.Args[0], ErrProgramNotFound)
+				if spec.Args[0] == "/bin/sh" {
+					p.shellless.Store(a.ID, a.Image) // for the status to say so
+				}
+				return code, &ProgramNotFoundError{App: a.Name, Image: a.Image, Program: spec.Args[0]}
 			}
 			return code, err
 		}
@@ -144,6 +147,18 @@ func (p *Platform) execIn(ctx context.Context, a store.App, spec rtm.ExecSpec) (
 // ErrProgramNotFound says a command cannot run in an app's container
 // because its image lacks the program (often: it has no shell).
 var ErrProgramNotFound = fmt.Errorf("no such program in the app's image: %w", store.ErrInvalid)
+
+// ProgramNotFoundError is an ErrProgramNotFound that says which program,
+// and what the user can do instead.
+type ProgramNotFoundError struct{ App, Image, Program string }
+
+func (e *ProgramNotFoundError) Error() string {
+	return fmt.Sprintf("the image of app %s (%s) has no %s, so it runs no shell or commands; pick a runtime with a shell (the app's image field), or use sftp, scp, rsync or git push for files",
+		e.App, e.Image, e.Program)
+}
+
+// Unwrap makes errors.Is(err, ErrProgramNotFound) hold.
+func (e *ProgramNotFoundError) Unwrap() error { return ErrProgramNotFound }
 
 // Sentinels of NotRunningError, for errors.Is.
 var (

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/rosti-paas/rosti/internal/keyedmutex"
@@ -77,6 +78,7 @@ type Platform struct {
 	pulls      *puller
 	usage      *usageSampler
 	deploys    keyedmutex.Map[int64] // an app's deploys, restarts and scaling take turns
+	shellless  sync.Map              // app id -> the image an exec found without /bin/sh
 	throttle   *loginThrottle
 	passwords  PasswordChecker
 	log        *slog.Logger

@@ -116,6 +116,10 @@ func (p *Platform) Status(ctx context.Context, actor store.User, ref AppRef) (Ap
 	if !a.Enabled() {
 		st.Info = append(st.Info, "the app is stopped; start it to run it again")
 	}
+	if image, ok := p.shellless.Load(a.ID); ok && image == a.Image {
+		// What an SSH command was told, said again where users look.
+		st.Info = append(st.Info, (&ProgramNotFoundError{App: a.Name, Image: a.Image, Program: "/bin/sh"}).Error())
+	}
 	if len(webAddrs) > 0 {
 		path := a.Healthcheck
 		if path == "" {

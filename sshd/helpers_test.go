@@ -153,7 +153,7 @@ func (p *fakePlatform) Exec(ctx context.Context, grant platform.AppAccess, req p
 		return 0, &platform.NotRunningError{App: app.access.AppName, Reason: "it waits for its image (pulling image x: 40%)"}
 	}
 	if app.noShell {
-		return 0, fmt.Errorf("the image of app %s (x) has no %s: %w", app.access.AppName, req.Args[0], platform.ErrProgramNotFound)
+		return 0, &platform.ProgramNotFoundError{App: app.access.AppName, Image: "x", Program: req.Args[0]}
 	}
 	if req.TTY {
 		// Report what a container's pty would get: TERM and every size.

@@ -16,7 +16,6 @@ import (
 
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/sshd/sandbox"
-	"github.com/rosti-paas/rosti/store"
 )
 
 // Exit statuses of a session whose command could not run, each with one
@@ -148,8 +147,7 @@ func (s *Server) execInContainer(sess ssh.Session, access platform.AppAccess, ar
 		fmt.Fprintf(sess.Stderr(), "rosti: %v; a shell and commands need it running (rsync, scp, sftp and git push work meanwhile)\r\n", err)
 		return exitNotRunning
 	case errors.Is(err, platform.ErrProgramNotFound):
-		fmt.Fprintf(sess.Stderr(), "rosti: %s, so it runs no shell or commands; pick a runtime with a shell (the app's image field), or use sftp, scp, rsync or git push for files\r\n",
-			strings.TrimSuffix(store.Message(err), ": "+store.Message(platform.ErrProgramNotFound)))
+		fmt.Fprintf(sess.Stderr(), "rosti: %s\r\n", err)
 		return exitNoProgram
 	case err != nil:
 		s.log.Error("exec failed", "app", access.AppName, "err", err)
