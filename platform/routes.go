@@ -17,6 +17,7 @@ import (
 type Router interface {
 	SetRoutes(routes []proxy.Route, certs []proxy.Cert)
 	WaitDrained(ctx context.Context, upstreams []string) error
+	Certificates() []proxy.CertStatus
 }
 
 // publishRoutes hands the proxy a fresh table: every app's domains to its

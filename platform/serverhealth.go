@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rosti-paas/rosti/proxy"
 	"github.com/rosti-paas/rosti/store"
 )
 
@@ -24,6 +25,9 @@ type ServerHealth struct {
 	Load1         float64
 	Apps          int
 	RunningApps   int
+	// Certificates are those the proxy serves (uploaded) or gets from the
+	// ACME CA for apps in https+le mode, with their expiry.
+	Certificates []proxy.CertStatus
 }
 
 // Health reports on the server: containerd, the data dir's disk, memory,
@@ -55,6 +59,9 @@ func (p *Platform) Health(ctx context.Context, actor store.User) (ServerHealth, 
 		if f := strings.Fields(string(raw)); len(f) > 0 {
 			h.Load1, _ = strconv.ParseFloat(f[0], 64)
 		}
+	}
+	if p.router != nil {
+		h.Certificates = p.router.Certificates()
 	}
 	apps, err := p.store.Apps()
 	if err != nil {

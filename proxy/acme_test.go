@@ -86,6 +86,12 @@ func TestACMEIssuesOnlyForRoutedNames(t *testing.T) {
 	if ordersAfterIssue == 0 {
 		t.Fatal("certificate served without an ACME order")
 	}
+	// The operator sees both certificates and when they expire.
+	certs := p.Certificates()
+	if len(certs) != 2 || certs[0].Host != "secure."+zone || certs[0].Source != "acme" || certs[0].NotAfter.Before(time.Now()) ||
+		certs[1].Host != "uploaded."+zone || certs[1].Source != "uploaded" || certs[1].NotAfter.Before(time.Now()) {
+		t.Errorf("Certificates() = %+v", certs)
+	}
 
 	httpClient := clientTo(p.HTTPAddr())
 	httpsPort := p.HTTPSAddr().(*net.TCPAddr).Port

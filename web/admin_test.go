@@ -66,7 +66,7 @@ func TestAdminPages(t *testing.T) {
 	root.post("/admin/runtimes", url.Values{"name": {"go"}, "image": {"docker.io/library/golang:1.26"}, "command": {"./server --port 8080"}, "show": {"on"}}).
 		expect(t, http.StatusSeeOther)
 	root.get("/admin/catalogue").expect(t, 200, "tiny", "64 MB", "100 mCPU", "docker.io/library/golang:1.26", "./server --port 8080")
-	root.get("/admin/health").expect(t, 200, "containerd: not used", "MB available")
+	root.get("/admin/health").expect(t, 200, "containerd: not used", "MB available", "No app serves HTTPS yet.")
 	root.get("/admin/images").expect(t, http.StatusBadRequest)
 }
 
