@@ -108,11 +108,7 @@ func (h *Handler) updateEnv(w http.ResponseWriter, r *http.Request, u store.User
 	if err != nil {
 		return err
 	}
-	raw, err := httpapi.DecodeObject(w, r)
-	if err != nil {
-		return err
-	}
-	values, err := decodeValues[*string](raw, "must be a string, or null to unset it")
+	values, err := bodyValues[*string](w, r, "must be a string, or null to unset it")
 	if err != nil {
 		return err
 	}
@@ -140,11 +136,7 @@ func (h *Handler) updateScale(w http.ResponseWriter, r *http.Request, u store.Us
 	if err != nil {
 		return err
 	}
-	raw, err := httpapi.DecodeObject(w, r)
-	if err != nil {
-		return err
-	}
-	counts, err := decodeValues[int](raw, "must be a whole number of containers")
+	counts, err := bodyValues[int](w, r, "must be a whole number of containers")
 	if err != nil {
 		return err
 	}
@@ -154,9 +146,13 @@ func (h *Handler) updateScale(w http.ResponseWriter, r *http.Request, u store.Us
 	return h.readScale(w, r, u)
 }
 
-// decodeValues reads every field of a JSON object as a T, saying of each
-// field that is not one what problem says.
-func decodeValues[T any](raw map[string]json.RawMessage, problem string) (map[string]T, error) {
+// bodyValues reads every field of the request's JSON object as a T, saying
+// of each field that is not one what problem says.
+func bodyValues[T any](w http.ResponseWriter, r *http.Request, problem string) (map[string]T, error) {
+	raw, err := httpapi.DecodeObject(w, r)
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string]T, len(raw))
 	var bad platform.ValidationError
 	for k, v := range raw {
