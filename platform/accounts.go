@@ -222,8 +222,36 @@ func (p *Platform) Authenticate(_ context.Context, secret string) (store.User, e
 	return u, nil
 }
 
-// CancelAccount deletes u's account and tokens.
+// CancelAccount deletes u's account and tokens, unless that would leave
+// a company with apps and no member.
 func (p *Platform) CancelAccount(_ context.Context, u store.User) error {
+	// A company whose last member goes would keep running apps nobody but
+	// the operator could manage, with their names taken: refused.
+	companies, err := p.store.CompaniesOf(u.ID)
+	if err != nil {
+		return err
+	}
+	for _, c := range companies {
+		members, err := p.store.Members(c.ID)
+		if err != nil {
+			return err
+		}
+		if len(members) > 1 {
+			continue
+		}
+		apps, err := p.store.CompanyApps(c.ID)
+		if err != nil {
+			return err
+		}
+		if len(apps) > 0 {
+			names := make([]string, len(apps))
+			for i, a := range apps {
+				names[i] = a.Name
+			}
+			return fmt.Errorf("you are the last member of company %q, which has apps (%s): delete them, or add another member to the company, before cancelling your account: %w",
+				c.Name, strings.Join(names, ", "), store.ErrConflict)
+		}
+	}
 	if err := p.store.DeleteUser(u.ID); err != nil {
 		return err
 	}
