@@ -69,6 +69,30 @@ func (p *Platform) PullImage(ctx context.Context, actor store.User, ref string) 
 	return nil
 }
 
+// StartImagePull starts fetching an image in the background, as a job of
+// the actor's default company, and returns the job's id: its progress and
+// outcome are there.
+func (p *Platform) StartImagePull(ctx context.Context, actor store.User, ref string) (store.Job, error) {
+	if err := requireSuperuser(actor); err != nil {
+		return store.Job{}, err
+	}
+	if err := p.needRuntime(); err != nil {
+		return store.Job{}, err
+	}
+	if ref == "" || strings.ContainsAny(ref, " \t\n") {
+		return store.Job{}, FieldError("ref", "must be an image reference such as docker.io/library/node:22-alpine")
+	}
+	company, err := p.DefaultCompany(ctx, actor)
+	if err != nil {
+		return store.Job{}, err
+	}
+	id, err := p.pulls.background(ref, company)
+	if err != nil {
+		return store.Job{}, err
+	}
+	return p.store.Job(id)
+}
+
 // Images lists the images present.
 func (p *Platform) Images(ctx context.Context, actor store.User) ([]string, error) {
 	if err := requireSuperuser(actor); err != nil {

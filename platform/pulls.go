@@ -78,6 +78,14 @@ func (pl *puller) forApp(a store.App) error {
 	return fmt.Errorf("image %s is being pulled, job %d shows how far: %w", a.Image, jobID, errPulling)
 }
 
+// background starts fetching ref for a company's job, without waiting.
+func (pl *puller) background(ref string, companyID int64) (int64, error) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	delete(pl.failed, ref) // the operator asks now, not at the retry time
+	return pl.jobLocked(pl.startLocked(ref), ref, companyID)
+}
+
 // pull fetches ref for the operator and waits for the end of it.
 func (pl *puller) pull(ctx context.Context, ref string) error {
 	pl.mu.Lock()

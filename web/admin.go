@@ -2,10 +2,10 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/store"
@@ -173,14 +173,12 @@ func (u *UI) adminImages(w http.ResponseWriter, r *http.Request, v *visit) error
 	return u.adminImagesPage(w, r, v, http.StatusOK, page{})
 }
 
-// pullTimeout bounds the pull the images page waits for.
-const pullTimeout = 15 * time.Minute
-
+// adminPull starts a pull as a job of the administrator's company and
+// shows its progress on that company's jobs page.
 func (u *UI) adminPull(w http.ResponseWriter, r *http.Request, v *visit) error {
 	ref := strings.TrimSpace(r.PostFormValue("ref"))
-	ctx, cancel := detached(r, pullTimeout)
-	defer cancel()
-	if err := u.p.PullImage(ctx, v.user, ref); err != nil {
+	job, err := u.p.StartImagePull(r.Context(), v.user, ref)
+	if err != nil {
 		var ve *platform.ValidationError
 		if errors.As(err, &ve) {
 			return u.adminInvalid(w, r, v, u.adminImagesPage, err)
@@ -190,7 +188,7 @@ func (u *UI) adminPull(w http.ResponseWriter, r *http.Request, v *visit) error {
 		}
 		return err
 	}
-	return back(w, r, "/admin/images", "Pulled "+ref+".")
+	return back(w, r, fmt.Sprintf("/c/%d/jobs", job.CompanyID), "Pulling "+ref+": job "+strconv.FormatInt(job.ID, 10)+" shows how far it is.")
 }
 
 func (u *UI) adminRemoveUnused(w http.ResponseWriter, r *http.Request, v *visit) error {
