@@ -124,3 +124,21 @@ func TestPullerJobs(t *testing.T) {
 		})
 	}
 }
+
+// TestOperatorPullIsAJob: a pull the operator starts answers at once with
+// a job of the operator's company, which follows it to its end.
+func TestOperatorPullIsAJob(t *testing.T) {
+	pl, fake, st := newPullTest(t)
+	id, err := pl.background("registry.test/tool:2", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-fake.reported
+	if j, err := st.Job(id); err != nil || j.CompanyID != 7 || j.Status != store.JobRunning || j.Target != "registry.test/tool:2" {
+		t.Fatalf("the pull's job while it runs: %+v %v", j, err)
+	}
+	fake.verdict <- nil
+	if j := waitJob(t, st, id); j.Status != store.JobDone {
+		t.Fatalf("the pull's job at the end: %+v", j)
+	}
+}
