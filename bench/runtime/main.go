@@ -23,8 +23,11 @@ func main() {
 	bin := flag.String("rosti", "bin/rosti", "rosti binary")
 	timed := flag.Int("apps", 20, "apps whose create-to-first-answer is timed")
 	total := flag.Int("total", 100, "running apps for the memory figure")
+	// Plan 2 ("start", a quarter of a core) is the size earlier runs used;
+	// plan 1 ("static", a tenth of a core) throttles the app's own start.
+	plan := flag.Int64("plan", 2, "plan id of the apps")
 	flag.Parse()
-	if err := run(*bin, *timed, *total); err != nil {
+	if err := run(*bin, *timed, *total, *plan); err != nil {
 		fmt.Fprintln(os.Stderr, "runtime-bench:", err)
 		os.Exit(1)
 	}
@@ -32,10 +35,10 @@ func main() {
 
 // createAndWait creates an app and returns its id and how long it took
 // until the proxy first answered 200 for it.
-func createAndWait(s *benchrosti.Server, name string) (int64, time.Duration, error) {
+func createAndWait(s *benchrosti.Server, name string, plan int64) (int64, time.Duration, error) {
 	start := time.Now()
 	var app struct{ ID int64 }
-	if err := s.Call("POST", s.CompanyPath("apps/"), map[string]any{"name": name, "image": "static", "plan": 1}, &app); err != nil {
+	if err := s.Call("POST", s.CompanyPath("apps/"), map[string]any{"name": name, "image": "static", "plan": plan}, &app); err != nil {
 		return 0, 0, err
 	}
 	if err := s.WaitAnswer(name, nil); err != nil {
@@ -60,7 +63,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return sorted[int(float64(len(sorted)-1)*p+0.5)]
 }
 
-func run(bin string, timed, total int) error {
+func run(bin string, timed, total int, plan int64) error {
 	s, err := benchrosti.Start(bin)
 	if err != nil {
 		return err
@@ -73,13 +76,13 @@ func run(bin string, timed, total int) error {
 	}
 
 	// The first app builds the static image; it is not timed.
-	if _, _, err := createAndWait(s, "warmup"); err != nil {
+	if _, _, err := createAndWait(s, "warmup", plan); err != nil {
 		return err
 	}
 	var ds []time.Duration
 	var ids []int64
 	for i := range timed {
-		id, d, err := createAndWait(s, fmt.Sprintf("timed%02d", i))
+		id, d, err := createAndWait(s, fmt.Sprintf("timed%02d", i), plan)
 		if err != nil {
 			return err
 		}
@@ -95,7 +98,7 @@ func run(bin string, timed, total int) error {
 		configs = append(configs, d)
 	}
 	for i := timed + 1; i < total; i++ {
-		if _, _, err := createAndWait(s, fmt.Sprintf("more%03d", i)); err != nil {
+		if _, _, err := createAndWait(s, fmt.Sprintf("more%03d", i), plan); err != nil {
 			return err
 		}
 	}
