@@ -20,6 +20,10 @@ const DefaultAppPort = 8080
 // reservedAppPort is the port the reference forbids for apps.
 const reservedAppPort = 8000
 
+// maxAppName keeps "<app>-<type>-<n>", an app's container and host name,
+// within the 63 characters a host name may have.
+const maxAppName = 40
+
 var (
 	appNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	hostLabel      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -180,8 +184,13 @@ func uniquenessError(err error) error {
 // applyInput validates the fields in carries and copies them into a.
 func (p *Platform) applyInput(a *store.App, in AppInput, creating bool) error {
 	var v ValidationError
-	if creating && !appNamePattern.MatchString(a.Name) {
-		v.Add("name", "must be a DNS label: 1-63 lowercase letters, digits or '-', not starting or ending with '-'")
+	switch {
+	case !creating:
+	case !appNamePattern.MatchString(a.Name) || len(a.Name) > maxAppName:
+		v.Add("name", "must be a DNS label of 1-%d lowercase letters, digits or '-', not starting or ending with '-'", maxAppName)
+	case len(a.Name) >= 4 && a.Name[2:4] == "--":
+		// "xn--" and its kin are internationalized names in disguise.
+		v.Add("name", "must not have '--' as its 3rd and 4th characters (DNS keeps those for internationalized names)")
 	}
 	if creating && a.Name == gitLogin {
 		v.Add("name", "%q is the SSH login of git remotes (ssh://%s@host/<app>.git); pick another name", gitLogin, gitLogin)

@@ -68,6 +68,8 @@ func TestDeployTree(t *testing.T) {
 			wantExec: true, wantErr: "exited with status 7"},
 		{name: "app not running", files: map[string]string{"Procfile": "release: make\n"}, stopped: true, wantErr: "not running"},
 		{name: "bad Procfile", files: map[string]string{"Procfile": "what\n"}, wantErr: "Procfile"},
+		{name: "process type that cannot be part of a host name", files: map[string]string{"Procfile": "web: ./serve\nMy_Worker: ./work\n"},
+			wantErr: `process type "My_Worker"`},
 		{name: "staging area a link out of the volume", files: map[string]string{"index.html": "new"}, linkOut: true,
 			wantTypes: []string{"web"}},
 	} {

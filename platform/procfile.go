@@ -17,7 +17,9 @@ import (
 	"github.com/rosti-paas/rosti/store"
 )
 
-var processTypePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
+// processTypePattern is what a process type may be named: each runs as the
+// containers "<app>-<type>-<n>", whose names are also host names.
+var processTypePattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
 
 // withProcfile is a tree source that brings inner's tree (or a copy of
 // /srv/app as it is, when inner is nil) with its Procfile replaced by
@@ -29,7 +31,7 @@ func (p *Platform) withProcfile(a store.App, inner TreeSource, procs map[string]
 		cmd := strings.TrimSpace(procs[t])
 		switch {
 		case !processTypePattern.MatchString(t):
-			v.Add("procfile", "%q is not a process type: letters, digits, '-' and '_'", t)
+			v.Add("procfile", "%q is not a process type: 1-16 lowercase letters and digits, starting with a letter", t)
 		case cmd == "" || strings.ContainsAny(cmd, "\r\n\x00"):
 			v.Add("procfile", "the command of %s must be one non-empty line", t)
 		default:

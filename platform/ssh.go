@@ -210,9 +210,14 @@ func (p *Platform) procfileTypes(a store.App, dir string) ([]string, error) {
 	}
 	types := []string{"web"}
 	for t := range procs {
-		if t != "web" && t != releaseProcess {
-			types = append(types, t)
+		if t == "web" || t == releaseProcess {
+			continue
 		}
+		if !processTypePattern.MatchString(t) {
+			return nil, fmt.Errorf("%s: process type %q: names are 1-16 lowercase letters and digits, starting with a letter (each runs as the container <app>-<type>-<n>): %w",
+				path.Join(rtm.VolumePath, dir, "Procfile"), t, store.ErrInvalid)
+		}
+		types = append(types, t)
 	}
 	slices.Sort(types[1:])
 	return types, nil

@@ -125,6 +125,8 @@ func TestAppValidation(t *testing.T) {
 	}{
 		{"missing required fields", `{}`, 400, "name", "this field is required"},
 		{"name not a DNS label", `{"name":"My App","image":"static","plan":1}`, 400, "name", "DNS label"},
+		{"name too long to be a host name with its process", `{"name":"` + strings.Repeat("a", 41) + `","image":"static","plan":1}`, 400, "name", "1-40"},
+		{"name an internationalized label", `{"name":"xn--bcher-kva","image":"static","plan":1}`, 400, "name", "internationalized"},
 		{"name taken", `{"name":"taken","image":"static","plan":1}`, 400, "name", "already exists"},
 		{"unknown image", `{"name":"a1","image":"nope:1","plan":1}`, 400, "image", "runtimes list"},
 		{"unknown plan", `{"name":"a1","image":"static","plan":99}`, 400, "plan", "plans list"},
