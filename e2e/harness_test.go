@@ -89,6 +89,15 @@ func startRostiUnder(t *testing.T, wrapper []string, bin, dataDir string, extra 
 	if err := in.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Last of all: a containerd stopped in the middle of a temporary mount
+	// (an image unpack) leaves it mounted; the next containerd on this data
+	// dir would clean it up, but the test's temporary dir goes now.
+	t.Cleanup(func() {
+		left, _ := filepath.Glob(filepath.Join(dataDir, "containerd", "root", "tmpmounts", "*"))
+		for _, m := range left {
+			_ = exec.Command("umount", "-R", m).Run()
+		}
+	})
 	t.Cleanup(func() { removeNetwork(t, bin, dataDir, bridge, subnet) })
 	t.Cleanup(in.stop)
 	addr := make(chan string, 1)
