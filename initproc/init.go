@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -189,7 +190,7 @@ func runInit(o initOptions) int {
 		}
 	}
 
-	path, err := exec.LookPath(o.main[0])
+	path, err := lookPathIn(o.dir, o.main[0])
 	if err != nil {
 		fmt.Fprintln(o.diag, "rosti init:", err)
 		stopPrograms()
@@ -227,4 +228,14 @@ wait:
 	stopPrograms()
 	r.waitNone(leftoverGrace)
 	return code
+}
+
+// lookPathIn finds the program a command names as a shell started in dir
+// would: "./server" or "bin/server" relative to dir (where the command
+// runs, not where init happens to be), a bare name on the PATH.
+func lookPathIn(dir, name string) (string, error) {
+	if strings.Contains(name, "/") && !filepath.IsAbs(name) {
+		name = filepath.Join(dir, name)
+	}
+	return exec.LookPath(name)
 }

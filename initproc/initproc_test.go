@@ -233,3 +233,34 @@ func TestRunInAppDir(t *testing.T) {
 		t.Fatalf("ran in %q (%v), want %s", got, err, dir)
 	}
 }
+
+// TestRelativeCommandsStartInTheirDir: "./server" in a Procfile or a
+// program means the app's tree, wherever init itself runs.
+func TestRelativeCommandsStartInTheirDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"server", "bin/worker"} {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, want string
+	}{
+		{"./server", filepath.Join(dir, "server")},
+		{"bin/worker", filepath.Join(dir, "bin", "worker")},
+		{"sh", ""}, // on the PATH: wherever it is
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := lookPathIn(dir, tc.name)
+			if err != nil || (tc.want != "" && got != tc.want) {
+				t.Fatalf("lookPathIn(%q) = %q, %v; want %q", tc.name, got, err, tc.want)
+			}
+		})
+	}
+	if _, err := lookPathIn(dir, "./missing"); err == nil {
+		t.Fatal("a missing relative program was found")
+	}
+}

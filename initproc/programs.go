@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"reflect"
 	"slices"
 	"sort"
@@ -534,13 +533,13 @@ func (m *Programs) spawn(cfg ProgramConfig) (int, <-chan unix.WaitStatus, error)
 	if err != nil {
 		return 0, nil, err
 	}
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		return 0, nil, err
-	}
 	dir := cfg.Directory
 	if dir == "" {
 		dir = workDir(m.appDir)
+	}
+	path, err := lookPathIn(dir, argv[0])
+	if err != nil {
+		return 0, nil, err
 	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
