@@ -96,23 +96,23 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"token": token})
 }
 
-func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, u store.User) error {
 	if err := h.p.CancelAccount(r.Context(), u); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (h *Handler) whoami(w http.ResponseWriter, _ *http.Request, u store.User) {
+func (h *Handler) whoami(w http.ResponseWriter, _ *http.Request, u store.User) error {
 	httpapi.WriteJSON(w, http.StatusOK, toUserJSON(u))
+	return nil
 }
 
-func (h *Handler) regenerateToken(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) regenerateToken(w http.ResponseWriter, r *http.Request, u store.User) error {
 	raw, err := httpapi.DecodeObject(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	f := httpapi.NewFields(raw)
 	username := u.Username
@@ -123,42 +123,38 @@ func (h *Handler) regenerateToken(w http.ResponseWriter, r *http.Request, u stor
 		all = strings.EqualFold(strings.Trim(string(v), `" `), "true")
 	}
 	if err := f.Err(); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	if all {
 		users, err := h.p.Users(r.Context(), u)
 		if err != nil {
-			h.writeError(w, r, err)
-			return
+			return err
 		}
 		var mine string
 		for _, other := range users {
 			token, err := h.p.RegenerateToken(r.Context(), u, other.Username)
 			if err != nil {
-				h.writeError(w, r, err)
-				return
+				return err
 			}
 			if other.ID == u.ID {
 				mine = token
 			}
 		}
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"token": mine})
-		return
+		return nil
 	}
 	token, err := h.p.RegenerateToken(r.Context(), u, username)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"token": token})
+	return nil
 }
 
-func (h *Handler) passwd(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) passwd(w http.ResponseWriter, r *http.Request, u store.User) error {
 	f, err := decode(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	var missing platform.ValidationError
 	next := required(f, "new_password", &missing)
@@ -166,19 +162,18 @@ func (h *Handler) passwd(w http.ResponseWriter, r *http.Request, u store.User) {
 	setString(&username, f.String("username"))
 	setString(&current, f.String("password"))
 	if err := mergeValidation(f.Err(), missing.Err()); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	err = h.p.ChangePassword(r.Context(), u, username, current, next, "")
 	if hasField(err, "current_password") {
 		httpapi.WriteJSON(w, http.StatusBadRequest, map[string]string{"detail": "Current password does not match"})
-		return
+		return nil
 	}
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 type keyJSON struct {
@@ -198,39 +193,34 @@ func toKeyJSON(k store.Key, owner string) keyJSON {
 	return keyJSON{Created: k.Created, ID: k.Name, Owner: owner, Public: public, Updated: k.Created, UUID: uuid("key", k.ID)}
 }
 
-func (h *Handler) keys(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) keys(w http.ResponseWriter, r *http.Request, u store.User) error {
 	keys, err := h.p.Keys(r.Context(), u)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.listOf(w, r, len(keys), func(i int) any { return toKeyJSON(keys[i], u.Username) })
+	return h.listOf(w, r, len(keys), func(i int) any { return toKeyJSON(keys[i], u.Username) })
 }
 
-func (h *Handler) addKey(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) addKey(w http.ResponseWriter, r *http.Request, u store.User) error {
 	f, err := decode(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	var missing platform.ValidationError
 	public := required(f, "public", &missing)
 	var name string
 	setString(&name, f.String("id"))
 	if err := mergeValidation(f.Err(), missing.Err()); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	if name != "" {
 		keys, err := h.p.Keys(r.Context(), u)
 		if err != nil {
-			h.writeError(w, r, err)
-			return
+			return err
 		}
 		for _, k := range keys {
 			if k.Name == name {
-				h.writeError(w, r, fieldError("id", "Key with this id already exists."))
-				return
+				return fieldError("id", "Key with this id already exists.")
 			}
 		}
 	}
@@ -244,115 +234,107 @@ func (h *Handler) addKey(w http.ResponseWriter, r *http.Request, u store.User) {
 		err = fieldError("id", "Ensure this field has no more than 100 characters.")
 	}
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	httpapi.WriteJSON(w, http.StatusCreated, toKeyJSON(k, u.Username))
+	return nil
 }
 
-func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request, u store.User) error {
 	keys, err := h.p.Keys(r.Context(), u)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	name := r.PathValue("id")
 	for _, k := range keys {
 		if k.Name == name || k.Fingerprint == name {
 			if err := h.p.DeleteKey(r.Context(), u, k.ID); err != nil {
-				h.writeError(w, r, err)
-				return
+				return err
 			}
 			w.WriteHeader(http.StatusNoContent)
-			return
+			return nil
 		}
 	}
-	h.writeError(w, r, store.ErrNotFound)
+	return store.ErrNotFound
 }
 
-func (h *Handler) perms(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) perms(w http.ResponseWriter, r *http.Request, u store.User) error {
 	users, err := h.p.AppPerms(r.Context(), u, platform.AppNamed(r.PathValue("id")))
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	names := make([]string, 0, len(users))
 	for _, other := range users {
 		names = append(names, other.Username)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string][]string{"users": names})
+	return nil
 }
 
-func (h *Handler) grantPerm(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) grantPerm(w http.ResponseWriter, r *http.Request, u store.User) error {
 	f, err := decode(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	var missing platform.ValidationError
 	username := required(f, "username", &missing)
 	if err := mergeValidation(f.Err(), missing.Err()); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := h.p.GrantAppPerm(r.Context(), u, platform.AppNamed(r.PathValue("id")), username); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
-func (h *Handler) revokePerm(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) revokePerm(w http.ResponseWriter, r *http.Request, u store.User) error {
 	if err := h.p.RevokeAppPerm(r.Context(), u, platform.AppNamed(r.PathValue("id")), r.PathValue("username")); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (h *Handler) admins(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) admins(w http.ResponseWriter, r *http.Request, u store.User) error {
 	admins, err := h.p.Admins(r.Context(), u)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.listOf(w, r, len(admins), func(i int) any {
+	return h.listOf(w, r, len(admins), func(i int) any {
 		return map[string]any{"username": admins[i].Username, "is_superuser": admins[i].IsSuperuser}
 	})
 }
 
-func (h *Handler) grantAdmin(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) grantAdmin(w http.ResponseWriter, r *http.Request, u store.User) error {
 	f, err := decode(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	var missing platform.ValidationError
 	username := required(f, "username", &missing)
 	if err := mergeValidation(f.Err(), missing.Err()); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := h.p.SetSuperuser(r.Context(), u, username, true); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
-func (h *Handler) revokeAdmin(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) revokeAdmin(w http.ResponseWriter, r *http.Request, u store.User) error {
 	if err := h.p.SetSuperuser(r.Context(), u, r.PathValue("username"), false); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (h *Handler) users(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) users(w http.ResponseWriter, r *http.Request, u store.User) error {
 	users, err := h.p.Users(r.Context(), u)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.listOf(w, r, len(users), func(i int) any { return toUserJSON(users[i]) })
+	return h.listOf(w, r, len(users), func(i int) any { return toUserJSON(users[i]) })
 }

@@ -41,11 +41,10 @@ func (h *Handler) ownerOf(r *http.Request, u store.User, a store.App) (string, e
 	return names[a.OwnerID], err
 }
 
-func (h *Handler) listApps(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) listApps(w http.ResponseWriter, r *http.Request, u store.User) error {
 	offset, limit, err := pageBounds(r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	// The revision is read first: a change made while the page renders
 	// leaves the entry stale, never a stale page marked current.
@@ -55,8 +54,7 @@ func (h *Handler) listApps(w http.ResponseWriter, r *http.Request, u store.User)
 	if !ok {
 		apps, total, err := h.p.VisibleApps(r.Context(), u, offset, limit)
 		if err != nil {
-			h.writeError(w, r, err)
-			return
+			return err
 		}
 		owners := make([]int64, len(apps))
 		for i, a := range apps {
@@ -64,46 +62,41 @@ func (h *Handler) listApps(w http.ResponseWriter, r *http.Request, u store.User)
 		}
 		names, err := h.p.Usernames(r.Context(), u, owners)
 		if err != nil {
-			h.writeError(w, r, err)
-			return
+			return err
 		}
 		results := make([]appJSON, len(apps))
 		for i, a := range apps {
 			results[i] = h.toAppJSON(a, names[a.OwnerID])
 		}
 		if body, err = json.Marshal(newPage(r, results, offset, limit, total)); err != nil {
-			h.writeError(w, r, err)
-			return
+			return err
 		}
 		h.apps.put(key, revision, body)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
+	return nil
 }
 
-func (h *Handler) createApp(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) createApp(w http.ResponseWriter, r *http.Request, u store.User) error {
 	f, err := decode(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	name := ""
 	setString(&name, f.String("id"))
 	if err := f.Err(); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	company, err := h.p.DefaultCompany(ctx, u)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	plan, image, err := h.defaults(r, u)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	in := platform.AppInput{Image: &image, Plan: &plan}
 	for attempt := 0; ; attempt++ {
@@ -115,7 +108,7 @@ func (h *Handler) createApp(w http.ResponseWriter, r *http.Request, u store.User
 		a, err := h.p.CreateApp(ctx, u, company, in)
 		if err == nil {
 			httpapi.WriteJSON(w, http.StatusCreated, h.toAppJSON(a, u.Username))
-			return
+			return nil
 		}
 		taken := hasField(err, "name") && strings.Contains(err.Error(), "already exists")
 		if taken && name == "" && attempt < 5 {
@@ -127,8 +120,7 @@ func (h *Handler) createApp(w http.ResponseWriter, r *http.Request, u store.User
 		case hasField(err, "name"):
 			err = fieldError("id", msgInvalidAppName)
 		}
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 }
 
@@ -173,34 +165,31 @@ func randomName() string {
 	return fmt.Sprintf("%s-%s-%04d", nameAdjectives[int(b[0])%len(nameAdjectives)], nameNouns[int(b[1])%len(nameNouns)], (int(b[2])<<8|int(b[3]))%10000)
 }
 
-func (h *Handler) appDetail(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) appDetail(w http.ResponseWriter, r *http.Request, u store.User) error {
 	a, err := h.p.App(r.Context(), u, platform.AppNamed(r.PathValue("id")))
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.writeApp(w, r, u, http.StatusOK, a)
+	return h.writeApp(w, r, u, http.StatusOK, a)
 }
 
-func (h *Handler) writeApp(w http.ResponseWriter, r *http.Request, u store.User, status int, a store.App) {
+func (h *Handler) writeApp(w http.ResponseWriter, r *http.Request, u store.User, status int, a store.App) error {
 	owner, err := h.ownerOf(r, u, a)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	httpapi.WriteJSON(w, status, h.toAppJSON(a, owner))
+	return nil
 }
 
-func (h *Handler) updateApp(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) updateApp(w http.ResponseWriter, r *http.Request, u store.User) error {
 	f, err := decode(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	owner := f.String("owner")
 	if err := f.Err(); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	ref := platform.AppNamed(r.PathValue("id"))
 	a, err := h.p.App(r.Context(), u, ref)
@@ -208,16 +197,15 @@ func (h *Handler) updateApp(w http.ResponseWriter, r *http.Request, u store.User
 		a, err = h.p.TransferApp(r.Context(), u, ref, *owner)
 	}
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.writeApp(w, r, u, http.StatusOK, a)
+	return h.writeApp(w, r, u, http.StatusOK, a)
 }
 
-func (h *Handler) destroyApp(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) destroyApp(w http.ResponseWriter, r *http.Request, u store.User) error {
 	if err := h.p.DeleteApp(r.Context(), u, platform.AppNamed(r.PathValue("id"))); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

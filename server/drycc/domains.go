@@ -18,43 +18,37 @@ type domainJSON struct {
 	Updated string `json:"updated"`
 }
 
-func (h *Handler) domains(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) domains(w http.ResponseWriter, r *http.Request, u store.User) error {
 	a, err := h.p.App(r.Context(), u, platform.AppNamed(r.PathValue("id")))
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	owner, err := h.ownerOf(r, u, a)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.listOf(w, r, len(a.Domains), func(i int) any {
+	return h.listOf(w, r, len(a.Domains), func(i int) any {
 		return domainJSON{App: a.Name, Created: timestamp(a.Created), Domain: a.Domains[i], Owner: owner, Updated: timestamp(a.Created)}
 	})
 }
 
-func (h *Handler) addDomain(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) addDomain(w http.ResponseWriter, r *http.Request, u store.User) error {
 	f, err := decode(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	var missing platform.ValidationError
 	domain := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(required(f, "domain", &missing))), ".")
 	if err := mergeValidation(f.Err(), missing.Err()); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	ref := platform.AppNamed(r.PathValue("id"))
 	a, err := h.p.App(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	if slices.Contains(a.Domains, domain) {
-		h.writeError(w, r, fieldError("domain", msgDuplicateDomain))
-		return
+		return fieldError("domain", msgDuplicateDomain)
 	}
 	domains := append(slices.Clone(a.Domains), domain)
 	a, err = h.p.UpdateApp(r.Context(), u, ref, platform.AppInput{Domains: &domains})
@@ -67,40 +61,36 @@ func (h *Handler) addDomain(w http.ResponseWriter, r *http.Request, u store.User
 		err = renameField(err, "domains", "domain")
 	}
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	owner, err := h.ownerOf(r, u, a)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	httpapi.WriteJSON(w, http.StatusCreated, domainJSON{App: a.Name, Created: timestamp(a.Created), Domain: domain, Owner: owner, Updated: timestamp(a.Created)})
+	return nil
 }
 
-func (h *Handler) removeDomain(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) removeDomain(w http.ResponseWriter, r *http.Request, u store.User) error {
 	ref := platform.AppNamed(r.PathValue("id"))
 	a, err := h.p.App(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	domain := strings.ToLower(r.PathValue("domain"))
 	i := slices.Index(a.Domains, domain)
 	if i < 0 {
-		h.writeError(w, r, store.ErrNotFound)
-		return
+		return store.ErrNotFound
 	}
 	if domain == h.p.DefaultDomain(a.Name) {
-		h.writeError(w, r, fieldError("domain", "The app's own domain "+domain+" cannot be removed."))
-		return
+		return fieldError("domain", "The app's own domain "+domain+" cannot be removed.")
 	}
 	domains := slices.Delete(slices.Clone(a.Domains), i, i+1)
 	if _, err := h.p.UpdateApp(r.Context(), u, ref, platform.AppInput{Domains: &domains}); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type tlsJSON struct {
@@ -112,48 +102,43 @@ type tlsJSON struct {
 	UUID          string `json:"uuid"`
 }
 
-func (h *Handler) writeTLS(w http.ResponseWriter, r *http.Request, u store.User, status int, a store.App) {
+func (h *Handler) writeTLS(w http.ResponseWriter, r *http.Request, u store.User, status int, a store.App) error {
 	owner, err := h.ownerOf(r, u, a)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	httpapi.WriteJSON(w, status, tlsJSON{
 		Created: timestamp(a.Created), App: a.Name, Owner: owner, HTTPSEnforced: a.HTTPSEnforced,
 		Updated: timestamp(a.Created), UUID: uuid("tls", a.ID),
 	})
+	return nil
 }
 
-func (h *Handler) tls(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) tls(w http.ResponseWriter, r *http.Request, u store.User) error {
 	a, err := h.p.App(r.Context(), u, platform.AppNamed(r.PathValue("id")))
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.writeTLS(w, r, u, http.StatusOK, a)
+	return h.writeTLS(w, r, u, http.StatusOK, a)
 }
 
-func (h *Handler) setTLS(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) setTLS(w http.ResponseWriter, r *http.Request, u store.User) error {
 	f, err := decode(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	enforced := f.Bool("https_enforced")
 	if err := f.Err(); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	if enforced == nil {
-		h.writeError(w, r, fieldError("https_enforced", "This field is required."))
-		return
+		return fieldError("https_enforced", "This field is required.")
 	}
 	a, err := h.p.SetHTTPSEnforced(r.Context(), u, platform.AppNamed(r.PathValue("id")), *enforced)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.writeTLS(w, r, u, http.StatusCreated, a)
+	return h.writeTLS(w, r, u, http.StatusCreated, a)
 }
 
 type certJSON struct {
@@ -187,11 +172,10 @@ func toCertJSON(c store.Cert, owner string) certJSON {
 	}
 }
 
-func (h *Handler) certs(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) certs(w http.ResponseWriter, r *http.Request, u store.User) error {
 	certs, err := h.p.Certs(r.Context(), u)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	owners := make([]int64, len(certs))
 	for i, c := range certs {
@@ -199,83 +183,76 @@ func (h *Handler) certs(w http.ResponseWriter, r *http.Request, u store.User) {
 	}
 	names, err := h.p.Usernames(r.Context(), u, owners)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.listOf(w, r, len(certs), func(i int) any { return toCertJSON(certs[i], names[certs[i].OwnerID]) })
+	return h.listOf(w, r, len(certs), func(i int) any { return toCertJSON(certs[i], names[certs[i].OwnerID]) })
 }
 
-func (h *Handler) writeCert(w http.ResponseWriter, r *http.Request, u store.User, status int, c store.Cert) {
+func (h *Handler) writeCert(w http.ResponseWriter, r *http.Request, u store.User, status int, c store.Cert) error {
 	names, err := h.p.Usernames(r.Context(), u, []int64{c.OwnerID})
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	httpapi.WriteJSON(w, status, toCertJSON(c, names[c.OwnerID]))
+	return nil
 }
 
-func (h *Handler) cert(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) cert(w http.ResponseWriter, r *http.Request, u store.User) error {
 	c, err := h.p.Cert(r.Context(), u, r.PathValue("name"))
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.writeCert(w, r, u, http.StatusOK, c)
+	return h.writeCert(w, r, u, http.StatusOK, c)
 }
 
-func (h *Handler) createCert(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) createCert(w http.ResponseWriter, r *http.Request, u store.User) error {
 	f, err := decode(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	var missing platform.ValidationError
 	name := required(f, "name", &missing)
 	certPEM := required(f, "certificate", &missing)
 	keyPEM := required(f, "key", &missing)
 	if err := mergeValidation(f.Err(), missing.Err()); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := h.p.CreateCert(r.Context(), u, name, certPEM, keyPEM)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.writeCert(w, r, u, http.StatusCreated, c)
+	return h.writeCert(w, r, u, http.StatusCreated, c)
 }
 
-func (h *Handler) deleteCert(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) deleteCert(w http.ResponseWriter, r *http.Request, u store.User) error {
 	if err := h.p.DeleteCert(r.Context(), u, r.PathValue("name")); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (h *Handler) attachCert(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) attachCert(w http.ResponseWriter, r *http.Request, u store.User) error {
 	f, err := decode(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	var missing platform.ValidationError
 	domain := required(f, "domain", &missing)
 	if err := mergeValidation(f.Err(), missing.Err()); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	if _, err := h.p.AttachCertDomain(r.Context(), u, r.PathValue("name"), domain); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
-func (h *Handler) detachCert(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) detachCert(w http.ResponseWriter, r *http.Request, u store.User) error {
 	if err := h.p.DetachCertDomain(r.Context(), u, r.PathValue("name"), r.PathValue("domain")); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

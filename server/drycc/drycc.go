@@ -40,7 +40,7 @@ type Handler struct {
 }
 
 // authed is a handler that needs a logged-in user.
-type authed func(w http.ResponseWriter, r *http.Request, u store.User)
+type authed func(w http.ResponseWriter, r *http.Request, u store.User) error
 
 // New returns the dialect's handler; version is rosti's own.
 func New(p *platform.Platform, version string, log *slog.Logger) *Handler {
@@ -52,8 +52,9 @@ func New(p *platform.Platform, version string, log *slog.Logger) *Handler {
 		h.handle("GET "+prefix+"/auth/whoami/{$}", h.whoami)
 		h.handle("POST "+prefix+"/auth/tokens/{$}", h.regenerateToken)
 		h.handle("POST "+prefix+"/auth/passwd/{$}", h.passwd)
-		h.handle("GET "+prefix+"/{$}", func(w http.ResponseWriter, _ *http.Request, _ store.User) {
+		h.handle("GET "+prefix+"/{$}", func(w http.ResponseWriter, _ *http.Request, _ store.User) error {
 			httpapi.WriteJSON(w, http.StatusOK, map[string]string{})
+			return nil
 		})
 
 		h.handle("GET "+prefix+"/apps/{$}", h.listApps)
@@ -128,7 +129,9 @@ func (h *Handler) handle(pattern string, next authed) {
 			h.writeError(w, r, err)
 			return
 		}
-		next(w, r, u)
+		if err := next(w, r, u); err != nil {
+			h.writeError(w, r, err)
+		}
 	})
 }
 
@@ -316,11 +319,10 @@ func newPage(r *http.Request, results any, offset, limit, total int) page {
 }
 
 // listOf pages a whole list.
-func (h *Handler) listOf(w http.ResponseWriter, r *http.Request, n int, item func(i int) any) {
+func (h *Handler) listOf(w http.ResponseWriter, r *http.Request, n int, item func(i int) any) error {
 	offset, limit, err := pageBounds(r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	start, end := min(offset, n), min(offset+limit, n)
 	results := make([]any, 0, end-start)
@@ -328,6 +330,7 @@ func (h *Handler) listOf(w http.ResponseWriter, r *http.Request, n int, item fun
 		results = append(results, item(i))
 	}
 	httpapi.WriteJSON(w, http.StatusOK, newPage(r, results, offset, limit, n))
+	return nil
 }
 
 // uuid makes a stable UUID-shaped id of an object that has none in rosti

@@ -67,60 +67,53 @@ func (h *Handler) configOf(r *http.Request, u store.User, a store.App) (configJS
 	}, nil
 }
 
-func (h *Handler) config(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) config(w http.ResponseWriter, r *http.Request, u store.User) error {
 	a, err := h.p.App(r.Context(), u, platform.AppNamed(r.PathValue("id")))
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := h.configOf(r, u, a)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, c)
+	return nil
 }
 
 // setConfig is config:set and config:unset: {"values": {"K": "v", "U": null}}.
 // Values may be strings, numbers or booleans, as the clients send them.
 // memory and cpu limits pick the app's plan (see limits.go); tags and
 // registry mean nothing on one server and are a 422.
-func (h *Handler) setConfig(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) setConfig(w http.ResponseWriter, r *http.Request, u store.User) error {
 	raw, err := httpapi.DecodeObject(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	ref := platform.AppNamed(r.PathValue("id"))
 	current, err := h.p.AppConfig(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	for _, key := range []string{"tags", "registry"} {
 		var m map[string]any
 		if v, ok := raw[key]; ok && json.Unmarshal(v, &m) == nil && len(m) > 0 {
-			h.writeError(w, r, &unprocessableError{key + " cannot be set on rosti: it runs apps on this one server, from images it has"})
-			return
+			return &unprocessableError{key + " cannot be set on rosti: it runs apps on this one server, from images it has"}
 		}
 	}
 	plan, setPlan, err := h.planForLimits(r, u, raw)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	values := map[string]*string{}
 	if v, ok := raw["values"]; ok && string(v) != "null" {
 		var given map[string]json.RawMessage
 		if err := json.Unmarshal(v, &given); err != nil {
-			h.writeError(w, r, fieldError("values", "Expected a dictionary of items."))
-			return
+			return fieldError("values", "Expected a dictionary of items.")
 		}
 		for k, rv := range given {
 			if string(rv) == "null" {
 				if _, set := current[k]; !set {
-					h.writeError(w, r, &unprocessableError{fmt.Sprintf("%s does not exist under values", k)})
-					return
+					return &unprocessableError{fmt.Sprintf("%s does not exist under values", k)}
 				}
 				values[k] = nil
 				continue
@@ -129,15 +122,13 @@ func (h *Handler) setConfig(w http.ResponseWriter, r *http.Request, u store.User
 			if json.Unmarshal(rv, &s) != nil {
 				var scalar any
 				if json.Unmarshal(rv, &scalar) != nil {
-					h.writeError(w, r, fieldError(k, "Must be a string."))
-					return
+					return fieldError(k, "Must be a string.")
 				}
 				switch scalar.(type) {
 				case float64, bool:
 					s = strings.TrimSpace(string(rv))
 				default:
-					h.writeError(w, r, fieldError(k, "Must be a string."))
-					return
+					return fieldError(k, "Must be a string.")
 				}
 			}
 			values[k] = &s
@@ -145,42 +136,37 @@ func (h *Handler) setConfig(w http.ResponseWriter, r *http.Request, u store.User
 	}
 	if setPlan {
 		if err := h.setPlan(r, u, ref, plan); err != nil {
-			h.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	hc, setHealth := raw["healthcheck"]
 	if setHealth = setHealth && string(hc) != "null"; setHealth {
 		if err := h.setHealthcheck(r, u, ref, hc); err != nil {
-			h.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if len(values) == 0 && (setPlan || setHealth) {
-		h.writeConfig(w, r, u, ref)
-		return
+		return h.writeConfig(w, r, u, ref)
 	}
 	rel, err := h.p.SetConfig(r.Context(), u, ref, values, false, nil)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set(releaseHeader, strconv.FormatInt(rel.Version, 10))
-	h.writeConfig(w, r, u, ref)
+	return h.writeConfig(w, r, u, ref)
 }
 
-func (h *Handler) writeConfig(w http.ResponseWriter, r *http.Request, u store.User, ref platform.AppRef) {
+func (h *Handler) writeConfig(w http.ResponseWriter, r *http.Request, u store.User, ref platform.AppRef) error {
 	a, err := h.p.App(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := h.configOf(r, u, a)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	httpapi.WriteJSON(w, http.StatusCreated, c)
+	return nil
 }
 
 // setHealthcheck takes the HTTP path of a Kubernetes-style probe of the
@@ -239,65 +225,58 @@ func buildID(a store.App, rel store.Release) string {
 	return uuid("build", a.ID, rel.Image, rel.TreeDigest)
 }
 
-func (h *Handler) releases(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) releases(w http.ResponseWriter, r *http.Request, u store.User) error {
 	ref := platform.AppNamed(r.PathValue("id"))
 	a, err := h.p.App(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	rels, err := h.p.Releases(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.listOf(w, r, len(rels), func(i int) any { return toReleaseJSON(a, rels[i]) })
+	return h.listOf(w, r, len(rels), func(i int) any { return toReleaseJSON(a, rels[i]) })
 }
 
-func (h *Handler) release(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) release(w http.ResponseWriter, r *http.Request, u store.User) error {
 	ref := platform.AppNamed(r.PathValue("id"))
 	version, err := strconv.ParseInt(strings.TrimPrefix(r.PathValue("version"), "v"), 10, 64)
 	if err != nil {
-		h.writeError(w, r, store.ErrNotFound)
-		return
+		return store.ErrNotFound
 	}
 	a, err := h.p.App(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	rel, err := h.p.Release(r.Context(), u, ref, version)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, toReleaseJSON(a, rel))
+	return nil
 }
 
-func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, u store.User) error {
 	f, err := decode(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	var version int64
 	if v := f.Int("version"); v != nil {
 		version = *v
 	}
 	if err := f.Err(); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	if version < 0 {
-		h.writeError(w, r, fmt.Errorf("%s: %w", msgNegativeVersion, store.ErrInvalid))
-		return
+		return fmt.Errorf("%s: %w", msgNegativeVersion, store.ErrInvalid)
 	}
 	rel, err := h.p.Rollback(r.Context(), u, platform.AppNamed(r.PathValue("id")), version, nil)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	httpapi.WriteJSON(w, http.StatusCreated, map[string]int64{"version": rel.Version})
+	return nil
 }
 
 type buildJSON struct {
@@ -328,17 +307,15 @@ func toBuildJSON(a store.App, rel store.Release, procfile map[string]string) bui
 
 // builds lists the builds behind the app's releases, newest first: every
 // release that brought a new image or new files.
-func (h *Handler) builds(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) builds(w http.ResponseWriter, r *http.Request, u store.User) error {
 	ref := platform.AppNamed(r.PathValue("id"))
 	a, err := h.p.App(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	rels, err := h.p.Releases(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	var builds []store.Release
 	for _, rel := range rels {
@@ -346,29 +323,27 @@ func (h *Handler) builds(w http.ResponseWriter, r *http.Request, u store.User) {
 			builds = append(builds, rel)
 		}
 	}
-	h.listOf(w, r, len(builds), func(i int) any { return toBuildJSON(a, builds[i], nil) })
+	return h.listOf(w, r, len(builds), func(i int) any { return toBuildJSON(a, builds[i], nil) })
 }
 
 // currentBuild is the build the running release runs: the release that
 // brought its image and files, followed back through config changes and
 // rollbacks. An app that runs what it was created with has none.
-func (h *Handler) currentBuild(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) currentBuild(w http.ResponseWriter, r *http.Request, u store.User) error {
 	ref := platform.AppNamed(r.PathValue("id"))
 	a, err := h.p.App(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	rels, err := h.p.Releases(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	if rel, ok := buildOf(rels, a.Release); ok {
 		httpapi.WriteJSON(w, http.StatusOK, toBuildJSON(a, rel, nil))
-		return
+		return nil
 	}
-	h.writeError(w, r, fmt.Errorf("no build yet: %w", store.ErrNotFound))
+	return fmt.Errorf("no build yet: %w", store.ErrNotFound)
 }
 
 // buildOf finds the release that brought what version runs; rels are
@@ -399,11 +374,10 @@ func buildOf(rels []store.Release, version int64) (store.Release, bool) {
 
 // build is builds:create: an image (a runtime of this server), optionally
 // with a procfile, deployed as a new release.
-func (h *Handler) build(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) build(w http.ResponseWriter, r *http.Request, u store.User) error {
 	raw, err := httpapi.DecodeObject(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	f := httpapi.NewFields(raw)
 	var missing platform.ValidationError
@@ -424,24 +398,22 @@ func (h *Handler) build(w http.ResponseWriter, r *http.Request, u store.User) {
 		}
 	}
 	if err := mergeValidation(f.Err(), missing.Err()); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	ref := platform.AppNamed(r.PathValue("id"))
 	a, err := h.p.App(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	rel, err := h.p.Deploy(r.Context(), u, ref, platform.DeployRequest{
 		Image: image, Procfile: procfile, Summary: u.Username + " deployed " + image,
 	})
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set(releaseHeader, strconv.FormatInt(rel.Version, 10))
 	httpapi.WriteJSON(w, http.StatusCreated, toBuildJSON(a, rel, procfile))
+	return nil
 }
 
 func parseProcfileText(text string) map[string]string {
@@ -454,11 +426,10 @@ func parseProcfileText(text string) map[string]string {
 	return out
 }
 
-func (h *Handler) scale(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) scale(w http.ResponseWriter, r *http.Request, u store.User) error {
 	raw, err := httpapi.DecodeObject(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	f := httpapi.NewFields(raw)
 	counts := map[string]int{}
@@ -468,14 +439,13 @@ func (h *Handler) scale(w http.ResponseWriter, r *http.Request, u store.User) {
 		}
 	}
 	if err := f.Err(); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	if _, err := h.p.Scale(r.Context(), u, platform.AppNamed(r.PathValue("id")), counts); err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type podJSON struct {
@@ -502,28 +472,24 @@ func toPodJSON(p platform.Pod) podJSON {
 	return out
 }
 
-func (h *Handler) pods(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) pods(w http.ResponseWriter, r *http.Request, u store.User) error {
 	ref := platform.AppNamed(r.PathValue("id"))
 	pods, err := h.p.Pods(r.Context(), u, ref, r.PathValue("type"))
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	if !deisV1(r) {
-		h.listOf(w, r, len(pods), func(i int) any { return toPodJSON(pods[i]) })
-		return
+		return h.listOf(w, r, len(pods), func(i int) any { return toPodJSON(pods[i]) })
 	}
 	a, err := h.p.App(r.Context(), u, ref)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	owner, err := h.ownerOf(r, u, a)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
-	h.listOf(w, r, len(pods), func(i int) any { return toContainerJSON(a, owner, pods[i]) })
+	return h.listOf(w, r, len(pods), func(i int) any { return toContainerJSON(a, owner, pods[i]) })
 }
 
 // deisV1 tells a Deis v1 request, whose shapes differ here and there.
@@ -551,30 +517,29 @@ func toContainerJSON(a store.App, owner string, p platform.Pod) containerJSON {
 	}
 }
 
-func (h *Handler) restartPods(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) restartPods(w http.ResponseWriter, r *http.Request, u store.User) error {
 	pods, err := h.p.RestartPods(r.Context(), u, platform.AppNamed(r.PathValue("id")), r.PathValue("type"), r.PathValue("name"))
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]podJSON, len(pods))
 	for i, p := range pods {
 		out[i] = toPodJSON(p)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // defaultLogLines is what logs show without ?log_lines.
 const defaultLogLines = 100
 
 // logs answers in plain text, as 2.3 does.
-func (h *Handler) logs(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) logs(w http.ResponseWriter, r *http.Request, u store.User) error {
 	lines := defaultLogLines
 	if s := r.URL.Query().Get("log_lines"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			h.writeError(w, r, fieldError("log_lines", "A valid positive integer is required."))
-			return
+			return fieldError("log_lines", "A valid positive integer is required.")
 		}
 		lines = n
 	}
@@ -582,47 +547,44 @@ func (h *Handler) logs(w http.ResponseWriter, r *http.Request, u store.User) {
 	err := h.p.Logs(r.Context(), u, platform.AppNamed(r.PathValue("id")), lines, false, &buf)
 	var notRunning *platform.NotRunningError
 	if err != nil && !errors.As(err, &notRunning) && !(errors.Is(err, store.ErrInvalid) && strings.Contains(err.Error(), "no containers")) {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes())
+	return nil
 }
 
 // run is a one-off command: {"command": "echo hi"} (or a list of
 // arguments, as newer clients send) answered with its exit code and output.
-func (h *Handler) run(w http.ResponseWriter, r *http.Request, u store.User) {
+func (h *Handler) run(w http.ResponseWriter, r *http.Request, u store.User) error {
 	raw, err := httpapi.DecodeObject(w, r)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	var command string
 	if v, ok := raw["command"]; ok {
 		var args []string
 		if json.Unmarshal(v, &command) != nil {
 			if json.Unmarshal(v, &args) != nil {
-				h.writeError(w, r, fieldError("command", "Must be a string."))
-				return
+				return fieldError("command", "Must be a string.")
 			}
 			command = shellJoin(args)
 		}
 	}
 	if strings.TrimSpace(command) == "" {
-		h.writeError(w, r, fieldError("command", msgBlank))
-		return
+		return fieldError("command", msgBlank)
 	}
 	code, output, err := h.p.Run(r.Context(), u, platform.AppNamed(r.PathValue("id")), command)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		return err
 	}
 	out := map[string]any{"exit_code": code, "output": output}
 	if deisV1(r) {
 		out = map[string]any{"rc": code, "output": output}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // shellJoin quotes arguments for /bin/sh.
