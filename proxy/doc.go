@@ -18,9 +18,13 @@
 //   - Wildcard hosts ("*.example.com") match exactly one extra label and are
 //     served over HTTP only, unless an uploaded certificate covers them.
 //   - X-Forwarded-For, -Host, -Proto and X-Real-Ip sent by the client are
-//     dropped and set from the connection. An incoming X-Request-Id is kept
-//     when it is short and made of safe characters (so an ID set by a load
-//     balancer in front stays traceable); otherwise the proxy makes one.
+//     dropped and set from the connection. The app always gets rosti's own
+//     X-Request-Id, the one in the access log: an id chosen by a client
+//     could collide with other requests' and poison the logs. A client's
+//     (or a load balancer's) X-Request-Id reaches the app as
+//     X-Client-Request-Id when there is exactly one, of at most 128
+//     letters, digits and -_.:+/=; anything else, and any
+//     X-Client-Request-Id the client sent itself, is dropped.
 //   - Plain HTTP/1.1 requests for apps take a fast path (front.go,
 //     fastpath.go): a goroutine per connection parses the request head in
 //     place in its read buffer, writes it with the forwarding headers

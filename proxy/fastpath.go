@@ -138,7 +138,10 @@ type reqHead struct {
 	host          []byte
 	contentLength int64
 	close         bool
-	requestID     []byte
+	// clientRequestID is the client's X-Request-Id, passed on as
+	// X-Client-Request-Id; empty when missing, repeated or unsafe.
+	clientRequestID []byte
+	clientIDs       int
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
@@ -309,12 +312,12 @@ func (fc *frontConn) parseRequest(buf []byte, rq *reqHead) bool {
 			equalFold(name, "expect"), equalFold(name, "te"), equalFold(name, "trailer"):
 			return false
 		case equalFold(name, "x-request-id"):
-			if rq.requestID != nil || !validRequestIDBytes(value) {
-				rq.requestID = []byte{} // two ids or a bad one: make a new one
+			if rq.clientIDs++; rq.clientIDs == 1 && validRequestIDBytes(value) {
+				rq.clientRequestID = value
 			} else {
-				rq.requestID = value
+				rq.clientRequestID = nil
 			}
-		case equalFold(name, "keep-alive"), equalFold(name, "proxy-connection"),
+		case equalFold(name, "keep-alive"), equalFold(name, "x-client-request-id"), equalFold(name, "proxy-connection"),
 			equalFold(name, "proxy-authorization"), equalFold(name, "proxy-authenticate"),
 			equalFold(name, "x-forwarded-for"), equalFold(name, "x-forwarded-host"),
 			equalFold(name, "x-forwarded-proto"), equalFold(name, "x-real-ip"),
@@ -369,10 +372,7 @@ type upstreamError struct {
 func (fc *frontConn) forward(g *appGroup, rq *reqHead) bool {
 	p := fc.f.p
 	var idb [64]byte
-	reqID := rq.requestID
-	if len(reqID) == 0 {
-		reqID = p.ids.appendNext(idb[:0])
-	}
+	reqID := p.ids.appendNext(idb[:0])
 	if l := p.accessLog; l != nil {
 		// The head is read past below: log what is needed from it now.
 		fc.logStart = time.Now()
@@ -534,6 +534,10 @@ func (fc *frontConn) send(uc *upstreamConn, rq *reqHead, reqID []byte, readHead 
 		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Request-Id: ")
 	}
 	bw.Write(reqID)
+	if len(rq.clientRequestID) > 0 {
+		bw.WriteString("\r\nX-Client-Request-Id: ")
+		bw.Write(rq.clientRequestID)
+	}
 	bw.WriteString("\r\n\r\n")
 	if rq.contentLength > 0 {
 		readHead()
