@@ -117,6 +117,13 @@
 //     taking the lines off a channel, the log cost about 3.5 µs of CPU per
 //     request and a wake-up of that goroutine, a tenth of the proxy's
 //     whole cost per request, and more with GOMAXPROCS 1.
+//   - A request body the client does not finish (malformed chunks, cut
+//     short) is the client's fault: the client gets 400, the access log
+//     says so, nothing is logged against the app, and the upstream
+//     connection that carried part of it is closed, never reused. Both
+//     paths tell it apart from an upstream failure: the fast path by where
+//     the copy failed, the net/http path by a wrapper around the body in
+//     upstreamTransport (httputil.ReverseProxy would answer 502).
 //   - A request without a body whose upstream refuses the connection is
 //     retried on the next upstream: nothing reached the app, so this is safe
 //     for any method, and it keeps restarts free of failed requests.

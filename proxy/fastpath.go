@@ -449,7 +449,8 @@ func (fc *frontConn) exchange(g *appGroup, rq *reqHead, reqID []byte) (status in
 			return fc.errorPage(http.StatusGatewayTimeout, "app "+g.app+" did not answer in time\n", rq.close, isHead, false)
 		}
 		if uerr.err == errClientBody {
-			return statusClientClosed, 0, false
+			// The app got part of a body on a connection now closed.
+			return fc.errorPage(http.StatusBadRequest, clientBodyMessage, true, isHead, true)
 		}
 		warn("upstream error", uerr.err)
 		return fc.errorPage(http.StatusBadGateway, "app "+g.app+" is not answering\n", rq.close, isHead, hasBody)

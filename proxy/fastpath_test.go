@@ -7,11 +7,13 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -508,5 +510,85 @@ func TestFastPathShutdownFinishesRequests(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Fatalf("serve: %v", err)
+	}
+}
+
+// TestMalformedClientBodies sends request bodies the proxy cannot read
+// to the end: the client gets 400, the app is not blamed in the log, and
+// the app never gets a request that looks complete.
+func TestMalformedClientBodies(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // "complete /path" or "incomplete /path", as the app read them
+	app := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, err = io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			if err != nil {
+				seen = append(seen, "incomplete "+r.URL.Path)
+			} else {
+				seen = append(seen, "complete "+r.URL.Path)
+			}
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	var logged strings.Builder
+	lw := lockedWriter{&mu, &logged}
+	p := startProxy(t, Config{AccessLog: lw, Logger: slog.New(slog.NewTextHandler(lw, nil))})
+	p.SetRoutes([]Route{{App: "mb", Hosts: []string{"mb.apps.test"}, Upstreams: []string{app}}}, nil)
+	chunked := "POST /%s HTTP/1.1\r\nHost: mb.apps.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+	// A head bigger than the fast path's buffer goes to net/http.
+	pad := "X-Pad: " + strings.Repeat("p", frontReadBufferSize)
+
+	tests := []struct {
+		name    string
+		request string
+	}{
+		{"fast path: Content-Length body cut short", req("POST", "mb.apps.test", "/short", "Content-Length: 10") + "abc"},
+		{"net/http: Content-Length body cut short", req("POST", "mb.apps.test", "/padshort", "Content-Length: 10", pad) + "abc"},
+		{"net/http: bad chunk size", fmt.Sprintf(chunked, "size") + "3\r\nabc\r\nzz\r\nxy\r\n0\r\n\r\n"},
+		{"net/http: chunk without its CRLF", fmt.Sprintf(chunked, "crlf") + "3\r\nabcX\r\n0\r\n\r\n"},
+		{"net/http: chunked body cut short", fmt.Sprintf(chunked, "cut") + "5\r\nab"},
+		{"net/http: no last chunk", fmt.Sprintf(chunked, "last") + "3\r\nabc\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := dialRaw(t, p)
+			rc.send(tc.request)
+			rc.c.(*net.TCPConn).CloseWrite()
+			resp, body := rc.read("POST")
+			if resp.StatusCode != http.StatusBadRequest || body != clientBodyMessage {
+				t.Fatalf("got %d %q, want 400 %q", resp.StatusCode, body, clientBodyMessage)
+			}
+			// The app still serves, on a connection of its own.
+			rc2 := dialRaw(t, p)
+			rc2.send(req("POST", "mb.apps.test", "/next", "Content-Length: 4") + "next")
+			if resp, body := rc2.read("POST"); resp.StatusCode != 200 || body != "ok" {
+				t.Fatalf("next request got %d %q", resp.StatusCode, body)
+			}
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range seen {
+		if strings.HasPrefix(s, "complete ") && s != "complete /next" {
+			t.Errorf("the app got a complete request from a broken one: %s", s)
+		}
+	}
+	if strings.Contains(logged.String(), "upstream error") {
+		t.Errorf("the app was blamed:\n%s", logged.String())
+	}
+	if n := strings.Count(logged.String(), "component=access app=mb "); n != 2*len(tests) {
+		t.Errorf("%d access log lines, want %d:\n%s", n, 2*len(tests), logged.String())
+	}
+	if n := strings.Count(logged.String(), " status=400 "); n != len(tests) {
+		t.Errorf("%d access log lines with status 400, want %d:\n%s", n, len(tests), logged.String())
 	}
 }
