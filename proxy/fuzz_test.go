@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -323,5 +324,86 @@ func finalConnectionTokens(t *testing.T, data []byte) []string {
 			}
 		}
 		return tokens
+	}
+}
+
+// TestFastPathAgreesWithNetHTTP holds one case for every disagreement the
+// fuzz tests found, through a real proxy: what net/http refuses, the fast
+// path hands over (requests) or refuses (responses) too.
+func TestFastPathAgreesWithNetHTTP(t *testing.T) {
+	var longExtensions strings.Builder
+	for range 200 {
+		longExtensions.WriteString("1;" + strings.Repeat("e", 100) + "\r\nx\r\n")
+	}
+	responses := map[string]string{
+		"/ok":        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"/http10te":  "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"/quote":     "HTTP/1.1 200 OK\r\n\"x\": 1\r\nContent-Length: 2\r\n\r\nok",
+		"/spacename": "HTTP/1.1 200 OK\r\nTransfer-Encoding : chunked\r\nContent-Length: 2\r\n\r\nok",
+		"/verbatim":  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n2;ext=1\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n",
+		"/spacesize": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n 2\r\nok\r\n0\r\n\r\n",
+		"/barelf":    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nok\n0\n\n",
+		"/datalf":    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\n0\r\n\r\n",
+		"/trailer":   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Bad: a\x01b\r\n\r\n",
+		"/longext":   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;" + strings.Repeat("e", maxChunkLine) + "\r\nok\r\n0\r\n\r\n",
+		"/overhead":  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + longExtensions.String() + "0\r\n\r\n",
+	}
+	app := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		r, err := readRawRequest(br)
+		if err != nil {
+			return
+		}
+		if resp, ok := responses[r.URL.Path]; ok {
+			io.WriteString(c, resp)
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(r.RequestURI))+"\r\n\r\n"+r.RequestURI)
+	})
+	p := startProxy(t, Config{})
+	p.SetRoutes([]Route{{App: "nh", Hosts: []string{"nh.apps.test"}, Upstreams: []string{app}}}, nil)
+
+	tests := []struct {
+		name   string
+		uri    string
+		status int
+		body   string // what the client reads; "" with a 200: the body is cut short
+	}{
+		{"a bad %-escape in the path goes to net/http, which refuses it", "/%zz", 400, ""},
+		{"a %-escape cut short goes to net/http, which refuses it", "/a%4", 400, ""},
+		{"a bad %-escape in the query is the app's business", "/?q=%zz", 200, "/?q=%zz"},
+		{"a sound response passes", "/ok", 200, "ok"},
+		{"HTTP/1.0 with Transfer-Encoding is refused", "/http10te", 502, ""},
+		{"a header name that is not a token is refused", "/quote", 502, ""},
+		{"a space before a header's colon is refused", "/spacename", 502, ""},
+		{"chunk extensions and trailers pass", "/verbatim", 200, "ok"},
+		{"a chunk size after white space is cut", "/spacesize", 200, ""},
+		{"chunk lines ended by a bare LF are cut", "/barelf", 200, ""},
+		{"chunk data ended by a bare LF is cut", "/datalf", 200, ""},
+		{"a trailer with a control character is cut", "/trailer", 200, ""},
+		{"a chunk line over 4 KiB is cut", "/longext", 200, ""},
+		{"framing beyond net/http's overhead limit is cut", "/overhead", 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := dialRaw(t, p)
+			rc.send(req("GET", "nh.apps.test", tc.uri))
+			resp, err := http.ReadResponse(rc.br, &http.Request{Method: "GET"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if tc.status == 200 && tc.body == "" {
+				if err == nil {
+					t.Fatalf("body %q read as complete, want it cut short", body)
+				}
+				return
+			}
+			if err != nil || (tc.body != "" && string(body) != tc.body) {
+				t.Fatalf("body %q (%v), want %q", body, err, tc.body)
+			}
+		})
 	}
 }
