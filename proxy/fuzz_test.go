@@ -407,3 +407,11 @@ func TestFastPathAgreesWithNetHTTP(t *testing.T) {
 		})
 	}
 }
+
+func TestTokenChars(t *testing.T) {
+	for c := range 256 {
+		if got, want := isTokenChar(byte(c)), httpguts.IsTokenRune(rune(c)); got != want {
+			t.Errorf("isTokenChar(%q) = %v, want %v", rune(c), got, want)
+		}
+	}
+}
