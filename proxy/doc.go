@@ -37,7 +37,10 @@
 //     httputil.ReverseProxy cost about 38 µs of CPU per request against
 //     nginx's 17 µs; the fast path costs 18 µs (21 µs with the access log
 //     on), which moved rosti from 0.4-0.6 × nginx's throughput to 0.8-1.0 ×.
-//     The fast path only ever accepts a strict subset of HTTP/1.1. For
+//     The fast path only ever accepts a strict subset of HTTP/1.1, and
+//     means by it what net/http does: differential fuzz tests
+//     (fuzz_test.go) parse the same bytes with both, requests and app
+//     responses (framing, chunks, trailers, forwarded headers). For
 //     everything else it leaves the request unread and hands the connection
 //     to the net/http server (the same handler as before), which then
 //     serves that connection to its end: upgrades (websockets), Expect,

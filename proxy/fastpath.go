@@ -868,9 +868,10 @@ const (
 )
 
 var (
-	errChunkLine = errors.New("malformed chunk size line")
-	errChunkEnd  = errors.New("malformed chunk end")
-	errTrailer   = errors.New("malformed chunked trailer")
+	errChunkLine     = errors.New("malformed chunk size line")
+	errChunkOverhead = errors.New("chunked encoding has too much non-data")
+	errChunkEnd      = errors.New("malformed chunk end")
+	errTrailer       = errors.New("malformed chunked trailer")
 )
 
 // copyChunked copies a chunked body verbatim (chunk extensions and
@@ -893,7 +894,7 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader) (payload int64, rerr, wer
 		excess += int64(len(line)) - 16 - 2*size
 		excess = max(excess, 0)
 		if excess > maxChunkOverhead {
-			rerr = errors.New("chunked encoding has too much non-data")
+			rerr = errChunkOverhead
 			return
 		}
 		if _, werr = dst.Write(line); werr != nil {
