@@ -79,6 +79,7 @@ import (
 	"github.com/gliderlabs/ssh"
 	"github.com/rosti-paas/rosti/internal/keyedmutex"
 	"github.com/rosti-paas/rosti/platform"
+	"github.com/rosti-paas/rosti/sshd/sandbox"
 	"github.com/rosti-paas/rosti/store"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -107,6 +108,10 @@ type Config struct {
 	Addr          string // listen address, e.g. ":2222"
 	HostKeyPath   string // persistent host key, created by EnsureHostKey
 	SandboxBinary string // the rosti executable, re-executed as `rosti sandbox`
+	// SandboxCgroup names the cgroup under which every app's sandboxed
+	// tools get a cgroup with the app's plan limits (sandbox.Cgroups); one
+	// of its own per rosti data dir.
+	SandboxCgroup string
 	Logger        *slog.Logger
 
 	// MaxAuthFailures failed logins from one source address within
@@ -139,6 +144,7 @@ type Server struct {
 	refusedLog, failedLog sampledLog
 	ssh                   *ssh.Server
 	pushes                keyedmutex.Map[int64] // pushes to one app take turns
+	cgroups               *sandbox.Cgroups
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -182,12 +188,17 @@ func New(cfg Config, p Platform) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sshd: parse host key %s: %w", cfg.HostKeyPath, err)
 	}
+	cgroups, err := sandbox.NewCgroups(cfg.SandboxCgroup)
+	if err != nil {
+		return nil, fmt.Errorf("sshd: %w", err)
+	}
 	s := &Server{
 		cfg:      cfg,
 		platform: p,
 		log:      cfg.Logger.With("component", "sshd"),
 		limiter:  newFailureLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, time.Now),
 		pending:  newPendingConns(cfg.MaxPending, cfg.MaxPendingPerSource, cfg.LoginGrace),
+		cgroups:  cgroups,
 	}
 	s.ssh = &ssh.Server{
 		Handler:                  s.handleSession,

@@ -30,6 +30,9 @@ const (
 	exitNotRunning = 125
 	// exitNoProgram: the app's image lacks the program, often a shell.
 	exitNoProgram = 126
+	// exitOutOfMemory: the kernel killed the command for exceeding the
+	// plan's memory, as a shell reports a SIGKILLed command (128+9).
+	exitOutOfMemory = 137
 )
 
 // uploadPipeSize is the pipe buffer (and copy buffer) between the SSH
@@ -203,16 +206,28 @@ type sandboxRun struct {
 	stderr   io.Writer
 }
 
-// runSandboxed runs one tool in the app's sandbox and returns its exit code;
-// err is set only when the sandbox could not run it at all.
+// runSandboxed runs one tool in the app's sandbox, in the app's sandbox
+// cgroup, and returns its exit code; err is set only when the sandbox could
+// not run it at all.
 func (s *Server) runSandboxed(ctx context.Context, access platform.AppAccess, run sandboxRun) (int, error) {
+	group, err := s.cgroups.Join(access.AppID, sandbox.Limits(access.Limits))
+	if err != nil {
+		return exitInternal, err
+	}
+	defer func() {
+		if err := group.Release(); err != nil {
+			s.log.Warn("sandbox cgroup left behind", "app", access.AppName, "err", err)
+		}
+	}()
+	oomKills := group.OOMKills()
 	spec := sandbox.Spec{
-		AppName:   access.AppName,
-		UID:       access.UID,
-		GID:       access.GID,
-		VolumeDir: access.VolumeDir,
-		Env:       run.env,
-		Args:      run.args,
+		AppName:     access.AppName,
+		UID:         access.UID,
+		GID:         access.GID,
+		VolumeDir:   access.VolumeDir,
+		Env:         run.env,
+		Args:        run.args,
+		CgroupProcs: group.ProcsFiles(),
 	}
 	if run.withRepo {
 		spec.RepoDir = access.RepoDir
@@ -248,7 +263,11 @@ func (s *Server) runSandboxed(ctx context.Context, access platform.AppAccess, ru
 	}
 	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
 	defer stop()
-	err := cmd.Wait()
+	err = cmd.Wait()
+	if n := group.OOMKills(); n > oomKills && oomKills >= 0 {
+		fmt.Fprintf(run.stderr, "rosti: %s was killed for using more than the plan's %d MB of memory\n", run.args[0], access.Limits.MemoryMB)
+		return exitOutOfMemory, nil
+	}
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:

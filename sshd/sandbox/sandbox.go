@@ -46,7 +46,11 @@ type Spec struct {
 	VolumeDir string   // host path, mounted read-write at VolumePath
 	RepoDir   string   // host path of the bare repo, mounted at RepoPath; empty: none
 	Env       []string // extra KEY=VALUE for the tool, after the sandbox's own
-	Args      []string // the tool and its arguments, looked up in the sandbox's PATH
+	// CgroupProcs are the cgroup.procs files (Group.ProcsFiles) of the
+	// app's sandbox cgroup, joined before anything else happens, so that
+	// the tool and all it starts are counted against the plan.
+	CgroupProcs []string
+	Args        []string // the tool and its arguments, looked up in the sandbox's PATH
 }
 
 // BindFlags declares the flags of `rosti sandbox` on fs and fills spec from
@@ -58,6 +62,7 @@ func (spec *Spec) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&spec.VolumeDir, "volume", "", "host path of the app volume, mounted at /srv")
 	fs.StringVar(&spec.RepoDir, "repo", "", "host path of the app's bare git repo, mounted at "+RepoPath)
 	fs.StringArrayVar(&spec.Env, "env", nil, "KEY=VALUE for the tool (repeatable)")
+	fs.StringArrayVar(&spec.CgroupProcs, "cgroup-procs", nil, "cgroup.procs file of the app's sandbox cgroup to join (repeatable)")
 }
 
 // Command returns the parent side: binary (the rosti executable) re-executed
@@ -74,6 +79,9 @@ func Command(binary string, spec Spec) *exec.Cmd {
 	}
 	for _, kv := range spec.Env {
 		args = append(args, "--env", kv)
+	}
+	for _, procs := range spec.CgroupProcs {
+		args = append(args, "--cgroup-procs", procs)
 	}
 	args = append(args, "--")
 	args = append(args, spec.Args...)
@@ -96,6 +104,12 @@ func Enter(spec Spec) error {
 	}
 	if os.Getpid() != 1 {
 		return errors.New("sandbox: not in a fresh PID namespace; start it through sandbox.Command")
+	}
+	for _, procs := range spec.CgroupProcs {
+		// "0" is the writing process, whatever its PID namespace.
+		if err := os.WriteFile(procs, []byte("0"), 0); err != nil {
+			return fmt.Errorf("sandbox: join the app's cgroup: %w", err)
+		}
 	}
 	// Open the sources before anything is mounted over their parents.
 	volume, err := openDir(spec.VolumeDir)
@@ -155,6 +169,8 @@ func (spec Spec) validate() error {
 		return fmt.Errorf("sandbox: repo %q is not an absolute path", spec.RepoDir)
 	case len(spec.Args) == 0:
 		return errors.New("sandbox: no command")
+	case len(spec.CgroupProcs) == 0:
+		return errors.New("sandbox: no cgroup to run the tool in")
 	case strings.ContainsRune(spec.AppName, ':') || strings.ContainsRune(spec.AppName, '\n'):
 		return fmt.Errorf("sandbox: bad app name %q", spec.AppName)
 	}
@@ -333,6 +349,12 @@ func dropPrivileges(uid, gid uint32) error {
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("sandbox: no_new_privs: %w", err)
+	}
+	// Changing the uid cleared the parent-death signal Command set: arm it
+	// again, so that the tool (PID 1 of its namespace, taking everything it
+	// started along) dies with rosti.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("sandbox: pdeathsig: %w", err)
 	}
 	return nil
 }
