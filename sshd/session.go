@@ -67,6 +67,12 @@ func (s *Server) handleSession(sess ssh.Session) {
 		fmt.Fprintf(sess.Stderr(), "rosti: the only repository here is %[1]s: push to ssh://%[1]s@HOST:PORT/%[1]s\n", access.AppName)
 		code = 1
 	case commandSandboxed:
+		if err := checkSandboxedArgs(args); err != nil {
+			log.Warn("sandboxed command refused", "tool", args[0], "err", err)
+			fmt.Fprintf(sess.Stderr(), "rosti: %v\n", err)
+			code = 1
+			break
+		}
 		log.Info("sandboxed command", "tool", args[0])
 		code = s.runSandboxedSession(sess, access, args)
 	default:
