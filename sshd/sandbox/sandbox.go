@@ -1,22 +1,48 @@
 // Package sandbox runs one host tool (rsync, scp, tar, git) for one app so
-// that it can only ever see and write that app's volume, as the app's uid.
+// that it can only ever see and write that app's volume, as the app's uid,
+// within the app's plan.
 //
 // The parent side (Command) re-executes the rosti binary as
 // `rosti sandbox --uid .. --gid .. --volume DIR [--repo DIR] -- TOOL ARGS`
 // in fresh mount, PID, IPC, UTS and network namespaces. The child side (Enter)
-// still runs as root inside those namespaces: it builds a private root on a
-// tmpfs holding the host's /usr (and the merged-usr links /bin, /lib...)
-// read-only, a generated /etc/passwd and /etc/group naming only root and the
-// app, the few device nodes tools open (/dev/null, /dev/zero, /dev/urandom...),
-// a private /tmp, the app volume read-write at /srv and, for git, the app's
-// bare repository read-write at RepoPath. It pivots into that root, detaches
-// the host's mounts, drops to the app uid/gid with no supplementary groups and
-// NoNewPrivs, changes to /srv and execs the tool.
+// first joins the app's sandbox cgroup (Cgroups), so that the tool and all
+// it ever starts are counted against the plan's memory, pids and CPU. Still
+// root inside those namespaces, it builds a private root on a tmpfs holding
+// only the host files the tools need, read-only: the tools themselves
+// (rsync, scp, tar, git, gzip and sh for tar -z, and env, xargs and cp for
+// deploys), their ELF interpreters and shared libraries found with
+// debug/elf, git's exec path binary and templates; then a generated
+// /etc/passwd and /etc/group naming only root and the app, the few device
+// nodes tools open (/dev/null, /dev/zero, /dev/urandom...), a private /tmp,
+// the app volume read-write at /srv and, for git, the app's bare repository
+// read-write at RepoPath. It pivots into that root, detaches the host's
+// mounts, drops to the app uid/gid with no supplementary groups and
+// NoNewPrivs, re-arms the parent-death signal, changes to /srv and execs
+// the tool.
 //
 // Inside, absolute paths, "..", symlinks and hard links can only resolve to the
-// volume, the repository, a throw-away tmpfs or read-only system files;
-// there is no /proc, no /root, no data dir and no network. The package owns
-// nothing but that process; it never touches the store or containers.
+// volume, the repository, a throw-away tmpfs or read-only tool files;
+// there is no /proc, no /root, no data dir, no other host program and no
+// network. Which arguments a tool may get is the gateway's business (package
+// sshd refuses options that make a tool run other programs); without a
+// program to run, such an option would fail here regardless.
+//
+// # Cgroups
+//
+// Each app has one sandbox cgroup, <parent>/app-<id>, holding the plan's
+// limits (memory with swap where the kernel accounts it, CPU quota, pids),
+// shared by all the app's concurrent sessions so that ten sessions do not
+// get ten plans. It is a cgroup of its own rather than the app's running
+// container's: it exists when the app is stopped or has no container yet
+// (uploads come first), it never lets an upload's memory push the app's
+// web process into the OOM killer, and it does not depend on where
+// containerd puts container cgroups. It exists only while a tool runs: the
+// last one to end kills what is left and removes it, so deleting an app
+// needs no cleanup here, and NewCgroups removes what a killed rosti left.
+// cgroup v1 (memory, pids and cpu hierarchies) and v2 are both handled.
+//
+// The package owns nothing but those processes and cgroups; it never
+// touches the store or containers.
 package sandbox
 
 import (
@@ -140,18 +166,19 @@ func Enter(spec Spec) error {
 	if err := os.Chdir(VolumePath); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	const path = "/usr/local/bin:/usr/bin:/bin"
 	env := append([]string{
-		"PATH=" + path,
+		"PATH=" + sandboxPath,
 		"HOME=" + VolumePath,
 		"USER=" + spec.AppName,
 		"LOGNAME=" + spec.AppName,
 		"LANG=C.UTF-8",
+		// git reads no config but the repository's: a ~/.gitconfig in the
+		// volume could otherwise name programs for git to run (filter
+		// drivers, core.fsmonitor, a pager).
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL=/dev/null",
 	}, spec.Env...)
-	// LookPath searches the process's own PATH, which Command left empty.
-	if err := os.Setenv("PATH", path); err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
+	// LookPath searches the process's own PATH, which hostFiles set.
 	tool, err := exec.LookPath(spec.Args[0])
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
@@ -198,27 +225,13 @@ func buildRoot(root string, spec Spec, volume, repo *os.File) error {
 	if err := unix.Mount("rosti-sandbox", root, "tmpfs", dataFlags, "mode=0755,size=1m"); err != nil {
 		return fmt.Errorf("sandbox: mount root tmpfs: %w", err)
 	}
-	// System directories: merged-usr hosts have /bin, /lib... as links into
-	// /usr; copy links as links and bind real directories read-only.
-	for _, dir := range []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
-		fi, err := os.Lstat(dir)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			continue
-		case err != nil:
-			return fmt.Errorf("sandbox: %w", err)
-		case fi.Mode()&os.ModeSymlink != 0:
-			target, err := os.Readlink(dir)
-			if err != nil {
-				return fmt.Errorf("sandbox: %w", err)
-			}
-			if err := os.Symlink(target, root+dir); err != nil {
-				return fmt.Errorf("sandbox: %w", err)
-			}
-		case fi.IsDir():
-			if err := bindDir(dir, root+dir, readOnlyFlags); err != nil {
-				return err
-			}
+	files, err := hostFiles()
+	if err != nil {
+		return err
+	}
+	for _, path := range files {
+		if err := addHostPath(root, path); err != nil {
+			return err
 		}
 	}
 	if err := writeEtc(root, spec); err != nil {
