@@ -54,6 +54,10 @@ type ExecRequest struct {
 	Resize <-chan WindowSize
 }
 
+// ErrOutOfMemory: an Exec's command was killed for using more than the
+// plan's memory; the exit code comes with it.
+var ErrOutOfMemory = rtm.ErrOutOfMemory
+
 // VolumePath is where an app's volume is in its containers.
 const VolumePath = rtm.VolumePath
 

@@ -158,6 +158,9 @@ func (s *Server) execInContainer(sess ssh.Session, access platform.AppAccess, ar
 	case errors.Is(err, platform.ErrProgramNotFound):
 		fmt.Fprintf(sess.Stderr(), "rosti: %s\r\n", err)
 		return exitNoProgram
+	case errors.Is(err, platform.ErrOutOfMemory):
+		fmt.Fprintf(sess.Stderr(), "rosti: the command was killed for using more than the plan's %d MB of memory\r\n", access.Limits.MemoryMB)
+		return code
 	case err != nil:
 		s.log.Error("exec failed", "app", access.AppName, "err", err)
 		fmt.Fprintf(sess.Stderr(), "rosti: cannot run the command in app %s: %v\r\n", access.AppName, err)
