@@ -175,11 +175,18 @@ func TestSandboxStaysInsideThePlan(t *testing.T) {
 	})
 
 	t.Run("a memory hog is killed at the plan's memory", func(t *testing.T) {
+		web, _ := in.running(t, admin, app)
 		code, _, errOut := client.ssh(t, "jail", "head -c 600m /dev/zero | tail")
 		if code != 137 || !strings.Contains(errOut, fmt.Sprintf("more than the plan's %d MB of memory", memoryMB)) {
 			t.Fatalf("a command over the plan's memory: exit %d, want 137 and a message: %s", code, errOut)
 		}
+		// The OOM killer takes the biggest process of the container's
+		// cgroup, the hog, not the web server.
 		in.servingAt(t, admin, app, 8080, "jailed")
+		st := in.status(t, admin, app)
+		if len(st.Containers) != 1 || st.Containers[0].Name != web || st.Containers[0].Restarts != 0 {
+			t.Fatalf("the web container did not survive the hog: %+v", st)
+		}
 	})
 }
 
