@@ -13,9 +13,11 @@
 //   - `scp -t/-f` (legacy scp), `rsync --server`, `tar` and
 //     `git-receive-pack '<app>'` run the HOST's tools in a sandbox process
 //     (package sandbox): rosti re-executes itself in new mount/PID/IPC/UTS/
-//     network namespaces, builds a private root with the host's /usr
-//     read-only and the volume at /srv, and drops to the app uid with
-//     NoNewPrivs.
+//     network namespaces and in the app's sandbox cgroup (the plan's
+//     limits), builds a private root with only those tools read-only and
+//     the volume at /srv, and drops to the app uid with NoNewPrivs. The
+//     gateway passes a tool only the options its clients send and refuses
+//     any that would make it run another program (toolargs.go).
 //
 // Why a sandbox process and not the app's container or an in-process rsync:
 // the runtime image may have neither a shell nor rsync nor git, and
