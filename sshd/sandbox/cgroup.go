@@ -37,7 +37,7 @@ type Limits struct {
 type Cgroups struct {
 	parent string // relative to the hierarchy roots
 	v2     bool
-	swap   bool // memory+swap can be limited (memsw on v1)
+	swap   bool // v1: memory+swap can be limited (memsw)
 
 	mu    sync.Mutex
 	users map[int64]int // app id -> tools running in its cgroup
@@ -54,7 +54,7 @@ func NewCgroups(parent string) (*Cgroups, error) {
 	c := &Cgroups{parent: parent, users: map[int64]int{}}
 	switch cgroups.Mode() {
 	case cgroups.Unified:
-		c.v2, c.swap = true, true
+		c.v2 = true
 		if err := enableControllers(cgroupRoot, parent); err != nil {
 			return nil, err
 		}
@@ -157,7 +157,12 @@ func (c *Cgroups) create(dirs []string, limits Limits) error {
 	if c.v2 {
 		dir := dirs[0]
 		if limits.MemoryMB > 0 {
-			files = append(files, [2]string{dir + "/memory.max", memory}, [2]string{dir + "/memory.swap.max", "0"})
+			files = append(files, [2]string{dir + "/memory.max", memory})
+			// memory.max counts no swap: with none allowed, memory and
+			// swap together stay within the plan, where swap is accounted.
+			if _, err := os.Stat(dir + "/memory.swap.max"); err == nil {
+				files = append(files, [2]string{dir + "/memory.swap.max", "0"})
+			}
 		}
 		if limits.CPUMillis > 0 {
 			files = append(files, [2]string{dir + "/cpu.max", quota + " 100000"})
