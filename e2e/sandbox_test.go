@@ -23,7 +23,7 @@ import (
 // holds no other program, and the tool runs in a cgroup with the app's plan
 // limits that goes away with the session. A memory hog run over SSH (in the
 // app's container) is killed at the plan's memory and the app keeps
-// serving.
+// serving. A kill -9 of rosti takes the sandboxed tool along.
 func TestSandboxStaysInsideThePlan(t *testing.T) {
 	for _, tool := range []string{"ssh", "ssh-keygen", "ctr"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -186,6 +186,41 @@ func TestSandboxStaysInsideThePlan(t *testing.T) {
 		st := in.status(t, admin, app)
 		if len(st.Containers) != 1 || st.Containers[0].Name != web || st.Containers[0].Restarts != 0 {
 			t.Fatalf("the web container did not survive the hog: %+v", st)
+		}
+	})
+
+	t.Run("a sandboxed tool dies with rosti", func(t *testing.T) {
+		cmd := exec.Command("ssh", "-F", client.config, "-p", port, "jail@127.0.0.1", "tar -xf - -C /tmp")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Wait()
+		defer stdin.Close()
+		var pid int
+		waitFor(t, "the sandboxed tar", 30*time.Second, func() (bool, string) {
+			pid = childNamed(in.cmd.Process.Pid, "tar")
+			return pid != 0, "no tar child of rosti"
+		})
+		_, dirs := cgroupLimits(t, pid)
+		if err := in.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = in.cmd.Wait()
+		waitFor(t, "the sandboxed tar gone with rosti", 30*time.Second, func() (bool, string) {
+			_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+			return os.IsNotExist(err), fmt.Sprintf("tar (pid %d) still runs", pid)
+		})
+		// The next rosti on the data dir removes the cgroup left behind.
+		in = startRosti(t, bin, data)
+		in.sshPort(t)
+		for _, dir := range dirs {
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("the sandbox cgroup %s is left after a restart: %v", dir, err)
+			}
 		}
 	})
 }

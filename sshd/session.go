@@ -273,7 +273,9 @@ func (s *Server) runSandboxed(ctx context.Context, access platform.AppAccess, ru
 	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
 	defer stop()
 	err = cmd.Wait()
-	if n := group.OOMKills(); n > oomKills && oomKills >= 0 {
+	// The cgroup is the app's, shared with its other sessions: an OOM kill
+	// there is this tool's only when the tool failed.
+	if n := group.OOMKills(); err != nil && n > oomKills && oomKills >= 0 {
 		fmt.Fprintf(run.stderr, "rosti: %s was killed for using more than the plan's %d MB of memory\n", run.args[0], access.Limits.MemoryMB)
 		return exitOutOfMemory, nil
 	}
