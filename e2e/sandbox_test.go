@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +24,7 @@ import (
 // holds no other program, and the tool runs in a cgroup with the app's plan
 // limits that goes away with the session. A memory hog run over SSH (in the
 // app's container) is killed at the plan's memory and the app keeps
-// serving. A kill -9 of rosti takes the sandboxed tool along.
+// serving.
 func TestSandboxStaysInsideThePlan(t *testing.T) {
 	for _, tool := range []string{"ssh", "ssh-keygen", "ctr"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -189,40 +190,103 @@ func TestSandboxStaysInsideThePlan(t *testing.T) {
 		}
 	})
 
-	t.Run("a sandboxed tool dies with rosti", func(t *testing.T) {
-		cmd := exec.Command("ssh", "-F", client.config, "-p", port, "jail@127.0.0.1", "tar -xf - -C /tmp")
-		stdin, err := cmd.StdinPipe()
+	t.Run("a memory hog in the sandbox is killed at the plan's memory", func(t *testing.T) {
+		// Files in the sandbox's /tmp are memory, charged to its cgroup:
+		// 60 MB there is over a plan of 32 MB.
+		out, err := in.admin("set-plan", "tiny", "--ram", "32", "--pids", "64", "--cpu-millis", "100")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("set-plan: %v\n%s", err, out)
 		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		var plan struct{ ID int64 }
+		if err := json.Unmarshal([]byte(out), &plan); err != nil {
+			t.Fatalf("set-plan: %v\n%s", err, out)
 		}
-		defer cmd.Wait()
-		defer stdin.Close()
-		var pid int
-		waitFor(t, "the sandboxed tar", 30*time.Second, func() (bool, string) {
-			pid = childNamed(in.cmd.Process.Pid, "tar")
-			return pid != 0, "no tar child of rosti"
+		tiny := in.createApp(t, admin, map[string]any{"name": "tiny", "image": "static", "plan": plan.ID, "ssh_keys": []string{client.pub}})
+		t.Cleanup(func() {
+			in.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, tiny), nil)
 		})
-		_, dirs := cgroupLimits(t, pid)
-		if err := in.cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		_ = in.cmd.Wait()
-		waitFor(t, "the sandboxed tar gone with rosti", 30*time.Second, func() (bool, string) {
-			_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
-			return os.IsNotExist(err), fmt.Sprintf("tar (pid %d) still runs", pid)
-		})
-		// The next rosti on the data dir removes the cgroup left behind.
-		in = startRosti(t, bin, data)
-		in.sshPort(t)
-		for _, dir := range dirs {
-			if _, err := os.Stat(dir); !os.IsNotExist(err) {
-				t.Errorf("the sandbox cgroup %s is left after a restart: %v", dir, err)
+		cmd := exec.Command("ssh", "-F", client.config, "-p", port, "tiny@127.0.0.1", "tar -xf - -C /tmp")
+		reader, writer := io.Pipe()
+		cmd.Stdin = reader
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		go func() {
+			const size = 60 << 20
+			tw := tar.NewWriter(writer)
+			if err := tw.WriteHeader(&tar.Header{Name: "big", Typeflag: tar.TypeReg, Mode: 0o644, Size: size}); err == nil {
+				io.Copy(tw, io.LimitReader(zeros{}, size))
+				tw.Close()
 			}
+			writer.Close()
+		}()
+		err = cmd.Run()
+		reader.Close()
+		code := cmd.ProcessState.ExitCode()
+		if code != 137 || !strings.Contains(stderr.String(), "tar was killed for using more than the plan's 32 MB of memory") {
+			t.Fatalf("tar over the plan's memory: exit %d (%v), want 137 and a message: %s", code, err, stderr.String())
 		}
 	})
+
+}
+
+// TestSandboxedToolDiesWithRosti: a kill -9 of rosti takes a running
+// sandboxed tool along, and the next rosti removes its cgroup.
+func TestSandboxedToolDiesWithRosti(t *testing.T) {
+	for _, tool := range []string{"ssh", "ssh-keygen"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	bin := rostiBin(t)
+	data := filepath.Join(t.TempDir(), "data")
+	in := startRosti(t, bin, data)
+	port := in.sshPort(t)
+	admin := in.adminUser(t)
+	client := newSSHClient(t, port)
+	app := in.createApp(t, admin, map[string]any{"name": "doomed", "image": "static", "plan": 1, "ssh_keys": []string{client.pub}})
+
+	// A tar that waits on a FIFO in the volume: it does not end when
+	// rosti's end of its pipes goes, only when it is killed.
+	var archive bytes.Buffer
+	tw := tar.NewWriter(&archive)
+	if err := tw.WriteHeader(&tar.Header{Name: "hang.fifo", Typeflag: tar.TypeFifo, Mode: 0o600}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	upload := exec.Command("ssh", "-F", client.config, "-p", port, "doomed@127.0.0.1", "tar -xf - -C /srv")
+	upload.Stdin = &archive
+	if out, err := upload.CombinedOutput(); err != nil {
+		t.Fatalf("upload a FIFO: %v\n%s", err, out)
+	}
+	cmd := exec.Command("ssh", "-F", client.config, "-p", port, "doomed@127.0.0.1", "tar -xf /srv/hang.fifo -C /tmp")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	var pid int
+	waitFor(t, "the sandboxed tar", 30*time.Second, func() (bool, string) {
+		pid = childNamed(in.cmd.Process.Pid, "tar")
+		return pid != 0, "no tar child of rosti"
+	})
+	_, dirs := cgroupLimits(t, pid)
+	if err := in.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = in.cmd.Wait()
+	waitFor(t, "the sandboxed tar gone with rosti", 30*time.Second, func() (bool, string) {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+		return os.IsNotExist(err), fmt.Sprintf("tar (pid %d) still runs", pid)
+	})
+
+	// The next rosti on the data dir removes the cgroup left behind.
+	in = startRosti(t, bin, data)
+	in.sshPort(t)
+	for _, dir := range dirs {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("the sandbox cgroup %s is left after a restart: %v", dir, err)
+		}
+	}
+	in.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, app), nil)
 }
 
 // childNamed is the pid of a child of parent whose command name is name,
@@ -301,4 +365,12 @@ func cgroupLimits(t *testing.T, pid int) (map[string]int64, []string) {
 		}
 	}
 	return limits, dirs
+}
+
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

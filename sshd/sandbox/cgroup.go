@@ -33,7 +33,8 @@ type Limits struct {
 // Cgroups keeps one cgroup per app, <parent>/app-<id>, for the app's
 // sandboxed tools. It exists while at least one of them runs: the first
 // Join creates it with the plan's limits, the last Release kills what is
-// left in it and removes it, so a deleted app leaves nothing behind.
+// left in it and removes it, so a deleted app leaves nothing behind; the
+// parent likewise exists only while an app cgroup does.
 type Cgroups struct {
 	parent string // relative to the hierarchy roots
 	v2     bool
@@ -55,22 +56,17 @@ func NewCgroups(parent string) (*Cgroups, error) {
 	switch cgroups.Mode() {
 	case cgroups.Unified:
 		c.v2 = true
-		if err := enableControllers(cgroupRoot, parent); err != nil {
-			return nil, err
-		}
 	case cgroups.Legacy, cgroups.Hybrid:
 		_, err := os.Stat(filepath.Join(cgroupRoot, "memory", "memory.memsw.limit_in_bytes"))
 		c.swap = err == nil
-		for _, ctrl := range v1Controllers {
-			if err := os.MkdirAll(filepath.Join(cgroupRoot, ctrl, parent), 0o755); err != nil {
-				return nil, fmt.Errorf("sandbox: %w", err)
-			}
-		}
 	default:
 		return nil, errors.New("sandbox: no cgroup file system at " + cgroupRoot)
 	}
 	for _, dir := range c.parentDirs() {
 		entries, err := os.ReadDir(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
@@ -81,8 +77,23 @@ func NewCgroups(parent string) (*Cgroups, error) {
 				}
 			}
 		}
+		os.Remove(dir)
 	}
 	return c, nil
+}
+
+// makeParent creates the parent cgroup, which exists only while an app
+// cgroup does, so that a rosti that stopped leaves nothing behind.
+func (c *Cgroups) makeParent() error {
+	if c.v2 {
+		return enableControllers(cgroupRoot, c.parent)
+	}
+	for _, dir := range c.parentDirs() {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	return nil
 }
 
 // enableControllers lets the children of parent (under root) have memory,
@@ -131,6 +142,11 @@ func (c *Cgroups) Join(app int64, limits Limits) (*Group, error) {
 	g := &Group{c: c, app: app}
 	for _, dir := range c.parentDirs() {
 		g.dirs = append(g.dirs, filepath.Join(dir, name))
+	}
+	if len(c.users) == 0 {
+		if err := c.makeParent(); err != nil {
+			return nil, err
+		}
 	}
 	if c.users[app] == 0 {
 		if err := c.create(g.dirs, limits); err != nil {
@@ -239,6 +255,11 @@ func (g *Group) Release() error {
 	var errs []error
 	for _, dir := range g.dirs {
 		errs = append(errs, removeCgroup(dir))
+	}
+	if len(c.users) == 0 {
+		for _, dir := range c.parentDirs() {
+			os.Remove(dir) // busy only if an app cgroup could not go
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -82,7 +82,7 @@ func TestCgroupsLiveWhileAToolRuns(t *testing.T) {
 	if err := second.Release(); err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range first.dirs {
+	for _, dir := range append(first.dirs, cgroups.parentDirs()...) {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Fatalf("%s is left after the last tool: %v", dir, err)
 		}
