@@ -45,8 +45,8 @@ type option struct {
 }
 
 var (
-	flag  = option{}
-	value = option{value: true}
+	noValue   = option{}
+	withValue = option{value: true}
 )
 
 // Reasons for refusing options that are dangerous rather than merely
@@ -80,29 +80,32 @@ func tarLocalFile(name string) string {
 // compressor: tar runs gzip with fixed arguments.
 var (
 	tarShort = map[byte]option{
-		'c': flag, 'x': flag, 't': flag, 'v': flag, 'p': flag, 'z': flag, 'k': flag, 'm': flag,
-		'o': flag, 'h': flag, 'U': flag, 'O': flag, 'P': flag, 'S': flag, 'i': flag, 'B': flag,
-		'f': {value: true, check: tarLocalFile}, 'C': value, 'b': value, 'H': value,
+		'c': noValue, 'x': noValue, 't': noValue, 'v': noValue, 'p': noValue, 'z': noValue, 'k': noValue, 'm': noValue,
+		'o': noValue, 'h': noValue, 'U': noValue, 'O': noValue, 'P': noValue, 'S': noValue, 'i': noValue, 'B': noValue,
+		'f': {value: true, check: tarLocalFile},
+		'C': withValue,
+		'b': withValue,
+		'H': withValue,
 	}
 	tarLong = map[string]option{
-		"--create": flag, "--extract": flag, "--get": flag, "--list": flag, "--verbose": flag,
-		"--preserve-permissions": flag, "--same-permissions": flag, "--no-same-permissions": flag,
-		"--same-owner": flag, "--no-same-owner": flag, "--numeric-owner": flag, "--preserve-order": flag,
-		"--gzip": flag, "--gunzip": flag, "--ungzip": flag, "--keep-old-files": flag, "--keep-newer-files": flag,
-		"--skip-old-files": flag, "--overwrite": flag, "--overwrite-dir": flag, "--no-overwrite-dir": flag,
-		"--unlink-first": flag, "--recursive-unlink": flag, "--touch": flag, "--dereference": flag,
-		"--to-stdout": flag, "--absolute-names": flag, "--sparse": flag, "--ignore-zeros": flag,
-		"--ignore-failed-read": flag, "--one-file-system": flag, "--totals": flag, "--no-recursion": flag,
-		"--recursion": flag, "--exclude-vcs": flag, "--exclude-vcs-ignores": flag, "--exclude-backups": flag,
-		"--exclude-caches": flag, "--wildcards": flag, "--no-wildcards": flag, "--anchored": flag,
-		"--no-anchored": flag, "--ignore-case": flag, "--no-ignore-case": flag, "--delay-directory-restore": flag,
-		"--no-delay-directory-restore": flag, "--read-full-records": flag, "--force-local": flag,
-		"--show-transformed-names": flag,
-		"--file":                   {value: true, check: tarLocalFile}, "--directory": value, "--exclude": value,
-		"--strip-components": value, "--transform": value, "--xform": value, "--format": value,
-		"--owner": value, "--group": value, "--mode": value, "--mtime": value, "--sort": value,
-		"--warning": value, "--blocking-factor": value, "--record-size": value, "--newer": value,
-		"--after-date": value, "--newer-mtime": value, "--label": value,
+		"--create": noValue, "--extract": noValue, "--get": noValue, "--list": noValue, "--verbose": noValue,
+		"--preserve-permissions": noValue, "--same-permissions": noValue, "--no-same-permissions": noValue,
+		"--same-owner": noValue, "--no-same-owner": noValue, "--numeric-owner": noValue, "--preserve-order": noValue,
+		"--gzip": noValue, "--gunzip": noValue, "--ungzip": noValue, "--keep-old-files": noValue, "--keep-newer-files": noValue,
+		"--skip-old-files": noValue, "--overwrite": noValue, "--overwrite-dir": noValue, "--no-overwrite-dir": noValue,
+		"--unlink-first": noValue, "--recursive-unlink": noValue, "--touch": noValue, "--dereference": noValue,
+		"--to-stdout": noValue, "--absolute-names": noValue, "--sparse": noValue, "--ignore-zeros": noValue,
+		"--ignore-failed-read": noValue, "--one-file-system": noValue, "--totals": noValue, "--no-recursion": noValue,
+		"--recursion": noValue, "--exclude-vcs": noValue, "--exclude-vcs-ignores": noValue, "--exclude-backups": noValue,
+		"--exclude-caches": noValue, "--wildcards": noValue, "--no-wildcards": noValue, "--anchored": noValue,
+		"--no-anchored": noValue, "--ignore-case": noValue, "--no-ignore-case": noValue, "--delay-directory-restore": noValue,
+		"--no-delay-directory-restore": noValue, "--read-full-records": noValue, "--force-local": noValue,
+		"--show-transformed-names": noValue,
+		"--file":                   {value: true, check: tarLocalFile}, "--directory": withValue, "--exclude": withValue,
+		"--strip-components": withValue, "--transform": withValue, "--xform": withValue, "--format": withValue,
+		"--owner": withValue, "--group": withValue, "--mode": withValue, "--mtime": withValue, "--sort": withValue,
+		"--warning": withValue, "--blocking-factor": withValue, "--record-size": withValue, "--newer": withValue,
+		"--after-date": withValue, "--newer-mtime": withValue, "--label": withValue,
 	}
 )
 
@@ -207,7 +210,7 @@ func checkOptions(tool string, args []string, short map[byte]option, long map[st
 
 // scpShort are the server-mode options OpenSSH's scp sends to the remote
 // scp: -t (sink) or -f (source), -d, -r, -p, -v.
-var scpShort = map[byte]option{'t': flag, 'f': flag, 'd': flag, 'r': flag, 'p': flag, 'v': flag, 'q': flag}
+var scpShort = map[byte]option{'t': noValue, 'f': noValue, 'd': noValue, 'r': noValue, 'p': noValue, 'v': noValue, 'q': noValue}
 
 func checkScpArgs(args []string) error {
 	return checkOptions("scp", args, scpShort, nil, nil)
@@ -221,39 +224,45 @@ func checkScpArgs(args []string) error {
 // -e carries the client's protocol capability letters, never a command.
 var (
 	rsyncShort = map[byte]option{
-		'v': flag, 'q': flag, 'b': flag, 'u': flag, 'n': flag, 'l': flag, 'd': flag, 'K': flag, 'm': flag,
-		'O': flag, 'J': flag, 'y': flag, 'L': flag, 'k': flag, 'W': flag, 'H': flag, 'o': flag, 'g': flag,
-		'D': flag, 't': flag, 'U': flag, 'N': flag, 'p': flag, 'E': flag, 'A': flag, 'X': flag, 'r': flag,
-		'c': flag, 'C': flag, 'I': flag, 'R': flag, 'x': flag, 'S': flag, 'z': flag,
-		'e': {value: true, check: rsyncCapabilities}, 'B': value, '@': value,
+		'v': noValue, 'q': noValue, 'b': noValue, 'u': noValue, 'n': noValue, 'l': noValue, 'd': noValue, 'K': noValue,
+		'm': noValue, 'O': noValue, 'J': noValue, 'y': noValue, 'L': noValue, 'k': noValue, 'W': noValue, 'H': noValue,
+		'o': noValue, 'g': noValue, 'D': noValue, 't': noValue, 'U': noValue, 'N': noValue, 'p': noValue, 'E': noValue,
+		'A': noValue, 'X': noValue, 'r': noValue, 'c': noValue, 'C': noValue, 'I': noValue, 'R': noValue, 'x': noValue,
+		'S': noValue, 'z': noValue,
+		'e': {value: true, check: rsyncCapabilities},
+		'B': withValue,
+		'@': withValue,
 	}
 	rsyncLong = map[string]option{
-		"--server": flag, "--sender": flag, "--iconv": value, "--list-only": flag, "--no-r": flag,
-		"--compress-level": value, "--no-specials": flag, "--specials": flag, "--log-format": value,
-		"--msgs2stderr": flag, "--no-msgs2stderr": flag, "--timeout": value, "--bwlimit": value,
-		"--backup-dir": value, "--suffix": value, "--checksum-choice": value, "--new-compress": flag,
-		"--old-compress": flag, "--compress-choice": value, "--max-delete": value, "--min-size": value,
-		"--max-size": value, "--delete-before": flag, "--delete-delay": flag, "--delete-during": flag,
-		"--delete-after": flag, "--delete": flag, "--delete-excluded": flag, "--force": flag,
-		"--only-write-batch": value, "--super": flag, "--size-only": flag, "--stats": flag,
-		"--skip-compress": value, "--max-alloc": value, "--delete-missing-args": flag,
-		"--ignore-missing-args": flag, "--modify-window": value, "--checksum-seed": value,
-		"--partial-dir": value, "--delay-updates": flag, "--partial": flag, "--ignore-errors": flag,
-		"--copy-unsafe-links": flag, "--safe-links": flag, "--numeric-ids": flag, "--use-qsort": flag,
-		"--usermap": value, "--groupmap": value, "--ignore-existing": flag, "--existing": flag,
-		"--temp-dir": value, "--fsync": flag, "--compare-dest": value, "--copy-dest": value,
-		"--link-dest": value, "--info": value, "--append": flag, "--inplace": flag, "--no-W": flag,
-		"--files-from": value, "--from0": flag, "--no-relative": flag, "--no-implied-dirs": flag,
-		"--write-devices": flag, "--remove-source-files": flag, "--remove-sent-files": flag,
-		"--copy-devices": flag, "--preallocate": flag, "--open-noatime": flag, "--mkpath": flag,
+		"--server": noValue, "--sender": noValue, "--iconv": withValue, "--list-only": noValue, "--no-r": noValue,
+		"--compress-level": withValue, "--no-specials": noValue, "--specials": noValue, "--log-format": withValue,
+		"--msgs2stderr": noValue, "--no-msgs2stderr": noValue, "--timeout": withValue, "--bwlimit": withValue,
+		"--backup-dir": withValue, "--suffix": withValue, "--checksum-choice": withValue, "--new-compress": noValue,
+		"--old-compress": noValue, "--compress-choice": withValue, "--max-delete": withValue, "--min-size": withValue,
+		"--max-size": withValue, "--delete-before": noValue, "--delete-delay": noValue, "--delete-during": noValue,
+		"--delete-after": noValue, "--delete": noValue, "--delete-excluded": noValue, "--force": noValue,
+		"--only-write-batch": withValue, "--super": noValue, "--size-only": noValue, "--stats": noValue,
+		"--skip-compress": withValue, "--max-alloc": withValue, "--delete-missing-args": noValue,
+		"--ignore-missing-args": noValue, "--modify-window": withValue, "--checksum-seed": withValue,
+		"--partial-dir": withValue, "--delay-updates": noValue, "--partial": noValue, "--ignore-errors": noValue,
+		"--copy-unsafe-links": noValue, "--safe-links": noValue, "--numeric-ids": noValue, "--use-qsort": noValue,
+		"--usermap": withValue, "--groupmap": withValue, "--ignore-existing": noValue, "--existing": noValue,
+		"--temp-dir": withValue, "--fsync": noValue, "--compare-dest": withValue, "--copy-dest": withValue,
+		"--link-dest": withValue, "--info": withValue, "--append": noValue, "--inplace": noValue, "--no-W": noValue,
+		"--files-from": withValue, "--from0": noValue, "--no-relative": noValue, "--no-implied-dirs": noValue,
+		"--write-devices": noValue, "--remove-source-files": noValue, "--remove-sent-files": noValue,
+		"--copy-devices": noValue, "--preallocate": noValue, "--open-noatime": noValue, "--mkpath": noValue,
 	}
-	rsyncSecluded = "its options would reach rsync over the connection, unchecked; run the client without -s"
-	rsyncSpawns   = "the server side never starts a daemon or a remote shell"
-	rsyncRefused  = map[string]string{
+	rsyncRefused = map[string]string{
 		"-s": rsyncSecluded, "--protect-args": rsyncSecluded, "--secluded-args": rsyncSecluded,
 		"--daemon": rsyncSpawns, "--config": rsyncSpawns, "--dparam": rsyncSpawns, "-M": rsyncSpawns,
 		"--rsh": rsyncSpawns, "--rsync-path": rsyncSpawns,
 	}
+)
+
+const (
+	rsyncSecluded = "its options would reach rsync over the connection, unchecked; run the client without -s"
+	rsyncSpawns   = "the server side never starts a daemon or a remote shell"
 )
 
 // rsyncCapabilities accepts the -e value rsync's client sends in server
