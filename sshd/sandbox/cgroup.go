@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/containerd/cgroups/v3"
+
+	"github.com/rosti-paas/rosti/internal/keyedmutex"
 )
 
 // cgroupRoot is where the cgroup file systems are mounted: the unified
@@ -40,8 +42,9 @@ type Cgroups struct {
 	v2     bool
 	swap   bool // v1: memory+swap can be limited (memsw)
 
-	mu    sync.Mutex
-	users map[int64]int // app id -> tools running in its cgroup
+	apps  keyedmutex.Map[int64] // one app's cgroup is made and removed in turn
+	mu    sync.Mutex            // guards users and the parent's existence
+	users map[int64]int         // app id -> tools running in its cgroup
 }
 
 // NewCgroups manages app cgroups under parent, a cgroup name of its own per
@@ -136,28 +139,51 @@ type Group struct {
 // already running share them, and a plan change applies from the next
 // cgroup on.
 func (c *Cgroups) Join(app int64, limits Limits) (*Group, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	name := "app-" + strconv.FormatInt(app, 10)
+	// Creating and removing one app's cgroup take turns; other apps' go on
+	// meanwhile, however long a removal waits for a process to exit.
+	unlock := c.apps.Lock(app)
+	defer unlock()
 	g := &Group{c: c, app: app}
+	name := "app-" + strconv.FormatInt(app, 10)
 	for _, dir := range c.parentDirs() {
 		g.dirs = append(g.dirs, filepath.Join(dir, name))
 	}
+	c.mu.Lock()
 	if len(c.users) == 0 {
 		if err := c.makeParent(); err != nil {
-			return nil, err
-		}
-	}
-	if c.users[app] == 0 {
-		if err := c.create(g.dirs, limits); err != nil {
-			for _, dir := range g.dirs {
-				os.Remove(dir)
-			}
+			c.mu.Unlock()
 			return nil, err
 		}
 	}
 	c.users[app]++
+	first := c.users[app] == 1
+	c.mu.Unlock()
+	if first {
+		if err := c.create(g.dirs, limits); err != nil {
+			for _, dir := range g.dirs {
+				os.Remove(dir)
+			}
+			c.release(app)
+			return nil, err
+		}
+	}
 	return g, nil
+}
+
+// release ends one hold of app's cgroup; the parent goes with the last
+// app cgroup (each is removed before its last hold ends).
+func (c *Cgroups) release(app int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.users[app]--; c.users[app] > 0 {
+		return
+	}
+	delete(c.users, app)
+	if len(c.users) == 0 {
+		for _, dir := range c.parentDirs() {
+			os.Remove(dir)
+		}
+	}
 }
 
 func (c *Cgroups) create(dirs []string, limits Limits) error {
@@ -246,21 +272,19 @@ func (g *Group) OOMKills() int64 {
 // cgroup and removes it.
 func (g *Group) Release() error {
 	c := g.c
+	unlock := c.apps.Lock(g.app)
+	defer unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.users[g.app]--; c.users[g.app] > 0 {
-		return nil
-	}
-	delete(c.users, g.app)
+	last := c.users[g.app] == 1
+	c.mu.Unlock()
 	var errs []error
-	for _, dir := range g.dirs {
-		errs = append(errs, removeCgroup(dir))
-	}
-	if len(c.users) == 0 {
-		for _, dir := range c.parentDirs() {
-			os.Remove(dir) // busy only if an app cgroup could not go
+	if last {
+		// Removed before the hold ends, so that the parent can go with it.
+		for _, dir := range g.dirs {
+			errs = append(errs, removeCgroup(dir))
 		}
 	}
+	c.release(g.app)
 	return errors.Join(errs...)
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -113,6 +114,50 @@ func TestCgroupsLiveWhileAToolRuns(t *testing.T) {
 	for _, dir := range left.dirs {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Fatalf("%s left by an earlier rosti is still there: %v", dir, err)
+		}
+	}
+}
+
+// TestCgroupsOfManyAppsAtOnce: tools of several apps come and go at the
+// same time; each gets its app's cgroup, and nothing is left at the end.
+func TestCgroupsOfManyAppsAtOnce(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make cgroups")
+	}
+	cgroups, err := NewCgroups(fmt.Sprintf("rosti-sandbox-test-many-%d", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, dir := range cgroups.parentDirs() {
+			os.Remove(dir)
+		}
+	})
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Go(func() {
+			g, err := cgroups.Join(int64(i%5), Limits{MemoryMB: 32})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if _, err := os.Stat(g.dirs[0]); err != nil {
+				errs <- fmt.Errorf("app %d's cgroup is missing while held: %w", i%5, err)
+			}
+			errs <- g.Release()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	for _, dir := range cgroups.parentDirs() {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s is left after every tool ended: %v", dir, err)
 		}
 	}
 }
