@@ -226,6 +226,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err := plat.FailInterruptedJobs(); err != nil {
 		return err
 	}
+	plat.WarnUsernameClashes()
 	if err := plat.RemoveOrphanedFiles(); err != nil {
 		log.Warn("remove the files of deleted apps", "err", err)
 	}
