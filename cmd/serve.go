@@ -48,12 +48,16 @@ type serveConfig struct {
 	ACMECARoot    string
 	PanelDomain   string
 	HealthTimeout time.Duration
-	Procs         int
-	PostgresDSN   string
-	MariaDBDSN    string
-	PostgresPort  int
-	MariaDBPort   int
-	Wildcards     bool
+	// ShutdownBudget is how long sessions in flight (SSH uploads, git
+	// pushes and their deploys, API requests) may take to finish on
+	// SIGTERM before they are cut.
+	ShutdownBudget time.Duration
+	Procs          int
+	PostgresDSN    string
+	MariaDBDSN     string
+	PostgresPort   int
+	MariaDBPort    int
+	Wildcards      bool
 }
 
 // Paths inside the data dir.
@@ -67,6 +71,7 @@ func newServeCmd() *cobra.Command {
 		DataDir: "/var/lib/rosti", APIAddr: ":8080", HTTPAddr: ":80", HTTPSAddr: ":443", SSHAddr: ":2222",
 		SSHHost: host, AppsDomain: "localhost", Registration: platform.RegistrationOpen, LogLevel: "info",
 		Bridge: "rosti0", Subnet: "10.213.0.0/16", HealthTimeout: platform.DefaultHealthTimeout,
+		ShutdownBudget: 30 * time.Second,
 	}
 	c := &cobra.Command{
 		Use:   "serve",
@@ -105,6 +110,7 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name prefix of the CNI bridges apps are attached to (one per company)")
 	f.IntVar(&cfg.Procs, "procs", cfg.Procs, "threads running Go code (GOMAXPROCS); 0: half the CPUs, leaving the rest to apps, unless GOMAXPROCS is set")
 	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long a new version of an app has to pass its health check on a restart or deploy; past it the old version keeps serving")
+	f.DurationVar(&cfg.ShutdownBudget, "shutdown-budget", cfg.ShutdownBudget, "how long, on SIGTERM, SSH sessions (uploads, git pushes and their deploys) and API requests in flight may take to finish before they are cut; keep it below systemd's TimeoutStopSec")
 	f.BoolVar(&cfg.Wildcards, "wildcard-domains", cfg.Wildcards, "let apps claim wildcard domains (*.example.com), which take every name below them")
 	f.StringVar(&cfg.Subnet, "subnet", cfg.Subnet, "IPv4 range for app containers, split into one /24 per company")
 	f.StringVar(&cfg.PostgresDSN, "postgres-dsn", cfg.PostgresDSN, "admin DSN of an existing PostgreSQL for storages (postgres://admin:pw@host:5432/postgres); empty: rosti runs its own under <data>/storages")
@@ -133,6 +139,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.HealthTimeout <= 0 {
 		return fmt.Errorf("--health-timeout %s: must be positive, like 60s", c.HealthTimeout)
+	}
+	if c.ShutdownBudget <= 0 {
+		return fmt.Errorf("--shutdown-budget %s: must be positive, like 30s", c.ShutdownBudget)
 	}
 	return nil
 }
@@ -252,7 +261,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	// Shut down last-first: the API and the gateway stop taking work before
 	// the platform and containers they drive, and the access log flushes
 	// after the proxy drained.
-	return runParts(ctx, log, accessOut, containers, databases, front, plat, gateway, api)
+	return runParts(ctx, log, cfg.ShutdownBudget, accessOut, containers, databases, front, plat, gateway, api)
 }
 
 // part is the shape of every long-running piece of rosti.
@@ -261,35 +270,48 @@ type part interface {
 	Shutdown(ctx context.Context) error
 }
 
+// minPartStop is the time each part has to stop even when the parts
+// before it spent the whole shutdown budget draining.
+const minPartStop = 5 * time.Second
+
 // runParts serves every part until ctx ends or one fails, then shuts them
-// down last-started first.
-func runParts(ctx context.Context, log *slog.Logger, parts ...part) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// down last-started first, within budget (and minPartStop each at least).
+// Each part serves until its own turn to stop, so
+// that the parts shut down later keep working for those draining first:
+// a deploy the gateway lets finish still has the platform, the proxy and
+// containerd.
+func runParts(ctx context.Context, log *slog.Logger, budget time.Duration, parts ...part) error {
 	errc := make(chan error, len(parts))
-	for _, p := range parts {
-		go func() { errc <- p.Serve(ctx) }()
+	stops := make([]context.CancelFunc, len(parts))
+	for i, p := range parts {
+		partCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		defer stop()
+		stops[i] = stop
+		go func() { errc <- p.Serve(partCtx) }()
 	}
 	var failed error
 	select {
 	case <-ctx.Done():
-	case err := <-errc:
-		// A part that ends because we are stopping anyway is no failure;
-		// only one that ends on its own is.
-		if ctx.Err() == nil {
-			failed = err
-		}
-		cancel()
+	case failed = <-errc:
 	}
-	log.Info("shutting down")
-	shutdownCtx, done := context.WithTimeout(context.Background(), 30*time.Second)
-	defer done()
+	log.Info("shutting down", "budget", budget)
+	deadline := time.Now().Add(budget)
 	for i := len(parts) - 1; i >= 0; i-- {
+		shutdownCtx, done := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(minPartStop)))
 		if err := parts[i].Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Warn("shutdown", "err", err)
 		}
+		done()
+		stops[i]()
 	}
 	return failed
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // hostPorts are the ports of rosti's own listeners, which apps may reach

@@ -89,6 +89,9 @@ func (s *Server) openChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan go
 	if pc, ok := ctx.Value(pendingKey{}).(*pendingConn); ok {
 		pc.loggedIn()
 	}
+	if s.refuseWhileDraining(newChan) {
+		return
+	}
 	ssh.DefaultSessionHandler(srv, conn, newChan, ctx)
 }
 

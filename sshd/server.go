@@ -139,6 +139,7 @@ type Server struct {
 	refusedLog, failedLog sampledLog
 	ssh                   *ssh.Server
 	pushes                keyedmutex.Map[int64] // pushes to one app take turns
+	sessions              *sessions             // running, for Shutdown (drain.go)
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -188,14 +189,15 @@ func New(cfg Config, p Platform) (*Server, error) {
 		log:      cfg.Logger.With("component", "sshd"),
 		limiter:  newFailureLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, time.Now),
 		pending:  newPendingConns(cfg.MaxPending, cfg.MaxPendingPerSource, cfg.LoginGrace),
+		sessions: newSessions(),
 	}
 	s.ssh = &ssh.Server{
-		Handler:                  s.handleSession,
+		Handler:                  s.counted(s.handleSession),
 		PasswordHandler:          s.authPassword,
 		PublicKeyHandler:         s.authKey,
 		ConnCallback:             s.acceptConn,
 		ConnectionFailedCallback: s.connFailed,
-		SubsystemHandlers:        map[string]ssh.SubsystemHandler{"sftp": s.handleSFTP},
+		SubsystemHandlers:        map[string]ssh.SubsystemHandler{"sftp": ssh.SubsystemHandler(s.counted(ssh.Handler(s.handleSFTP)))},
 		ChannelHandlers:          map[string]ssh.ChannelHandler{"session": s.openChannel},
 	}
 	s.ssh.AddHostKey(signer)
@@ -242,7 +244,8 @@ func EnsureHostKey(path string) error {
 	return nil
 }
 
-// Serve binds the listen address and serves until ctx ends or Shutdown.
+// Serve binds the listen address and serves until Shutdown, or until ctx
+// ends, which closes every connection at once.
 func (s *Server) Serve(ctx context.Context) error {
 	ln, err := s.cfg.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -260,16 +263,6 @@ func (s *Server) Serve(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("sshd: %w", err)
-}
-
-// Shutdown stops accepting connections and waits for open sessions to end
-// until ctx is done, then closes them.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.ssh.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return s.ssh.Close()
-	}
-	return err
 }
 
 // Addr is the bound address, nil until Serve has bound it.
