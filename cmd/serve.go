@@ -88,6 +88,8 @@ The operator's commands (rosti admin ...) talk to it through the socket
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// A second signal stops rosti at once, drain or not.
+			context.AfterFunc(ctx, stop)
 			return runServe(ctx, cfg, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
