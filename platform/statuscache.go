@@ -13,10 +13,10 @@ import (
 // changes slowly and is slow to learn (a lookup per domain, a walk of the
 // whole volume), so apps-status answers them from a cache kept for
 // statusCacheTTL: many status calls cost one lookup per domain and one
-// walk per app a minute. A stale volume size is answered at once while a
-// new walk runs in the background; only an app's first status waits for
-// its walk. DNS answers (and the machine's own addresses) are looked up
-// again, all domains of a call at once, when stale.
+// walk per app a minute. A stale answer is given at once while a new
+// lookup or walk runs in the background; only the first status of an app
+// (or of a new domain) waits, for its walk and for its domains' lookups,
+// all at once and within statusTimeout.
 const statusCacheTTL = time.Minute
 
 // maxCachedDomains bounds the DNS cache; past it, stale entries go.
@@ -36,8 +36,9 @@ type statusCache struct {
 }
 
 type domainCheck struct {
-	here bool
-	at   time.Time
+	here       bool
+	at         time.Time
+	refreshing bool
 }
 
 type volumeSize struct {
@@ -80,29 +81,49 @@ func (c *statusCache) domainsResolveHere(ctx context.Context, domains []string, 
 }
 
 // resolveHere answers, for each name, whether it resolves to this machine:
-// from the cache, or by looking up all stale names at once.
+// from the cache, stale answers too while they are looked up again in the
+// background, and names never looked up all at once.
 func (c *statusCache) resolveHere(ctx context.Context, names []string) map[string]bool {
 	now := c.now()
 	here := make(map[string]bool, len(names))
-	var stale []string
+	var unknown, stale []string
 	c.mu.Lock()
 	for _, d := range names {
-		if e, ok := c.domains[d]; ok && now.Sub(e.at) < statusCacheTTL {
-			here[d] = e.here
-		} else {
+		e, ok := c.domains[d]
+		switch {
+		case !ok:
+			unknown = append(unknown, d)
+			continue
+		case now.Sub(e.at) >= statusCacheTTL && !e.refreshing:
+			e.refreshing = true
+			c.domains[d] = e
 			stale = append(stale, d)
 		}
+		here[d] = e.here
 	}
 	c.mu.Unlock()
-	if len(stale) == 0 {
-		return here
+	if len(stale) > 0 {
+		go c.lookUp(context.Background(), stale)
 	}
+	for d, ok := range c.lookUp(ctx, unknown) {
+		here[d] = ok
+	}
+	return here
+}
+
+// lookUp resolves names at once, within statusTimeout, and keeps the
+// answers.
+func (c *statusCache) lookUp(ctx context.Context, names []string) map[string]bool {
+	if len(names) == 0 {
+		return nil
+	}
+	now := c.now()
 	local := c.localAddresses(now)
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
-	results := make([]bool, len(stale))
+	results := make([]bool, len(names))
 	var wg sync.WaitGroup
-	for i, d := range stale {
+	for i, d := range names {
 		wg.Go(func() {
 			ips, err := c.lookupHost(ctx, d)
 			for _, ip := range ips {
@@ -113,16 +134,17 @@ func (c *statusCache) resolveHere(ctx context.Context, names []string) map[strin
 	wg.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.domains)+len(stale) > maxCachedDomains {
+	if len(c.domains)+len(names) > maxCachedDomains {
 		for d, e := range c.domains {
-			if now.Sub(e.at) >= statusCacheTTL {
+			if now.Sub(e.at) >= statusCacheTTL && !e.refreshing {
 				delete(c.domains, d)
 			}
 		}
 	}
-	for i, d := range stale {
+	here := make(map[string]bool, len(names))
+	for i, d := range names {
 		here[d] = results[i]
-		if len(c.domains) < maxCachedDomains {
+		if _, known := c.domains[d]; known || len(c.domains) < maxCachedDomains {
 			c.domains[d] = domainCheck{here: results[i], at: now}
 		}
 	}
