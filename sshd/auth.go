@@ -67,6 +67,9 @@ type pendingKey struct{}
 // acceptConn drops connections from locked-out sources, and those over
 // the bounds of connections not logged in yet, before any work.
 func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
+	if s.sessions.isDraining() {
+		return nil
+	}
 	source := sourceHost(conn.RemoteAddr())
 	if s.limiter.locked(source) {
 		s.log.Warn("connection refused: too many failed logins", "source", source)

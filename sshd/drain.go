@@ -10,14 +10,15 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 )
 
-// Shutting down drains the gateway: the listener closes, sessions that run
-// (a shell, a command, sftp, scp, rsync, a git push and its deploy) go on
-// until they end or the shutdown budget is nearly spent, new sessions are
-// refused, and connections without a running session are closed once the
-// running ones are done. Sessions still running then are cut, and are
-// given what is left of the budget (at most cutReserve) to clean up: an
-// SFTP upload removes its temporary (upload.go), a deploy that did not
-// complete leaves the app as it was (platform's promise).
+// Shutting down drains the gateway: the listener closes, connections still
+// logging in are closed, sessions that run (a shell, a command, sftp, scp,
+// rsync, a git push and its deploy) go on until they end or the shutdown
+// budget is nearly spent, new sessions are refused, and connections
+// without a running session are closed once the running ones are done.
+// Sessions still running then are cut, and are given what is left of the
+// budget (at most cutReserve) to clean up: an SFTP upload removes its
+// temporary (upload.go), a deploy that did not complete leaves the app as
+// it was (platform's promise).
 const cutReserve = 5 * time.Second
 
 // sessions counts the session handlers running.
@@ -106,6 +107,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		defer cancel()
 	}
 	drained, running := s.sessions.drain()
+	// Connections still logging in have no work to finish.
+	s.pending.closeAll()
 	if running > 0 {
 		s.log.Info("waiting for sessions to end", "sessions", running)
 	}
@@ -125,4 +128,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	return err
+}
+
+// closeAll closes the connections that have not logged in yet, and those
+// accepted before the listener closed that come after.
+func (p *pendingConns) closeAll() {
+	p.mu.Lock()
+	p.closed = true
+	var all []*pendingConn
+	for _, conns := range p.sources {
+		all = append(all, conns...)
+	}
+	p.mu.Unlock()
+	for _, pc := range all {
+		pc.Close()
+	}
 }

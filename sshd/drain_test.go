@@ -2,6 +2,7 @@ package sshd_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/rosti-paas/rosti/sshd"
 )
 
 type sessionResult struct {
@@ -36,7 +39,8 @@ func (e *env) listening() bool {
 }
 
 func TestShutdownLetsRunningSessionsFinish(t *testing.T) {
-	e := newEnv(t, "drainapp")
+	e := newEnvWithoutServer(t, "drainapp")
+	e.start(sshd.Config{LoginGrace: 10 * time.Minute}) // only the drain may end the silent connection
 	app := e.apps["drainapp"]
 	volume := app.access.VolumeDir
 	// The session runs until the test lets it go, after the drain began.
@@ -49,6 +53,11 @@ func TestShutdownLetsRunningSessionsFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
+	silent, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", e.port)) // never logs in
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -68,10 +77,14 @@ func TestShutdownLetsRunningSessionsFinish(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 	if ctx.Err() != nil {
-		t.Errorf("the drain waited for the whole budget: an idle connection held it")
+		t.Errorf("the drain waited for the whole budget: an idle or silent connection held it")
 	}
 	if err := idle.Wait(); err == nil {
 		t.Errorf("the idle connection ended without an error; want it closed by the server")
+	}
+	silent.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.Copy(io.Discard, silent); err != nil {
+		t.Errorf("the connection that never logged in was left open: %v", err)
 	}
 }
 
