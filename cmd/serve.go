@@ -48,16 +48,17 @@ type serveConfig struct {
 	ACMECARoot    string
 	PanelDomain   string
 	HealthTimeout time.Duration
+	Procs         int
+	PostgresDSN   string
+	MariaDBDSN    string
+	PostgresPort  int
+	MariaDBPort   int
+	Wildcards     bool
+
 	// ShutdownBudget is how long sessions in flight (SSH uploads, git
 	// pushes and their deploys, API requests) may take to finish on
 	// SIGTERM before they are cut.
 	ShutdownBudget time.Duration
-	Procs          int
-	PostgresDSN    string
-	MariaDBDSN     string
-	PostgresPort   int
-	MariaDBPort    int
-	Wildcards      bool
 }
 
 // Paths inside the data dir.
@@ -278,10 +279,9 @@ const minPartStop = 5 * time.Second
 
 // runParts serves every part until ctx ends or one fails, then shuts them
 // down last-started first, within budget (and minPartStop each at least).
-// Each part serves until its own turn to stop, so
-// that the parts shut down later keep working for those draining first:
-// a deploy the gateway lets finish still has the platform, the proxy and
-// containerd.
+// Each part serves until its own turn to stop, so that the parts shut down
+// later keep working for those draining first: a deploy the gateway lets
+// finish still has the platform, the proxy and containerd.
 func runParts(ctx context.Context, log *slog.Logger, budget time.Duration, parts ...part) error {
 	errc := make(chan error, len(parts))
 	stops := make([]context.CancelFunc, len(parts))

@@ -107,15 +107,23 @@ func (v *volumeFS) openForWrite(r *sftp.Request, access int) (sftp.WriterAtReade
 	}
 	flags := r.Pflags()
 	existing, statErr := v.root.Lstat(name)
+	var (
+		u *upload
+		f *os.File
+	)
 	switch {
 	case statErr == nil && existing.Mode().IsRegular() && flags.Trunc && !flags.Excl:
-		return v.startUpload(name, access, existing.Mode().Perm(), false)
+		u, err = v.startUpload(name, access, existing.Mode().Perm(), false)
 	case errors.Is(statErr, fs.ErrNotExist) && flags.Creat:
-		return v.startUpload(name, access, requestedMode(r, 0o644), flags.Excl)
+		u, err = v.startUpload(name, access, requestedMode(r, 0o644), flags.Excl)
+	default:
+		f, err = v.openInPlace(name, r, access)
 	}
-	f, err := v.openInPlace(name, r, access)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case u != nil:
+		return u, nil
 	}
 	return f, nil
 }
