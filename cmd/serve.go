@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -261,16 +262,38 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if cfg.PanelDomain != "" {
 		front.SetPanel([]string{cfg.PanelDomain}, server.Handler(plat, version, log), cfg.HTTPSAddr != "")
 	}
-	// Shut down last-first: the API and the gateway stop taking work before
-	// the platform and containers they drive, and the access log flushes
-	// after the proxy drained.
-	return runParts(ctx, log, cfg.ShutdownBudget, accessOut, containers, databases, front, plat, gateway, api)
+	// Shut down last-first: the API and the gateway stop taking work (at
+	// once, and drain side by side) before the platform and containers
+	// they drive, and the access log flushes after the proxy drained.
+	return runParts(ctx, log, cfg.ShutdownBudget, accessOut, containers, databases, front, plat, together{gateway, api})
 }
 
 // part is the shape of every long-running piece of rosti.
 type part interface {
 	Serve(ctx context.Context) error
 	Shutdown(ctx context.Context) error
+}
+
+// together is parts that serve side by side and shut down at once.
+type together []part
+
+// Serve serves every part until one of them ends.
+func (t together) Serve(ctx context.Context) error {
+	errc := make(chan error, len(t))
+	for _, p := range t {
+		go func() { errc <- p.Serve(ctx) }()
+	}
+	return <-errc
+}
+
+func (t together) Shutdown(ctx context.Context) error {
+	errs := make([]error, len(t))
+	var wg sync.WaitGroup
+	for i, p := range t {
+		wg.Go(func() { errs[i] = p.Shutdown(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // minPartStop is the time each part has to stop even when the parts
