@@ -51,12 +51,12 @@ func globSize(pattern string) int64 {
 	return -1
 }
 
-// TestSSHShutdownDrainsSessions: on SIGTERM, an rsync under way finishes
-// and lands, while an SFTP upload that outlasts the shutdown budget is cut
-// and leaves the file it was replacing as it was, with no partial file
-// under its name; a complete SFTP upload lands.
+// TestSSHShutdownDrainsSessions: on SIGTERM, an rsync and a command in the
+// app's container under way finish, while an SFTP upload that outlasts the
+// shutdown budget is cut and leaves the file it was replacing as it was,
+// with no partial file under its name; a complete SFTP upload lands.
 func TestSSHShutdownDrainsSessions(t *testing.T) {
-	for _, tool := range []string{"ssh", "ssh-keygen", "sftp", "rsync"} {
+	for _, tool := range []string{"ssh", "ssh-keygen", "sftp", "rsync", "ctr"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s: %v", tool, err)
 		}
@@ -67,8 +67,10 @@ func TestSSHShutdownDrainsSessions(t *testing.T) {
 	port := in.sshPort(t)
 	admin := in.adminUser(t)
 	client := newSSHClient(t, port)
-	site := in.createApp(t, admin, map[string]any{"name": "site", "image": "static", "plan": 1, "ssh_keys": []string{client.pub}})
+	in.importBusybox(t)
+	site := in.createApp(t, admin, map[string]any{"name": "site", "image": "busybox", "plan": 1, "ssh_keys": []string{client.pub}})
 	volume := filepath.Join(data, "volumes", fmt.Sprint(site))
+	in.running(t, admin, site)
 
 	local := t.TempDir()
 	former := "the former content\n"
@@ -102,9 +104,10 @@ func TestSSHShutdownDrainsSessions(t *testing.T) {
 	// 300 kB/s: about 4 s, well within the budget.
 	rsh := fmt.Sprintf("ssh -F %s -p %s", client.config, port)
 	rsync := client.start(t, local, "rsync", "--bwlimit=300", "-e", rsh, "rsynced.bin", "site@127.0.0.1:rsynced.bin")
-	waitFor(t, "both transfers under way", 30*time.Second, func() (bool, string) {
-		up, rs := globSize(filepath.Join(volume, ".big.bin.rosti-upload-*")), globSize(filepath.Join(volume, ".rsynced.bin.*"))
-		return up > 0 && rs > 0, fmt.Sprintf("upload temporary %d bytes, rsync temporary %d bytes", up, rs)
+	command := client.start(t, "", "ssh", "-F", client.config, "-p", port, "site@127.0.0.1", "touch /srv/started; sleep 3; echo slept")
+	waitFor(t, "the transfers and the command under way", 30*time.Second, func() (bool, string) {
+		up, rs, cmd := globSize(filepath.Join(volume, ".big.bin.rosti-upload-*")), globSize(filepath.Join(volume, ".rsynced.bin.*")), globSize(filepath.Join(volume, "started"))
+		return up > 0 && rs > 0 && cmd >= 0, fmt.Sprintf("upload temporary %d bytes, rsync temporary %d bytes, command started %v", up, rs, cmd >= 0)
 	})
 
 	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -122,6 +125,9 @@ func TestSSHShutdownDrainsSessions(t *testing.T) {
 		t.Fatalf("rosti serve did not stop within two minutes of SIGTERM:\n%s", in.logs())
 	}
 
+	if r := <-command; r.code != 0 || r.output != "slept\n" {
+		t.Errorf("the command running at SIGTERM: exit %d, output %q; want it to finish", r.code, r.output)
+	}
 	if r := <-rsync; r.code != 0 {
 		t.Errorf("the rsync running at SIGTERM failed (exit %d):\n%s", r.code, r.output)
 	}
