@@ -25,6 +25,7 @@ func (c *sshClient) start(t *testing.T, dir, name string, args ...string) <-chan
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_SSH_COMMAND=ssh -F "+c.config, "GIT_TERMINAL_PROMPT=0")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -51,19 +52,20 @@ func globSize(pattern string) int64 {
 	return -1
 }
 
-// TestSSHShutdownDrainsSessions: on SIGTERM, an rsync and a command in the
-// app's container under way finish, while an SFTP upload that outlasts the
+// TestSSHShutdownDrainsSessions: on SIGTERM, a git push in its release
+// step, an rsync and a command in the app's container under way finish
+// (the push's deploy included), while an SFTP upload that outlasts the
 // shutdown budget is cut and leaves the file it was replacing as it was,
 // with no partial file under its name; a complete SFTP upload lands.
 func TestSSHShutdownDrainsSessions(t *testing.T) {
-	for _, tool := range []string{"ssh", "ssh-keygen", "sftp", "rsync", "ctr"} {
+	for _, tool := range []string{"ssh", "ssh-keygen", "sftp", "rsync", "git", "ctr"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s: %v", tool, err)
 		}
 	}
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
-	in := startRosti(t, bin, data, "--shutdown-budget", "10s")
+	in := startRosti(t, bin, data, "--shutdown-budget", "20s")
 	port := in.sshPort(t)
 	admin := in.adminUser(t)
 	client := newSSHClient(t, port)
@@ -77,7 +79,7 @@ func TestSSHShutdownDrainsSessions(t *testing.T) {
 	writeTree(t, local, map[string]string{
 		"former.bin":  former,
 		"big.bin":     strings.Repeat("new content that never completes\n", 250_000), // 8 MB
-		"rsynced.bin": strings.Repeat("rsync finishes\n", 80_000),                  // 1.2 MB
+		"rsynced.bin": strings.Repeat("rsync finishes\n", 40_000),                  // 600 kB
 	})
 	sftpArgs := []string{"-F", client.config, "-P", port, "-b", "-", "site@127.0.0.1"}
 	batch := func(commands string, extra ...string) *exec.Cmd {
@@ -92,6 +94,21 @@ func TestSSHShutdownDrainsSessions(t *testing.T) {
 		t.Fatalf("a complete upload did not land: %q, %v", got, err)
 	}
 
+	// The push's release step and the command wait, once started, until
+	// the drain is under way.
+	repo := t.TempDir()
+	writeTree(t, repo, map[string]string{"index.html": "pushed", "Procfile": "release: touch /srv/releasing; while [ ! -e /srv/go ]; do sleep 0.1; done\n"})
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"config", "user.email", "e2e@rosti.test"}, {"config", "user.name", "e2e"}, {"add", "."}, {"commit", "-q", "-m", "v1"}} {
+		must(t)(client.run(t, repo, "git", args...))
+	}
+	push := client.start(t, repo, "git", "push", fmt.Sprintf("ssh://site@127.0.0.1:%s/site", port), "main")
+	waitFor(t, "the push's release step", time.Minute, func() (bool, string) {
+		return globSize(filepath.Join(volume, "releasing")) >= 0, "not yet"
+	})
+	command := client.start(t, "", "ssh", "-F", client.config, "-p", port, "site@127.0.0.1", "touch /srv/started; while [ ! -e /srv/go ]; do sleep 0.1; done; echo finished")
+	waitFor(t, "the command", time.Minute, func() (bool, string) {
+		return globSize(filepath.Join(volume, "started")) >= 0, "not yet"
+	})
 	// 1000 kbit/s: the upload needs over a minute, far past the budget.
 	upload := batch("put big.bin big.bin\n", "-l", "1000")
 	var uploadOut bytes.Buffer
@@ -101,13 +118,12 @@ func TestSSHShutdownDrainsSessions(t *testing.T) {
 	}
 	uploaded := make(chan error, 1)
 	go func() { uploaded <- upload.Wait() }()
-	// 300 kB/s: about 4 s, well within the budget.
+	// 100 kB/s: about 6 s, well within the budget.
 	rsh := fmt.Sprintf("ssh -F %s -p %s", client.config, port)
-	rsync := client.start(t, local, "rsync", "--bwlimit=300", "-e", rsh, "rsynced.bin", "site@127.0.0.1:rsynced.bin")
-	command := client.start(t, "", "ssh", "-F", client.config, "-p", port, "site@127.0.0.1", "touch /srv/started; sleep 3; echo slept")
-	waitFor(t, "the transfers and the command under way", 30*time.Second, func() (bool, string) {
-		up, rs, cmd := globSize(filepath.Join(volume, ".big.bin.rosti-upload-*")), globSize(filepath.Join(volume, ".rsynced.bin.*")), globSize(filepath.Join(volume, "started"))
-		return up > 0 && rs > 0 && cmd >= 0, fmt.Sprintf("upload temporary %d bytes, rsync temporary %d bytes, command started %v", up, rs, cmd >= 0)
+	rsync := client.start(t, local, "rsync", "--bwlimit=100", "-e", rsh, "rsynced.bin", "site@127.0.0.1:rsynced.bin")
+	waitFor(t, "both transfers under way", 30*time.Second, func() (bool, string) {
+		up, rs := globSize(filepath.Join(volume, ".big.bin.rosti-upload-*")), globSize(filepath.Join(volume, ".rsynced.bin.*"))
+		return up > 0 && rs > 0, fmt.Sprintf("upload temporary %d bytes, rsync temporary %d bytes", up, rs)
 	})
 
 	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -115,6 +131,12 @@ func TestSSHShutdownDrainsSessions(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- in.cmd.Wait() }()
+	waitFor(t, "the drain", 30*time.Second, func() (bool, string) {
+		return contains(in.logs(), "waiting for sessions to end"), "not logged"
+	})
+	if err := os.WriteFile(filepath.Join(volume, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-exited:
 		if err != nil {
@@ -125,13 +147,19 @@ func TestSSHShutdownDrainsSessions(t *testing.T) {
 		t.Fatalf("rosti serve did not stop within two minutes of SIGTERM:\n%s", in.logs())
 	}
 
-	if r := <-command; r.code != 0 || r.output != "slept\n" {
+	if r := <-push; r.code != 0 || !contains(r.output, "deployed") {
+		t.Errorf("the push in its release step at SIGTERM: exit %d\n%s", r.code, r.output)
+	}
+	if got, err := os.ReadFile(filepath.Join(volume, "app", "index.html")); err != nil || string(got) != "pushed" {
+		t.Errorf("the pushed tree is not in /srv/app: %q, %v", got, err)
+	}
+	if r := <-command; r.code != 0 || r.output != "finished\n" {
 		t.Errorf("the command running at SIGTERM: exit %d, output %q; want it to finish", r.code, r.output)
 	}
 	if r := <-rsync; r.code != 0 {
 		t.Errorf("the rsync running at SIGTERM failed (exit %d):\n%s", r.code, r.output)
 	}
-	if got, err := os.ReadFile(filepath.Join(volume, "rsynced.bin")); err != nil || len(got) != 80_000*len("rsync finishes\n") {
+	if got, err := os.ReadFile(filepath.Join(volume, "rsynced.bin")); err != nil || len(got) != 40_000*len("rsync finishes\n") {
 		t.Errorf("rsynced.bin: %d bytes, %v; want the whole file", len(got), err)
 	}
 	if err := <-uploaded; err == nil {
