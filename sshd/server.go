@@ -9,7 +9,8 @@
 //   - the sftp subsystem (and so OpenSSH >= 9 scp) is served in-process on
 //     the app volume, every path resolved through an os.Root so that "..",
 //     absolute paths and symlinks cannot leave the volume; what it creates is
-//     chowned to the app's uid/gid;
+//     chowned to the app's uid/gid, and a file written from scratch takes
+//     its name only once complete (upload.go);
 //   - `scp -t/-f` (legacy scp), `rsync --server`, `tar` and
 //     `git-receive-pack '<app>'` run the HOST's tools in a sandbox process
 //     (package sandbox): rosti re-executes itself in new mount/PID/IPC/UTS/
@@ -55,6 +56,9 @@
 // they were, and the gateway sets the pushed branch back to where it was
 // before the push (deleted if the push created it), so that pushing the
 // same commit again retries the deploy.
+//
+// Shutdown drains: running sessions finish within the shutdown budget,
+// new ones are refused (drain.go).
 //
 // The package owns the listener, the host key file and the sessions. It does
 // not touch the store, containers or the proxy: all of that goes through
