@@ -176,3 +176,60 @@ func TestSSHShutdownDrainsSessions(t *testing.T) {
 	in = startRosti(t, bin, data, "--shutdown-budget", "10s")
 	in.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, site), nil)
 }
+
+// TestSSHSecondSignalStopsAtOnce: a second SIGTERM during the drain stops
+// rosti without waiting for the sessions; an upload cut so still leaves
+// nothing under its final name.
+func TestSSHSecondSignalStopsAtOnce(t *testing.T) {
+	for _, tool := range []string{"ssh", "ssh-keygen", "sftp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	bin := rostiBin(t)
+	data := filepath.Join(t.TempDir(), "data")
+	in := startRosti(t, bin, data, "--shutdown-budget", "10m")
+	port := in.sshPort(t)
+	admin := in.adminUser(t)
+	client := newSSHClient(t, port)
+	site := in.createApp(t, admin, map[string]any{"name": "site", "image": "static", "plan": 1, "ssh_keys": []string{client.pub}})
+	volume := filepath.Join(data, "volumes", fmt.Sprint(site))
+	local := t.TempDir()
+	writeTree(t, local, map[string]string{"big.bin": strings.Repeat("never completes\n", 500_000)})
+	upload := exec.Command("sftp", "-l", "1000", "-F", client.config, "-P", port, "-b", "-", "site@127.0.0.1")
+	upload.Dir, upload.Stdin = local, strings.NewReader("put big.bin big.bin\n")
+	if err := upload.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer upload.Wait()
+	waitFor(t, "the upload under way", 30*time.Second, func() (bool, string) {
+		return globSize(filepath.Join(volume, ".big.bin.rosti-upload-*")) > 0, "no temporary yet"
+	})
+
+	exited := make(chan error, 1)
+	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go func() { exited <- in.cmd.Wait() }()
+	waitFor(t, "the drain", 30*time.Second, func() (bool, string) {
+		return contains(in.logs(), "waiting for sessions to end"), "not logged"
+	})
+	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err == nil {
+			t.Errorf("rosti exited 0 on a second SIGTERM; want it killed by the signal")
+		}
+	case <-time.After(time.Minute):
+		in.cmd.Process.Kill()
+		t.Fatalf("rosti still drained a minute after a second SIGTERM:\n%s", in.logs())
+	}
+	if _, err := os.Stat(filepath.Join(volume, "big.bin")); !os.IsNotExist(err) {
+		t.Errorf("an upload cut by the second SIGTERM left big.bin: %v", err)
+	}
+
+	in = startRosti(t, bin, data)
+	in.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, site), nil)
+}
