@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,6 +57,11 @@ type serveConfig struct {
 	PostgresPort  int
 	MariaDBPort   int
 	Wildcards     bool
+
+	// ShutdownBudget is how long sessions in flight (SSH uploads, git
+	// pushes and their deploys, API requests) may take to finish on
+	// SIGTERM before they are cut.
+	ShutdownBudget time.Duration
 }
 
 // Paths inside the data dir.
@@ -80,6 +86,7 @@ func newServeCmd() *cobra.Command {
 		DataDir: "/var/lib/rosti", APIAddr: ":8080", HTTPAddr: ":80", HTTPSAddr: ":443", SSHAddr: ":2222",
 		SSHHost: host, AppsDomain: "localhost", Registration: platform.RegistrationOpen, LogLevel: "info",
 		Bridge: "rosti0", Subnet: "10.213.0.0/16", HealthTimeout: platform.DefaultHealthTimeout,
+		ShutdownBudget: 30 * time.Second,
 	}
 	c := &cobra.Command{
 		Use:   "serve",
@@ -96,6 +103,8 @@ The operator's commands (rosti admin ...) talk to it through the socket
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// A second signal stops rosti at once, drain or not.
+			context.AfterFunc(ctx, stop)
 			return runServe(ctx, cfg, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
@@ -118,6 +127,7 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name prefix of the CNI bridges apps are attached to (one per company)")
 	f.IntVar(&cfg.Procs, "procs", cfg.Procs, "threads running Go code (GOMAXPROCS); 0: half the CPUs, leaving the rest to apps, unless GOMAXPROCS is set")
 	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long a new version of an app has to pass its health check on a restart or deploy; past it the old version keeps serving")
+	f.DurationVar(&cfg.ShutdownBudget, "shutdown-budget", cfg.ShutdownBudget, "how long, on SIGTERM, SSH sessions (uploads, git pushes and their deploys) and API requests in flight may take to finish before they are cut; keep it below systemd's TimeoutStopSec")
 	f.BoolVar(&cfg.Wildcards, "wildcard-domains", cfg.Wildcards, "let apps claim wildcard domains (*.example.com), which take every name below them")
 	f.StringVar(&cfg.Subnet, "subnet", cfg.Subnet, "IPv4 range for app containers, split into one /24 per company")
 	f.StringVar(&cfg.PostgresDSN, "postgres-dsn", cfg.PostgresDSN, "admin DSN of an existing PostgreSQL for storages (postgres://admin:pw@host:5432/postgres); empty: rosti runs its own under <data>/storages")
@@ -146,6 +156,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.HealthTimeout <= 0 {
 		return fmt.Errorf("--health-timeout %s: must be positive, like 60s", c.HealthTimeout)
+	}
+	if c.ShutdownBudget <= 0 {
+		return fmt.Errorf("--shutdown-budget %s: must be positive, like 30s", c.ShutdownBudget)
 	}
 	return nil
 }
@@ -239,6 +252,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err := plat.FailInterruptedJobs(); err != nil {
 		return err
 	}
+	plat.WarnUsernameClashes()
 	if err := plat.RemoveOrphanedFiles(); err != nil {
 		log.Warn("remove the files of deleted apps", "err", err)
 	}
@@ -261,10 +275,10 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if cfg.PanelDomain != "" {
 		front.SetPanel([]string{cfg.PanelDomain}, server.Handler(plat, version, log), cfg.HTTPSAddr != "")
 	}
-	// Shut down last-first: the API and the gateway stop taking work before
-	// the platform and containers they drive, and the access log flushes
-	// after the proxy drained.
-	return runParts(ctx, log, accessOut, containers, databases, front, plat, gateway, api)
+	// Shut down last-first: the API and the gateway stop taking work (at
+	// once, and drain side by side) before the platform and containers
+	// they drive, and the access log flushes after the proxy drained.
+	return runParts(ctx, log, cfg.ShutdownBudget, accessOut, containers, databases, front, plat, together{gateway, api})
 }
 
 // part is the shape of every long-running piece of rosti.
@@ -273,35 +287,69 @@ type part interface {
 	Shutdown(ctx context.Context) error
 }
 
-// runParts serves every part until ctx ends or one fails, then shuts them
-// down last-started first.
-func runParts(ctx context.Context, log *slog.Logger, parts ...part) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, len(parts))
-	for _, p := range parts {
+// together is parts that serve side by side and shut down at once.
+type together []part
+
+// Serve serves every part until one of them ends.
+func (t together) Serve(ctx context.Context) error {
+	errc := make(chan error, len(t))
+	for _, p := range t {
 		go func() { errc <- p.Serve(ctx) }()
+	}
+	return <-errc
+}
+
+func (t together) Shutdown(ctx context.Context) error {
+	errs := make([]error, len(t))
+	var wg sync.WaitGroup
+	for i, p := range t {
+		wg.Go(func() { errs[i] = p.Shutdown(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// minPartStop is the time each part has to stop even when the parts
+// before it spent the whole shutdown budget draining.
+const minPartStop = 5 * time.Second
+
+// runParts serves every part until ctx ends or one fails, then shuts them
+// down last-started first, within budget (and minPartStop each at least).
+// Each part serves until its own turn to stop, so that the parts shut down
+// later keep working for those draining first: a deploy the gateway lets
+// finish still has the platform, the proxy and containerd.
+func runParts(ctx context.Context, log *slog.Logger, budget time.Duration, parts ...part) error {
+	errc := make(chan error, len(parts))
+	stops := make([]context.CancelFunc, len(parts))
+	for i, p := range parts {
+		partCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		defer stop()
+		stops[i] = stop
+		go func() { errc <- p.Serve(partCtx) }()
 	}
 	var failed error
 	select {
 	case <-ctx.Done():
-	case err := <-errc:
-		// A part that ends because we are stopping anyway is no failure;
-		// only one that ends on its own is.
-		if ctx.Err() == nil {
-			failed = err
-		}
-		cancel()
+	case failed = <-errc:
 	}
-	log.Info("shutting down")
-	shutdownCtx, done := context.WithTimeout(context.Background(), 30*time.Second)
-	defer done()
+	log.Info("shutting down", "budget", budget)
+	deadline := time.Now().Add(budget)
 	for i := len(parts) - 1; i >= 0; i-- {
+		shutdownCtx, done := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(minPartStop)))
 		if err := parts[i].Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Warn("shutdown", "err", err)
 		}
+		done()
+		stops[i]()
 	}
 	return failed
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // hostPorts are the ports of rosti's own listeners, which apps may reach

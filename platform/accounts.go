@@ -82,6 +82,9 @@ func (p *Platform) createUser(n NewUser) (store.User, error) {
 		Username: n.Username, Email: n.Email, FirstName: n.FirstName, LastName: n.LastName,
 		PasswordHash: hash, IsSuperuser: n.Superuser, IsActive: true, Created: p.now().UTC(),
 	})
+	if conflict := (*store.ConflictError)(nil); errors.As(err, &conflict) && conflict.Value != n.Username {
+		return store.User{}, FieldError("username", "a user with that username already exists: %s (user names are compared without regard to case)", conflict.Value)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return store.User{}, FieldError("username", "a user with that username already exists")
 	}
@@ -128,7 +131,7 @@ func (p *Platform) checkPassword(username, password string) (store.User, error) 
 // SetPassword replaces a user's password: one's own, or anybody's for an
 // administrator.
 func (p *Platform) SetPassword(_ context.Context, actor store.User, username, password string) error {
-	if actor.Username != username || !actor.IsActive {
+	if !p.isSelf(actor, username) || !actor.IsActive {
 		if err := requireSuperuser(actor); err != nil {
 			return err
 		}

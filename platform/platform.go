@@ -77,6 +77,7 @@ type Platform struct {
 	reconciler *reconciler
 	pulls      *puller
 	usage      *usageSampler
+	probes     *statusCache          // what Status learns slowly: DNS, volume sizes
 	deploys    keyedmutex.Map[int64] // an app's deploys, restarts and scaling take turns
 	shellless  sync.Map              // app id -> the image an exec found without /bin/sh
 	throttle   *loginThrottle
@@ -99,6 +100,7 @@ func New(cfg Config, deps Deps) *Platform {
 	p := &Platform{cfg: cfg, store: deps.Store, containers: deps.Containers, health: deps.Health, router: deps.Router,
 		databases: deps.Databases, gateways: deps.Gateways, log: deps.Log.With("component", "platform"), now: time.Now, usage: newUsageSampler()}
 	p.throttle = newLoginThrottle(p.now)
+	p.probes = newStatusCache(p.now)
 	p.passwords = deps.Passwords
 	if p.containers != nil {
 		p.reconciler = newReconciler(p)

@@ -200,7 +200,7 @@ func (p *Platform) SignOut(_ context.Context, secret string) error {
 // superuser. The account's other web sessions end; keepSession is the
 // secret of the one in use ("" for none).
 func (p *Platform) ChangePassword(ctx context.Context, actor store.User, username, current, next, keepSession string) error {
-	if username == "" || username == actor.Username {
+	if username == "" || p.isSelf(actor, username) {
 		if _, err := p.checkPassword(actor.Username, current); err != nil {
 			return FieldError("current_password", "is not your current password")
 		}

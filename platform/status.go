@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	rtm "github.com/rosti-paas/rosti/runtime"
@@ -136,8 +135,8 @@ func (p *Platform) Status(ctx context.Context, actor store.User, ref AppRef) (Ap
 	} else if st.Running {
 		st.Errors = append(st.Errors, fmt.Sprintf("the app does not answer HTTP on port %d", a.AppPort))
 	}
-	st.DNSStatus = p.domainsResolveHere(ctx, a, &st)
-	used, err := dirSizeMB(p.volumeDir(a))
+	st.DNSStatus = p.probes.domainsResolveHere(ctx, a.Domains, &st)
+	used, err := p.probes.volumeSizeMB(p.volumeDir(a))
 	if err != nil {
 		st.Errors = append(st.Errors, "storage usage unknown: "+err.Error())
 	}
@@ -169,39 +168,6 @@ func desiredProcesses(a store.App) int64 {
 		n += int64(count)
 	}
 	return max(n, 1)
-}
-
-// domainsResolveHere checks that each domain resolves to an address of one
-// of this machine's interfaces.
-func (p *Platform) domainsResolveHere(ctx context.Context, a store.App, st *AppStatus) bool {
-	local := map[string]bool{}
-	addrs, _ := net.InterfaceAddrs()
-	for _, ad := range addrs {
-		if ipn, ok := ad.(*net.IPNet); ok {
-			local[ipn.IP.String()] = true
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
-	defer cancel()
-	ok := true
-	for _, d := range a.Domains {
-		if d == "localhost" || strings.HasSuffix(d, ".localhost") {
-			continue // RFC 6761: always the loopback of the machine asking
-		}
-		if strings.HasPrefix(d, "*.") {
-			d = "check-wildcard" + d[1:]
-		}
-		ips, err := net.DefaultResolver.LookupHost(ctx, d)
-		here := false
-		for _, ip := range ips {
-			here = here || local[ip]
-		}
-		if err != nil || !here {
-			ok = false
-			st.Errors = append(st.Errors, fmt.Sprintf("domain %s does not point to this server", d))
-		}
-	}
-	return ok
 }
 
 func dirSizeMB(dir string) (float64, error) {

@@ -130,7 +130,7 @@ func (p *Platform) SetUserFlags(_ context.Context, actor store.User, username st
 
 // User returns an account by name: one's own, or anybody's for a superuser.
 func (p *Platform) User(_ context.Context, actor store.User, username string) (store.User, error) {
-	if username != actor.Username {
+	if !p.isSelf(actor, username) {
 		if err := requireSuperuser(actor); err != nil {
 			return store.User{}, err
 		}

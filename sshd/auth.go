@@ -67,6 +67,9 @@ type pendingKey struct{}
 // acceptConn drops connections from locked-out sources, and those over
 // the bounds of connections not logged in yet, before any work.
 func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
+	if s.sessions.isDraining() {
+		return nil
+	}
 	source := sourceHost(conn.RemoteAddr())
 	if s.limiter.locked(source) {
 		s.log.Warn("connection refused: too many failed logins", "source", source)
@@ -88,6 +91,9 @@ func (s *Server) acceptConn(ctx ssh.Context, conn net.Conn) net.Conn {
 func (s *Server) openChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx ssh.Context) {
 	if pc, ok := ctx.Value(pendingKey{}).(*pendingConn); ok {
 		pc.loggedIn()
+	}
+	if s.refuseWhileDraining(newChan) {
+		return
 	}
 	ssh.DefaultSessionHandler(srv, conn, newChan, ctx)
 }

@@ -25,6 +25,7 @@ type pendingConns struct {
 	mu      sync.Mutex
 	total   int
 	sources map[string][]*pendingConn // oldest first
+	closed  bool                      // by closeAll: the gateway is shutting down
 }
 
 func newPendingConns(maxTotal, maxPerSource int, loginGrace time.Duration) *pendingConns {
@@ -53,7 +54,7 @@ type pendingConn struct {
 func (p *pendingConns) admit(c net.Conn, source string, loggedIn func() bool) *pendingConn {
 	p.mu.Lock()
 	held := len(p.sources[source])
-	if held >= p.maxPerSource {
+	if held >= p.maxPerSource || p.closed {
 		p.mu.Unlock()
 		return nil
 	}

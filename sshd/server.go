@@ -9,7 +9,8 @@
 //   - the sftp subsystem (and so OpenSSH >= 9 scp) is served in-process on
 //     the app volume, every path resolved through an os.Root so that "..",
 //     absolute paths and symlinks cannot leave the volume; what it creates is
-//     chowned to the app's uid/gid;
+//     chowned to the app's uid/gid, and a file written from scratch takes
+//     its name only once complete (upload.go);
 //   - `scp -t/-f` (legacy scp), `rsync --server`, `tar` and
 //     `git-receive-pack '<app>'` run the HOST's tools in a sandbox process
 //     (package sandbox): rosti re-executes itself in new mount/PID/IPC/UTS/
@@ -57,6 +58,9 @@
 // they were, and the gateway sets the pushed branch back to where it was
 // before the push (deleted if the push created it), so that pushing the
 // same commit again retries the deploy.
+//
+// Shutdown drains: running sessions finish within the shutdown budget,
+// new ones are refused (drain.go).
 //
 // The package owns the listener, the host key file and the sessions. It does
 // not touch the store, containers or the proxy: all of that goes through
@@ -147,6 +151,7 @@ type Server struct {
 	ssh                   *ssh.Server
 	pushes                keyedmutex.Map[int64] // pushes to one app take turns
 	cgroups               *sandbox.Cgroups
+	sessions              *sessions // running, for Shutdown (drain.go)
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -201,14 +206,15 @@ func New(cfg Config, p Platform) (*Server, error) {
 		limiter:  newFailureLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, time.Now),
 		pending:  newPendingConns(cfg.MaxPending, cfg.MaxPendingPerSource, cfg.LoginGrace),
 		cgroups:  cgroups,
+		sessions: newSessions(),
 	}
 	s.ssh = &ssh.Server{
-		Handler:                  s.handleSession,
+		Handler:                  s.counted(s.handleSession),
 		PasswordHandler:          s.authPassword,
 		PublicKeyHandler:         s.authKey,
 		ConnCallback:             s.acceptConn,
 		ConnectionFailedCallback: s.connFailed,
-		SubsystemHandlers:        map[string]ssh.SubsystemHandler{"sftp": s.handleSFTP},
+		SubsystemHandlers:        map[string]ssh.SubsystemHandler{"sftp": ssh.SubsystemHandler(s.counted(ssh.Handler(s.handleSFTP)))},
 		ChannelHandlers:          map[string]ssh.ChannelHandler{"session": s.openChannel},
 	}
 	s.ssh.AddHostKey(signer)
@@ -255,7 +261,8 @@ func EnsureHostKey(path string) error {
 	return nil
 }
 
-// Serve binds the listen address and serves until ctx ends or Shutdown.
+// Serve binds the listen address and serves until Shutdown, or until ctx
+// ends, which closes every connection at once.
 func (s *Server) Serve(ctx context.Context) error {
 	ln, err := s.cfg.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -273,16 +280,6 @@ func (s *Server) Serve(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("sshd: %w", err)
-}
-
-// Shutdown stops accepting connections and waits for open sessions to end
-// until ctx is done, then closes them.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.ssh.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return s.ssh.Close()
-	}
-	return err
 }
 
 // Addr is the bound address, nil until Serve has bound it.

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gliderlabs/ssh"
@@ -63,6 +65,9 @@ func (keepOpen) Close() error { return nil }
 type volumeFS struct {
 	root     *os.Root
 	uid, gid int
+
+	mu      sync.Mutex
+	uploads map[string]*upload // by final name (upload.go)
 }
 
 // volumePath maps a client path (absolute, cleaned by the request server) to
@@ -93,11 +98,37 @@ func (v *volumeFS) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
 	return v.openForWrite(r, os.O_RDWR)
 }
 
-func (v *volumeFS) openForWrite(r *sftp.Request, access int) (*os.File, error) {
+// openForWrite sends files written from scratch through a temporary
+// (upload.go) and opens the others in place.
+func (v *volumeFS) openForWrite(r *sftp.Request, access int) (sftp.WriterAtReaderAt, error) {
 	name, err := volumePath(r.Filepath)
 	if err != nil {
 		return nil, err
 	}
+	flags := r.Pflags()
+	existing, statErr := v.root.Lstat(name)
+	var (
+		u *upload
+		f *os.File
+	)
+	switch {
+	case statErr == nil && existing.Mode().IsRegular() && flags.Trunc && !flags.Excl:
+		u, err = v.startUpload(name, access, existing.Mode().Perm(), false)
+	case errors.Is(statErr, fs.ErrNotExist) && flags.Creat:
+		u, err = v.startUpload(name, access, requestedMode(r, 0o644), flags.Excl)
+	default:
+		f, err = v.openInPlace(name, r, access)
+	}
+	switch {
+	case err != nil:
+		return nil, err
+	case u != nil:
+		return u, nil
+	}
+	return f, nil
+}
+
+func (v *volumeFS) openInPlace(name string, r *sftp.Request, access int) (*os.File, error) {
 	flags := r.Pflags()
 	if flags.Trunc {
 		access |= os.O_TRUNC
@@ -223,6 +254,9 @@ func (v *volumeFS) setstat(name string, r *sftp.Request) error {
 	attrs, set := r.Attributes(), r.AttrFlags()
 	if set.UidGid && (int(attrs.UID) != v.uid || int(attrs.GID) != v.gid) {
 		return fmt.Errorf("files in the volume belong to the app: %w", sftp.ErrSSHFxPermissionDenied)
+	}
+	if u := v.uploadTo(name); u != nil {
+		name = u.tmp
 	}
 	if set.Size {
 		f, err := v.root.OpenFile(name, os.O_WRONLY, 0)

@@ -9,6 +9,7 @@
 //	meta                 "schema" -> version (decimal string)
 //	users                id(8)   -> User
 //	users_by_name        name    -> id(8)
+//	users_by_folded_name lower-case name -> id(8) (names ignore case: usernames.go)
 //	tokens               sha256  -> Token
 //	companies            id(8)   -> Company
 //	memberships          user id(8) ++ company id(8) -> Role

@@ -118,6 +118,8 @@ var migrations = []func(tx *bolt.Tx) error{
 		}
 		return nil
 	},
+	// 8: user names compared without regard to case (usernames.go).
+	migrateFoldedUsernames,
 }
 
 // SchemaVersion is the version a store is migrated to when opened.

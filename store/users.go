@@ -21,7 +21,7 @@ func (s *Store) CreateUser(u User) (User, Company, error) {
 		if id == 1 {
 			u.IsSuperuser = true
 		}
-		if err := claimName(tx.Bucket(bucketUsersByName), u.Username, id, "username"); err != nil {
+		if err := claimUsername(tx, u.Username, id); err != nil {
 			return err
 		}
 		if err := putJSON(users, itob(id), u); err != nil {
@@ -45,11 +45,11 @@ func (s *Store) User(id int64) (User, error) {
 	return u, err
 }
 
-// UserByName returns the user with the given username.
+// UserByName returns the user with the given username, in any case.
 func (s *Store) UserByName(name string) (User, error) {
 	var u User
 	err := s.view(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketUsersByName).Get([]byte(name))
+		id := userIDByName(tx, name)
 		if id == nil {
 			return fmt.Errorf("user %q: %w", name, ErrNotFound)
 		}
@@ -126,7 +126,7 @@ func (s *Store) DeleteUser(id int64) error {
 		if err := deleteUserAppPerms(tx, id); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketUsersByName).Delete([]byte(u.Username)); err != nil {
+		if err := releaseUsername(tx, u); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketUsers).Delete(itob(id))
