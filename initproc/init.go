@@ -22,7 +22,6 @@ type Config struct {
 	ProcessType string   // Procfile line to run ("web", "worker", ...)
 	AppDir      string   // the app's tree: its Procfile is read there and the command starts there
 	ServeStatic string   // non-empty: serve this directory on $PORT instead of supervising
-	Logger      string   // non-empty: be the log driver, "MAXBYTES:KEEP:DIR"
 	Command     []string // fallback command (the positional arguments after "--")
 	// Programs makes init also run the supervisord-style programs of
 	// ConfDir/supervisor.d and the jobs of the installed Crontab, and
@@ -40,7 +39,6 @@ func (cfg *Config) BindFlags(fs *pflag.FlagSet) {
 	// /srv/app, so that a failing release never touches the live one.
 	fs.StringVar(&cfg.AppDir, "dir", DefaultAppDir, "the app's tree: where the Procfile is read and the command starts")
 	fs.StringVar(&cfg.ServeStatic, "serve-static", "", "serve this directory over HTTP on $PORT")
-	fs.StringVar(&cfg.Logger, "logger", "", "act as containerd log driver: MAXBYTES:KEEP:DIR")
 	fs.BoolVar(&cfg.Programs, "programs", false, "also run supervisor programs and cron jobs, and answer supervisorctl")
 	fs.StringVar(&cfg.ConfDir, "conf", DefaultConfDir, "where supervisor.d/*.conf is read")
 	fs.StringVar(&cfg.Crontab, "crontab", DefaultCrontab, "the installed crontab (what `crontab FILE` writes)")
@@ -56,8 +54,6 @@ const DefaultConfDir = "/srv/conf"
 func Run(cfg Config) int {
 	var err error
 	switch {
-	case cfg.Logger != "":
-		err = runLogger(cfg.Logger)
 	case cfg.ServeStatic != "":
 		err = serveStatic(cfg.ServeStatic, os.Getenv("PORT"))
 	default:

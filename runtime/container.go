@@ -18,12 +18,9 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/core/containers"
-	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/rosti-paas/rosti/initproc"
 )
 
 // Container labels: the one vocabulary for what a container is. The
@@ -315,23 +312,23 @@ func (d *Driver) startTask(ctx context.Context, container containerd.Container) 
 			return fmt.Errorf("runtime: delete old task of %s: %w", name, err)
 		}
 	}
-	logDir := d.LogDir(name)
-	if err := os.MkdirAll(logDir, 0o750); err != nil {
-		return fmt.Errorf("runtime: %w", err)
+	d.finishOutput(name)
+	output, creator, err := d.newTaskOutput(name)
+	if err != nil {
+		return err
 	}
-	logger := cio.BinaryIO(d.cfg.InitBinary, map[string]string{
-		"init": "--logger=" + initproc.LoggerSpec(d.cfg.LogMaxBytes, d.cfg.LogKeep, logDir),
-	})
-	task, err := container.NewTask(ctx, logger)
+	task, err := container.NewTask(ctx, creator)
 	if errdefs.IsAlreadyExists(err) {
 		// A shim of this name outlived its task's record: a rosti killed
 		// while containerd was creating or deleting the task leaves one.
 		d.dropStaleTask(ctx, name)
-		task, err = container.NewTask(ctx, logger)
+		task, err = container.NewTask(ctx, creator)
 	}
 	if err != nil {
+		output.stop()
 		return fmt.Errorf("runtime: create task %s: %w", name, err)
 	}
+	output.shimAttached()
 	d.setOOM(name, false)
 	if _, err := container.SetLabels(ctx, map[string]string{
 		labelStartedAt: time.Now().UTC().Format(time.RFC3339Nano),
@@ -453,6 +450,9 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	}
 	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("runtime: remove %s: %w", name, err)
+	}
+	if err := d.removeTaskOutput(name); err != nil {
+		return err
 	}
 	d.setOOM(name, false)
 	d.log.Info("container removed", "name", name)
