@@ -61,6 +61,14 @@ const (
 
 const runcRuntime = "io.containerd.runc.v2"
 
+// shimGroupAnnotation makes the runc shim serve every container whose spec
+// names the same group, as it does for the containers of a Kubernetes pod,
+// instead of starting one shim (about 3 MB) per container. The driver
+// groups by isolation group, a company: a crash of the shim, which would
+// take the containers it serves down with it, stays within one company,
+// and a company of many small apps pays for one shim rather than one each.
+const shimGroupAnnotation = "io.containerd.runc.v2.group"
+
 // ContainerSpec is one process instance to run.
 type ContainerSpec struct {
 	Name        string            // "<app>-<type>-<n>"
@@ -241,6 +249,9 @@ func (d *Driver) specOpts(image containerd.Image, spec ContainerSpec, netnsPath 
 		oci.WithNoNewPrivileges,
 		withoutCapabilities,
 		seccomp.WithDefaultProfile(),
+	}
+	if spec.Group != "" {
+		opts = append(opts, oci.WithAnnotations(map[string]string{shimGroupAnnotation: spec.Group}))
 	}
 	if spec.MemoryMB > 0 {
 		limit := spec.MemoryMB << 20

@@ -115,3 +115,42 @@ func childrenOf(t *testing.T, pid int) []int {
 	}
 	return children
 }
+
+// The containers of one isolation group share one shim, and a container
+// that stops or goes leaves the others of its group running.
+func TestGroupSharesAShim(t *testing.T) {
+	d := rttest.StartDriver(t)
+	ctx := context.Background()
+	image := rttest.HTTPServerImage(t, d)
+	run := func(name, group string, uid uint32) rtm.Instance {
+		t.Helper()
+		inst, err := d.Run(ctx, httpSpec(t, name, image, group, uid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		get(t, inst.IP, "/")
+		return inst
+	}
+	a1, a2 := run("sha-web-1", "g1", 10013), run("shb-web-1", "g1", 10014)
+	other := run("shc-web-1", "g2", 10015)
+	shim := parentOf(t, int(a1.Pid))
+	if got := parentOf(t, int(a2.Pid)); got != shim {
+		t.Errorf("containers of group g1 run under shims %d and %d, want one", shim, got)
+	}
+	if got := parentOf(t, int(other.Pid)); got == shim {
+		t.Errorf("a container of group g2 runs under g1's shim %d", shim)
+	}
+	if err := d.Stop(ctx, a1.Name, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Remove(ctx, a1.Name); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, a2.IP, "/"); got != "hello from shb-web-1" {
+		t.Errorf("after its neighbour went: %q", got)
+	}
+	again := run("sha-web-1", "g1", 10013)
+	if got := parentOf(t, int(again.Pid)); got != shim {
+		t.Errorf("a new container of g1 runs under shim %d, want the group's %d", got, shim)
+	}
+}
