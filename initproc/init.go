@@ -1,6 +1,7 @@
 package initproc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -55,7 +56,9 @@ func Run(cfg Config) int {
 	var err error
 	switch {
 	case cfg.ServeStatic != "":
-		err = serveStatic(cfg.ServeStatic, os.Getenv("PORT"))
+		ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
+		err = serveStatic(cfg.ServeStatic, os.Getenv("PORT"), ctx.Done())
+		stop()
 	default:
 		var argv []string
 		argv, err = resolveCommand(filepath.Join(cfg.AppDir, "Procfile"), cfg.ProcessType, shellPath, cfg.Command)
@@ -65,6 +68,15 @@ func Run(cfg Config) int {
 		}
 		if err == nil {
 			o := initOptions{main: argv, dir: workDir(cfg.AppDir), stdout: os.Stdout, stderr: os.Stderr, diag: os.Stderr}
+			if dir, ok := ownStaticServer(argv); ok {
+				o.main, o.serve = nil, func(stop <-chan struct{}) int {
+					if err := serveStatic(dir, os.Getenv("PORT"), stop); err != nil {
+						fmt.Fprintln(os.Stderr, "rosti init:", err)
+						return 1
+					}
+					return 0
+				}
+			}
 			if cfg.Programs {
 				o.programs = &programOptions{confDir: cfg.ConfDir, appDir: cfg.AppDir, crontab: cfg.Crontab, control: cfg.Control, minutes: minuteTicks}
 			}
@@ -109,7 +121,10 @@ func Supervise(argv []string, dir string, stdout, stderr *os.File, diag io.Write
 }
 
 type initOptions struct {
-	main           []string // nil: no main process, init runs until SIGTERM or SIGINT
+	main []string // nil: no main process, init runs until SIGTERM or SIGINT
+	// serve, when set, is the main process run inside init instead: it
+	// returns the exit code once stop is closed (SIGTERM or SIGINT).
+	serve          func(stop <-chan struct{}) int
 	dir            string
 	stdout, stderr *os.File
 	diag           io.Writer
@@ -171,6 +186,9 @@ func runInit(o initOptions) int {
 		}
 	}
 
+	if o.serve != nil {
+		return serveInProcess(o, sigs, stopPrograms, r)
+	}
 	if len(o.main) == 0 {
 		for {
 			select {
@@ -224,6 +242,35 @@ wait:
 	stopPrograms()
 	r.waitNone(leftoverGrace)
 	return code
+}
+
+// serveInProcess runs o.serve as the app's main process until it returns,
+// asking it to stop on SIGTERM or SIGINT.
+func serveInProcess(o initOptions, sigs <-chan os.Signal, stopPrograms func(), r *reaper) int {
+	stop := make(chan struct{})
+	done := make(chan int, 1)
+	go func() { done <- o.serve(stop) }()
+	stopping := o.stop
+	for {
+		select {
+		case sig := <-sigs:
+			if (sig == unix.SIGTERM || sig == unix.SIGINT) && stop != nil {
+				close(stop)
+				stop = nil
+				go stopPrograms()
+			}
+		case <-stopping:
+			stopping = nil
+			if stop != nil {
+				close(stop)
+				stop = nil
+			}
+		case code := <-done:
+			stopPrograms()
+			r.waitNone(leftoverGrace)
+			return code
+		}
+	}
 }
 
 // lookPathIn finds the program a command names as a shell started in dir

@@ -374,6 +374,10 @@ func TestStaticImageServesApp(t *testing.T) {
 	if got := get(t, inst.IP, "/"); got != "static hello" {
 		t.Errorf("GET / = %q", got)
 	}
+	// init serves the files itself rather than starting a second process.
+	if children := childrenOf(t, int(inst.Pid)); len(children) != 0 {
+		t.Errorf("the static container's init has children %v, want none", children)
+	}
 }
 
 func TestProcfileLineWins(t *testing.T) {
