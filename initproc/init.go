@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -53,6 +54,14 @@ const DefaultConfDir = "/srv/conf"
 // Run plays the configured role until it ends and returns the process exit
 // code. Errors are reported on stderr, where the container log picks them up.
 func Run(cfg Config) int {
+	// init is in every container, so its memory is paid once per app: a
+	// quarter of Go's default heap growth keeps its heap near its live
+	// size (about 1.5 MB) instead of growing to Go's 4 MB floor first.
+	debug.SetGCPercent(initGCPercent)
+	// What starting up allocated (flags, the Procfile, the programs'
+	// config) is garbage by then; hand its pages back rather than wait for
+	// the background scavenger.
+	time.AfterFunc(startupSettle, debug.FreeOSMemory)
 	var err error
 	switch {
 	case cfg.ServeStatic != "":
@@ -89,6 +98,13 @@ func Run(cfg Config) int {
 	}
 	return 0
 }
+
+// initGCPercent is init's GOGC; the app's own processes keep theirs.
+const initGCPercent = 25
+
+// startupSettle is how long after its start init returns the memory its
+// start-up used.
+const startupSettle = 2 * time.Second
 
 // shellPath runs Procfile lines, programs and cron jobs when the image has it.
 const shellPath = "/bin/sh"
