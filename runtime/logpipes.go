@@ -33,7 +33,8 @@ type logPump struct {
 	readers []*os.File
 	// holders are write ends of the FIFOs, kept until the shim has opened
 	// its own, so that the readers do not see an end of file before it.
-	holders []*os.File
+	holdersMu sync.Mutex
+	holders   []*os.File
 	done    chan struct{} // closed once both streams ended and the log is closed
 }
 
@@ -168,6 +169,8 @@ func (d *Driver) startPump(name string, fifos cio.Config, hold bool) (*logPump, 
 func (p *logPump) shimAttached() { p.closeHolders() }
 
 func (p *logPump) closeHolders() {
+	p.holdersMu.Lock()
+	defer p.holdersMu.Unlock()
 	for _, w := range p.holders {
 		w.Close()
 	}
