@@ -35,7 +35,7 @@ type logPump struct {
 	// its own, so that the readers do not see an end of file before it.
 	holdersMu sync.Mutex
 	holders   []*os.File
-	done    chan struct{} // closed once both streams ended and the log is closed
+	done      chan struct{} // closed once both streams ended and the log is closed
 }
 
 func (d *Driver) stdioRoot() string { return filepath.Join(d.managedDir(), "stdio") }
