@@ -55,7 +55,7 @@ func run(bin string, apps int, plan int64, floor bool) error {
 		return err
 	}
 	settle()
-	before := hostUsedKB()
+	before, beforeParts := hostUsedKB(), meminfo()
 	start := time.Now()
 	for i := 1; i < apps; i++ {
 		if err := create(s, fmt.Sprintf("foot%03d", i), plan); err != nil {
@@ -64,7 +64,7 @@ func run(bin string, apps int, plan int64, floor bool) error {
 	}
 	fmt.Printf("%d static apps created and serving in %v\n", apps, time.Since(start).Round(time.Second))
 	settle()
-	after := hostUsedKB()
+	after, afterParts := hostUsedKB(), meminfo()
 	p := classify(s.Data)
 	if p.inits != apps {
 		return fmt.Errorf("found %d containers' init processes, want %d", p.inits, apps)
@@ -77,6 +77,7 @@ func run(bin string, apps int, plan int64, floor bool) error {
 	fmt.Printf("  rosti adds %.2f MB PSS per app (budget <= 5)\n", mb(p.shim+p.logger+p.init)/n)
 	fmt.Printf("  the app's own processes (static server) %.2f\n", mb(p.app)/n)
 	fmt.Printf("host used memory: +%.2f MB per app (+%.0f MB for %d apps)\n", mb(after-before)/(n-1), mb(after-before), apps-1)
+	printGrowth(beforeParts, afterParts, n-1)
 	if pid, ok := s.ContainerdPid(); ok {
 		if kb, err := pssKB(pid); err == nil {
 			fmt.Printf("(the managed containerd: %.1f MB PSS; rosti serve: ", mb(kb))
@@ -193,22 +194,35 @@ func pssKB(pid int) (int64, error) {
 }
 
 func hostUsedKB() int64 {
+	m := meminfo()
+	return m["MemTotal"] - m["MemAvailable"]
+}
+
+// meminfo is /proc/meminfo in kB by field name.
+func meminfo() map[string]int64 {
 	raw, _ := os.ReadFile("/proc/meminfo")
-	var total, avail int64
+	out := map[string]int64{}
 	for _, line := range strings.Split(string(raw), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
 			continue
 		}
 		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "MemTotal:":
-			total = v
-		case "MemAvailable:":
-			avail = v
-		}
+		out[strings.TrimSuffix(f[0], ":")] = v
 	}
-	return total - avail
+	return out
+}
+
+// usedParts are the parts of the host's used memory the per-app growth is
+// broken down into.
+var usedParts = []string{"AnonPages", "Shmem", "SUnreclaim", "KernelStack", "PageTables", "Percpu"}
+
+func printGrowth(before, after map[string]int64, n float64) {
+	fmt.Print("  of which per app:")
+	for _, k := range usedParts {
+		fmt.Printf(" %s %+.2f", k, mb(after[k]-before[k])/n)
+	}
+	fmt.Println(" (MB)")
 }
 
 func mb(kb int64) float64 { return float64(kb) / 1024 }
@@ -248,14 +262,14 @@ func shimFloor(data string, n int) error {
 			_ = ctr("container", "delete", id)
 		}
 	}()
-	before := hostUsedKB()
+	before, beforeParts := hostUsedKB(), meminfo()
 	for i := range n {
 		if err := ctr("run", "-d", "--rootfs", rootfs, fmt.Sprintf("floor%03d", i), "/bin/busybox", "sleep", "100000"); err != nil {
 			return err
 		}
 	}
 	settle()
-	after := hostUsedKB()
+	after, afterParts := hostUsedKB(), meminfo()
 	var shim int64
 	shims := 0
 	for _, p := range processes() {
@@ -266,5 +280,6 @@ func shimFloor(data string, n int) error {
 	}
 	fmt.Printf("floor (Docker's defaults: a shim per container, no log process, no init), %d busybox sleep containers by ctr:\n", n)
 	fmt.Printf("  shim %.2f MB PSS per container (%d shims); host used memory +%.2f MB per container\n", mb(shim)/float64(n), shims, mb(after-before)/float64(n))
+	printGrowth(beforeParts, afterParts, float64(n))
 	return nil
 }
