@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -107,11 +106,29 @@ const (
 	StatusUnknown = "unknown"
 )
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+// validName says whether name is a container name: 1-128 letters, digits,
+// '_', '.' and '-', starting with a letter or digit. A loop rather than a
+// regexp, whose compiled form (50 KB) every process of the binary, the
+// init of each container included, would build and keep at start.
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > 128 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func (spec ContainerSpec) validate() error {
 	switch {
-	case !validName.MatchString(spec.Name):
+	case !validName(spec.Name):
 		return fmt.Errorf("runtime: invalid container name %q", spec.Name)
 	case spec.UID == 0 || spec.GID == 0:
 		return fmt.Errorf("runtime: %s: refusing to run as uid/gid 0", spec.Name)
@@ -472,7 +489,7 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 
 // RemoveLogs deletes the log files of the named container.
 func (d *Driver) RemoveLogs(name string) error {
-	if !validName.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("runtime: invalid container name %q", name)
 	}
 	if err := os.RemoveAll(d.LogDir(name)); err != nil {
