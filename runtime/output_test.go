@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+
 	rtm "github.com/rosti-paas/rosti/runtime"
 	"github.com/rosti-paas/rosti/runtime/rttest"
 )
@@ -152,5 +155,88 @@ func TestGroupSharesAShim(t *testing.T) {
 	again := run("sha-web-1", "g1", 10013)
 	if got := parentOf(t, int(again.Pid)); got != shim {
 		t.Errorf("a new container of g1 runs under shim %d, want the group's %d", got, shim)
+	}
+}
+
+// A container whose task an older rosti started with a log process of its
+// own (containerd's binary log driver) keeps running and logging through
+// it under a new rosti, which leaves it alone; its next start is through
+// FIFOs, without the process.
+func TestTaskWithLogProcessAfterUpgrade(t *testing.T) {
+	env := rttest.Start(t)
+	ctx := context.Background()
+	script := `while :; do if [ -f /srv/say ]; then cat /srv/say; rm /srv/say; fi; sleep 0.05; done`
+	spec := busyboxSpec(t, "up-web-1", rttest.BusyboxImage(t, env.Driver), 10016, script)
+	if _, err := env.Driver.Run(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	// What an older rosti did: the shim starts a log process for the task,
+	// which appends its output to the container's log itself.
+	logger := filepath.Join(t.TempDir(), "logger")
+	if err := os.WriteFile(logger, []byte("#!/bin/sh\nexec 5>&-\ncat <&3 >> \"$1/output.log\" &\ncat <&4 >> \"$1/output.log\"\nwait\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	client, err := containerd.New(env.Config.Socket, containerd.WithDefaultNamespace(env.Config.Namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c, err := client.LoadContainer(ctx, spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task, err := c.Task(ctx, nil); err == nil {
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
+			t.Fatal(err)
+		}
+	}
+	task, err := c.NewTask(ctx, cio.BinaryIO(logger, map[string]string{env.Driver.LogDir(spec.Name): ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if children := childrenOf(t, parentOf(t, int(task.Pid()))); len(children) != 2 {
+		t.Fatalf("the shim's children are %v, want the init and the log process", children)
+	}
+
+	d2 := rttest.StartAgain(t, env) // the upgraded rosti
+	say := func(line string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(spec.VolumeDir, "say"), []byte(line+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logged := func(line string) {
+		t.Helper()
+		eventually(t, 30*time.Second, "log has "+line, func() error {
+			var out bytes.Buffer
+			if err := d2.Logs(ctx, spec.Name, 0, false, &out); err != nil {
+				return err
+			}
+			if !strings.Contains(out.String(), line+"\n") {
+				return fmt.Errorf("log is %q", out.String())
+			}
+			return nil
+		})
+	}
+	say("through-the-log-process")
+	logged("through-the-log-process")
+
+	if err := d2.Stop(ctx, spec.Name, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := d2.Start(ctx, spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if children := childrenOf(t, parentOf(t, int(inst.Pid))); len(children) != 1 || children[0] != int(inst.Pid) {
+		t.Errorf("after a start by the new rosti the shim's children are %v, want only the init %d", children, inst.Pid)
+	}
+	say("through-the-fifos")
+	logged("through-the-fifos")
+	if err := d2.Remove(ctx, spec.Name); err != nil {
+		t.Fatal(err)
 	}
 }
