@@ -20,11 +20,8 @@ const maxLine = 64 * 1024
 
 // CopyLines writes r to w one whole line per Write (lines longer than
 // maxLine are split), so lines of concurrent streams never interleave.
-func CopyLines(w io.Writer, r io.Reader) { CopyLinesBuffered(w, r, maxLine) }
-
-// CopyLinesBuffered is CopyLines splitting lines longer than bufSize.
-func CopyLinesBuffered(w io.Writer, r io.Reader, bufSize int) {
-	br := bufio.NewReaderSize(r, bufSize)
+func CopyLines(w io.Writer, r io.Reader) {
+	br := bufio.NewReaderSize(r, maxLine)
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {

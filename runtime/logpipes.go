@@ -143,9 +143,10 @@ func (d *Driver) startPump(name string, fifos cio.Config, hold bool) (*logPump, 
 	d.pumps[name] = p
 	d.mu.Unlock()
 	var wg sync.WaitGroup
+	budget := newOutputBudget(outputRate, outputBurst)
 	for _, r := range p.readers {
 		wg.Go(func() {
-			initproc.CopyLinesBuffered(log, r, maxLogLine)
+			copyOutput(log, r, make([]byte, maxLogLine), budget)
 			r.Close()
 		})
 	}
