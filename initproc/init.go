@@ -99,7 +99,9 @@ func Run(cfg Config) int {
 	return 0
 }
 
-// initGCPercent is init's GOGC; the app's own processes keep theirs.
+// initGCPercent is init's GOGC (and that of the static server it runs in
+// process, which allocates little per request); the app's own processes
+// keep theirs.
 const initGCPercent = 25
 
 // startupSettle is how long after its start init returns the memory its
