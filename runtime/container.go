@@ -479,6 +479,7 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("runtime: remove %s: %w", name, err)
 	}
+	d.finishOutput(name) // so that RemoveLogs after Remove finds nothing still writing
 	if err := d.removeTaskOutput(name); err != nil {
 		return err
 	}
