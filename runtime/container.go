@@ -50,7 +50,7 @@ const (
 const (
 	VolumePath = "/srv"
 	InitPath   = "/rosti"
-	// ToolsDir gets the rosti binary as rosti, supervisorctl and crontab
+	// ToolsDir gets the init binary as rosti, supervisorctl and crontab
 	// (it dispatches on its name), by bind mounts rather than files of the
 	// built-in images: so they exist in every image, pulled ones included,
 	// are always the running rosti's, and read-only. /usr/local/bin is on

@@ -14,7 +14,8 @@
 // capabilities, no new privileges and containerd's default seccomp profile,
 // under hard memory (swap included where the kernel accounts it), CPU quota
 // and pids limits. The only host paths mounted are the app volume (/srv, read
-// write), the rosti binary (/rosti, read only, run as `rosti init`) and the
+// write), the init binary (/rosti, read only, run as `rosti init`: rosti
+// itself or the smaller cmd/rosti-init it carries) and the
 // generated /etc/resolv.conf and /etc/hosts (read only).
 //
 // # Network and isolation between groups

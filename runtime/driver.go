@@ -32,7 +32,7 @@ type Config struct {
 	Socket      string // containerd socket; "": DefaultSocket if it answers, else a managed containerd
 	Managed     bool   // with Socket "": always use a managed containerd, even if a system one answers
 	Namespace   string // containerd namespace, default "rosti"
-	InitBinary  string // host path of the rosti binary (required)
+	InitBinary  string // host path of the init binary, rosti or cmd/rosti-init (required)
 	Bridge      string // bridge name prefix, at most 11 bytes, default "rosti0"; group n uses <Bridge>-<n>
 	Subnet      string // IPv4 range split into one /24 per group, default "10.213.0.0/16"
 	CNIBinDir   string // default /usr/lib/cni
