@@ -83,8 +83,12 @@ func run(bin string, apps int, plan int64, floor bool) error {
 			fmt.Printf("(the managed containerd: %.1f MB PSS; rosti serve: ", mb(kb))
 		}
 		if kb, err := pssKB(s.Pid()); err == nil {
-			fmt.Printf("%.1f MB PSS)\n", mb(kb))
+			fmt.Printf("%.1f MB PSS", mb(kb))
 		}
+		if rss, err := benchrosti.RSSMB(s.Pid()); err == nil {
+			fmt.Printf(", %.1f MB RSS", rss)
+		}
+		fmt.Println(")")
 	}
 	if !floor {
 		return nil

@@ -12,6 +12,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Install writes the embedded init binary into dir, named by its content so
@@ -21,7 +24,8 @@ func Install(dir string) (string, error) {
 	if len(embedded) == 0 {
 		return "", nil
 	}
-	sum := sha256.Sum256(embedded)
+	defer release()
+	sum := sha256.Sum256([]byte(embedded))
 	path := filepath.Join(dir, "rosti-init-"+hex.EncodeToString(sum[:6]))
 	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(embedded)) && fi.Mode().Perm() == 0o755 {
 		return path, nil
@@ -34,7 +38,7 @@ func Install(dir string) (string, error) {
 		return "", fmt.Errorf("install init: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(embedded); err != nil {
+	if _, err := tmp.WriteString(embedded); err != nil {
 		tmp.Close()
 		return "", fmt.Errorf("install init: %w", err)
 	}
@@ -49,4 +53,26 @@ func Install(dir string) (string, error) {
 		return "", fmt.Errorf("install init: %w", err)
 	}
 	return path, nil
+}
+
+// release drops the pages of the embedded binary from rosti's memory: read
+// once by Install, they would otherwise stay resident, 7 MB, for as long as
+// rosti runs. They are read-only data mapped from rosti's file, so the
+// kernel reads them again should anything touch them. Only whole pages
+// within the binary's bytes are dropped.
+func release() {
+	if !embeddedByBuild || len(embedded) == 0 {
+		return
+	}
+	page := uintptr(os.Getpagesize())
+	data := unsafe.Pointer(unsafe.StringData(embedded))
+	skip := (page - uintptr(data)%page) % page
+	if uintptr(len(embedded)) <= skip {
+		return
+	}
+	n := (uintptr(len(embedded)) - skip) &^ (page - 1)
+	if n == 0 {
+		return
+	}
+	_ = unix.Madvise(unsafe.Slice((*byte)(unsafe.Add(data, skip)), n), unix.MADV_DONTNEED)
 }

@@ -1,7 +1,6 @@
 package initbin
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,19 +10,19 @@ func TestInstall(t *testing.T) {
 	saved := embedded
 	t.Cleanup(func() { embedded = saved })
 
-	embedded = nil
+	embedded = ""
 	if path, err := Install(t.TempDir()); err != nil || path != "" {
 		t.Errorf("without an embedded binary: %q, %v; want \"\", nil", path, err)
 	}
 
 	dir := filepath.Join(t.TempDir(), "bin")
-	embedded = []byte("#!/bin/sh\necho one\n")
+	embedded = "#!/bin/sh\necho one\n"
 	first, err := Install(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(first)
-	if err != nil || !bytes.Equal(got, embedded) {
+	if err != nil || string(got) != embedded {
 		t.Fatalf("installed %q, %v", got, err)
 	}
 	if fi, _ := os.Stat(first); fi.Mode().Perm() != 0o755 {
@@ -35,7 +34,7 @@ func TestInstall(t *testing.T) {
 
 	// Another build's binary goes beside it: containers started with the
 	// first keep the file they mounted.
-	embedded = []byte("#!/bin/sh\necho two\n")
+	embedded = "#!/bin/sh\necho two\n"
 	second, err := Install(dir)
 	if err != nil || second == first {
 		t.Fatalf("another binary: %q, %v", second, err)

@@ -3,4 +3,6 @@
 package initbin
 
 // embedded is empty: this build carries no init binary of its own.
-var embedded []byte
+var embedded string
+
+const embeddedByBuild = false
