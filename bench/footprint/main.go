@@ -49,6 +49,7 @@ func run(bin string, apps int, plan int64, floor bool) error {
 		return err
 	}
 	defer s.Stop()
+	defer removeApps(s)
 	// The first app builds the static image, so that the baseline below
 	// has it (and rosti's caches) in memory already.
 	if err := create(s, "warmup", plan); err != nil {
@@ -76,7 +77,7 @@ func run(bin string, apps int, plan int64, floor bool) error {
 	fmt.Printf("  init   %5.2f\n", mb(p.init)/n)
 	fmt.Printf("  rosti adds %.2f MB PSS per app (budget <= 5)\n", mb(p.shim+p.logger+p.init)/n)
 	fmt.Printf("  the app's own processes (static server) %.2f\n", mb(p.app)/n)
-	fmt.Printf("host used memory: +%.2f MB per app (+%.0f MB for %d apps)\n", mb(after-before)/(n-1), mb(after-before), apps-1)
+	fmt.Printf("host used memory: %+.2f MB per app (%+.0f MB for %d apps)\n", mb(after-before)/(n-1), mb(after-before), apps-1)
 	printGrowth(beforeParts, afterParts, n-1)
 	if pid, ok := s.ContainerdPid(); ok {
 		if kb, err := pssKB(pid); err == nil {
@@ -94,6 +95,21 @@ func run(bin string, apps int, plan int64, floor bool) error {
 		return nil
 	}
 	return shimFloor(s.Data, apps)
+}
+
+// removeApps deletes every app: stopping rosti leaves its containers
+// running, as it should, and they would outlive the benchmark.
+func removeApps(s *benchrosti.Server) {
+	var list []struct{ ID int64 }
+	if err := s.Call("GET", s.CompanyPath("apps/"), nil, &list); err != nil {
+		fmt.Fprintln(os.Stderr, "footprint: list apps to remove:", err)
+		return
+	}
+	for _, a := range list {
+		if err := s.Call("DELETE", s.CompanyPath("apps/%d/", a.ID), nil, nil); err != nil {
+			fmt.Fprintln(os.Stderr, "footprint: remove app:", err)
+		}
+	}
 }
 
 func create(s *benchrosti.Server, name string, plan int64) error {
@@ -283,7 +299,7 @@ func shimFloor(data string, n int) error {
 		}
 	}
 	fmt.Printf("floor (Docker's defaults: a shim per container, no log process, no init), %d busybox sleep containers by ctr:\n", n)
-	fmt.Printf("  shim %.2f MB PSS per container (%d shims); host used memory +%.2f MB per container\n", mb(shim)/float64(n), shims, mb(after-before)/float64(n))
+	fmt.Printf("  shim %.2f MB PSS per container (%d shims); host used memory %+.2f MB per container\n", mb(shim)/float64(n), shims, mb(after-before)/float64(n))
 	printGrowth(beforeParts, afterParts, float64(n))
 	return nil
 }
