@@ -11,8 +11,11 @@ TEST_TIMEOUT ?= 20m
 
 .PHONY: build serve test check lint bench fuzz deps-serve deps-test
 
+# The init every container runs is built on its own first and embedded
+# (internal/initbin): about 2 MB less in each container than rosti as init.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o internal/initbin/rosti-init ./cmd/rosti-init
+	CGO_ENABLED=0 $(GO) build -trimpath -tags rostiinit -ldflags '$(LDFLAGS)' -o $(BIN) .
 
 deps-serve:
 	scripts/deps.sh serve

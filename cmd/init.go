@@ -9,14 +9,13 @@ import (
 )
 
 // newInitCmd is what containerd runs: PID 1 of app containers (the rosti
-// binary is mounted into each), the static file server of the built-in
-// `static` runtime, and the log driver the shim starts for each task. It is
-// hidden because only the runtime driver starts it.
+// binary is mounted into each) and the static file server of the built-in
+// `static` runtime. It is hidden because only the runtime driver starts it.
 func newInitCmd() *cobra.Command {
 	var cfg initproc.Config
 	cmd := &cobra.Command{
 		Use:    "init [flags] [-- COMMAND [ARGS...]]",
-		Short:  "Container init, static server and log driver (internal)",
+		Short:  "Container init and static server (internal)",
 		Hidden: true,
 		Run: func(_ *cobra.Command, args []string) {
 			cfg.Command = args

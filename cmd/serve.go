@@ -23,6 +23,7 @@ import (
 	"github.com/rosti-paas/rosti/dbserver"
 	"github.com/rosti-paas/rosti/internal/connlimit"
 	"github.com/rosti-paas/rosti/internal/hashworker"
+	"github.com/rosti-paas/rosti/internal/initbin"
 	"github.com/rosti-paas/rosti/internal/logbuf"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/proxy"
@@ -203,10 +204,17 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 
 	self, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("find the rosti binary to mount into containers: %w", err)
+		return fmt.Errorf("find the rosti binary: %w", err)
+	}
+	initBinary, err := initbin.Install(filepath.Join(cfg.DataDir, "bin"))
+	if err != nil {
+		return err
+	}
+	if initBinary == "" { // a build without its own init binary: rosti is the init
+		initBinary = self
 	}
 	containers, err := rtm.New(rtm.Config{
-		DataDir: cfg.DataDir, Socket: cfg.Containerd, InitBinary: self, Bridge: cfg.Bridge, Subnet: cfg.Subnet, Logger: log,
+		DataDir: cfg.DataDir, Socket: cfg.Containerd, InitBinary: initBinary, Bridge: cfg.Bridge, Subnet: cfg.Subnet, Logger: log,
 		HostPorts: cfg.hostPorts(),
 	})
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package initproc is `rosti init`, the code the rosti binary runs when
-// containerd starts it, in three roles:
+// containerd starts it, in two roles:
 //
 //   - init (the default): PID 1 of every app container. It becomes a child
 //     subreaper, starts the app command in its own process group, forwards
@@ -21,13 +21,6 @@
 //     those, until it is stopped, which is what Rosti's runtime did.
 //   - static file server (--serve-static DIR): the built-in `static` runtime,
 //     serving DIR over HTTP on $PORT.
-//   - log driver (--logger MAXBYTES:KEEP:DIR): started on the host by the
-//     containerd shim for each task (containerd's "binary" log URI). It reads
-//     the task's stdout and stderr from fds 3 and 4, signals readiness by
-//     closing fd 5, and appends whole lines to DIR/output.log, rotating the file
-//     when it would grow past MAXBYTES and keeping KEEP old files. Because it
-//     is a child of the shim and not of `rosti serve`, logging goes on while
-//     rosti itself restarts.
 //
 // The same binary is the container commands supervisorctl, crontab and
 // `rosti [TECH]` (see Tool and Tech): it looks at the name it was started

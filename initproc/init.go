@@ -1,6 +1,7 @@
 package initproc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -22,7 +24,6 @@ type Config struct {
 	ProcessType string   // Procfile line to run ("web", "worker", ...)
 	AppDir      string   // the app's tree: its Procfile is read there and the command starts there
 	ServeStatic string   // non-empty: serve this directory on $PORT instead of supervising
-	Logger      string   // non-empty: be the log driver, "MAXBYTES:KEEP:DIR"
 	Command     []string // fallback command (the positional arguments after "--")
 	// Programs makes init also run the supervisord-style programs of
 	// ConfDir/supervisor.d and the jobs of the installed Crontab, and
@@ -40,7 +41,6 @@ func (cfg *Config) BindFlags(fs *pflag.FlagSet) {
 	// /srv/app, so that a failing release never touches the live one.
 	fs.StringVar(&cfg.AppDir, "dir", DefaultAppDir, "the app's tree: where the Procfile is read and the command starts")
 	fs.StringVar(&cfg.ServeStatic, "serve-static", "", "serve this directory over HTTP on $PORT")
-	fs.StringVar(&cfg.Logger, "logger", "", "act as containerd log driver: MAXBYTES:KEEP:DIR")
 	fs.BoolVar(&cfg.Programs, "programs", false, "also run supervisor programs and cron jobs, and answer supervisorctl")
 	fs.StringVar(&cfg.ConfDir, "conf", DefaultConfDir, "where supervisor.d/*.conf is read")
 	fs.StringVar(&cfg.Crontab, "crontab", DefaultCrontab, "the installed crontab (what `crontab FILE` writes)")
@@ -54,12 +54,20 @@ const DefaultConfDir = "/srv/conf"
 // Run plays the configured role until it ends and returns the process exit
 // code. Errors are reported on stderr, where the container log picks them up.
 func Run(cfg Config) int {
+	// init is in every container, so its memory is paid once per app: a
+	// quarter of Go's default heap growth keeps its heap near its live
+	// size (about 1.5 MB) instead of growing to Go's 4 MB floor first.
+	debug.SetGCPercent(initGCPercent)
+	// What starting up allocated (flags, the Procfile, the programs'
+	// config) is garbage by then; hand its pages back rather than wait for
+	// the background scavenger.
+	time.AfterFunc(startupSettle, debug.FreeOSMemory)
 	var err error
 	switch {
-	case cfg.Logger != "":
-		err = runLogger(cfg.Logger)
 	case cfg.ServeStatic != "":
-		err = serveStatic(cfg.ServeStatic, os.Getenv("PORT"))
+		ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
+		err = serveStatic(cfg.ServeStatic, os.Getenv("PORT"), ctx.Done())
+		stop()
 	default:
 		var argv []string
 		argv, err = resolveCommand(filepath.Join(cfg.AppDir, "Procfile"), cfg.ProcessType, shellPath, cfg.Command)
@@ -69,6 +77,15 @@ func Run(cfg Config) int {
 		}
 		if err == nil {
 			o := initOptions{main: argv, dir: workDir(cfg.AppDir), stdout: os.Stdout, stderr: os.Stderr, diag: os.Stderr}
+			if dir, ok := ownStaticServer(argv); ok {
+				o.main, o.serve = nil, func(stop <-chan struct{}) int {
+					if err := serveStatic(dir, os.Getenv("PORT"), stop); err != nil {
+						fmt.Fprintln(os.Stderr, "rosti init:", err)
+						return 1
+					}
+					return 0
+				}
+			}
 			if cfg.Programs {
 				o.programs = &programOptions{confDir: cfg.ConfDir, appDir: cfg.AppDir, crontab: cfg.Crontab, control: cfg.Control, minutes: minuteTicks}
 			}
@@ -81,6 +98,15 @@ func Run(cfg Config) int {
 	}
 	return 0
 }
+
+// initGCPercent is init's GOGC (and that of the static server it runs in
+// process, which allocates little per request); the app's own processes
+// keep theirs.
+const initGCPercent = 25
+
+// startupSettle is how long after its start init returns the memory its
+// start-up used.
+const startupSettle = 2 * time.Second
 
 // shellPath runs Procfile lines, programs and cron jobs when the image has it.
 const shellPath = "/bin/sh"
@@ -113,7 +139,10 @@ func Supervise(argv []string, dir string, stdout, stderr *os.File, diag io.Write
 }
 
 type initOptions struct {
-	main           []string // nil: no main process, init runs until SIGTERM or SIGINT
+	main []string // nil: no main process, init runs until SIGTERM or SIGINT
+	// serve, when set, is the main process run inside init instead: it
+	// returns the exit code once stop is closed (SIGTERM or SIGINT).
+	serve          func(stop <-chan struct{}) int
 	dir            string
 	stdout, stderr *os.File
 	diag           io.Writer
@@ -175,6 +204,9 @@ func runInit(o initOptions) int {
 		}
 	}
 
+	if o.serve != nil {
+		return serveInProcess(o, sigs, stopPrograms, r)
+	}
 	if len(o.main) == 0 {
 		for {
 			select {
@@ -228,6 +260,35 @@ wait:
 	stopPrograms()
 	r.waitNone(leftoverGrace)
 	return code
+}
+
+// serveInProcess runs o.serve as the app's main process until it returns,
+// asking it to stop on SIGTERM or SIGINT.
+func serveInProcess(o initOptions, sigs <-chan os.Signal, stopPrograms func(), r *reaper) int {
+	stop := make(chan struct{})
+	done := make(chan int, 1)
+	go func() { done <- o.serve(stop) }()
+	stopping := o.stop
+	for {
+		select {
+		case sig := <-sigs:
+			if (sig == unix.SIGTERM || sig == unix.SIGINT) && stop != nil {
+				close(stop)
+				stop = nil
+				go stopPrograms()
+			}
+		case <-stopping:
+			stopping = nil
+			if stop != nil {
+				close(stop)
+				stop = nil
+			}
+		case code := <-done:
+			stopPrograms()
+			r.waitNone(leftoverGrace)
+			return code
+		}
+	}
 }
 
 // lookPathIn finds the program a command names as a shell started in dir

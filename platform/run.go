@@ -96,9 +96,9 @@ func (p *Platform) Run(ctx context.Context, actor store.User, ref AppRef, comman
 	return code, output, nil
 }
 
-// settledOutput reads a stopped container's output once the log driver,
-// which runs on beside the shim, has written all of it: when two reads a
-// poll apart agree (for at most a few seconds).
+// settledOutput reads a stopped container's output once the runtime, which
+// copies it from the task's FIFOs on after the exit, has written all of it:
+// when two reads a poll apart agree (for at most a few seconds).
 func (p *Platform) settledOutput(ctx context.Context, name string) (string, error) {
 	read := func() (string, error) {
 		out := &cappedBuffer{max: maxRunOutput}

@@ -295,6 +295,16 @@ func TestLogsRotateAndFollow(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(d.LogDir(spec.Name), "output.log.3")); err == nil {
 		t.Errorf("more rotated logs than LogKeep")
 	}
+	var kept int64
+	files, _ := os.ReadDir(d.LogDir(spec.Name))
+	for _, f := range files {
+		if fi, err := f.Info(); err == nil {
+			kept += fi.Size()
+		}
+	}
+	if max := int64(64<<10) * 3; kept > max {
+		t.Errorf("logs take %d bytes, more than LogMaxBytes×(LogKeep+1) = %d", kept, max)
+	}
 
 	followCtx, stop := context.WithCancel(ctx)
 	var (
@@ -363,6 +373,10 @@ func TestStaticImageServesApp(t *testing.T) {
 	}
 	if got := get(t, inst.IP, "/"); got != "static hello" {
 		t.Errorf("GET / = %q", got)
+	}
+	// init serves the files itself rather than starting a second process.
+	if children := childrenOf(t, int(inst.Pid)); len(children) != 0 {
+		t.Errorf("the static container's init has children %v, want none", children)
 	}
 }
 

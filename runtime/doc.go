@@ -14,7 +14,8 @@
 // capabilities, no new privileges and containerd's default seccomp profile,
 // under hard memory (swap included where the kernel accounts it), CPU quota
 // and pids limits. The only host paths mounted are the app volume (/srv, read
-// write), the rosti binary (/rosti, read only, run as `rosti init`) and the
+// write), the init binary (/rosti, read only, run as `rosti init`: rosti
+// itself or the smaller cmd/rosti-init it carries) and the
 // generated /etc/resolv.conf and /etc/hosts (read only).
 //
 // # Network and isolation between groups
@@ -49,10 +50,30 @@
 //
 // # Logs
 //
-// A task's stdout and stderr go to the rosti binary acting as containerd's
-// binary log driver (`rosti init --logger`), started by the shim, so logs keep
-// flowing while rosti restarts. It writes DataDir/logs/<container>/output.log
-// and rotates by size (see initproc).
+// A task's stdout and stderr are two FIFOs, DataDir/containerd/stdio/
+// <container>/{stdout,stderr}, that the shim writes and the driver reads,
+// appending whole lines (split past 8 KiB) to DataDir/logs/<container>/
+// output.log and rotating it by size: past LogMaxBytes it becomes
+// output.log.1 and LogKeep files are kept, so a container's logs never take
+// more than LogMaxBytes×(LogKeep+1). No process runs per container for
+// this (an earlier rosti ran a `rosti init --logger` per task, about 3 MB
+// each); the copying is two parked goroutines and 16 KiB in rosti. It
+// writes all the whole lines of a read at once, and past a burst of 8 MiB
+// reads a container's output at 1 MiB/s at most: an app printing faster
+// waits in its writes rather than take rosti's CPU.
+//
+// The shim keeps a read end of each FIFO open too, so output outlives its
+// reader: while rosti is stopped or restarting, what the app prints waits
+// in the FIFO (the driver asks 1 MiB of kernel buffer for each, allocated
+// as it fills), and the next driver attaches to the FIFOs of every running
+// task (Serve) and writes it to the log. An app that prints more than that
+// while rosti is down blocks in its write until rosti reads again, as
+// Docker's apps do with its daemon down; and the unread output of a task
+// that exits while rosti is down goes with the shim's FIFO ends, as the
+// pipe then has no reader left. Containers started by a rosti with the
+// per-task log process keep it until their next start (a restart, deploy
+// or config change starts them with FIFOs); nothing is restarted on
+// upgrade.
 //
 // # Restarts of rosti and containerd
 //

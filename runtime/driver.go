@@ -32,7 +32,7 @@ type Config struct {
 	Socket      string // containerd socket; "": DefaultSocket if it answers, else a managed containerd
 	Managed     bool   // with Socket "": always use a managed containerd, even if a system one answers
 	Namespace   string // containerd namespace, default "rosti"
-	InitBinary  string // host path of the rosti binary (required)
+	InitBinary  string // host path of the init binary, rosti or cmd/rosti-init (required)
 	Bridge      string // bridge name prefix, at most 11 bytes, default "rosti0"; group n uses <Bridge>-<n>
 	Subnet      string // IPv4 range split into one /24 per group, default "10.213.0.0/16"
 	CNIBinDir   string // default /usr/lib/cni
@@ -68,8 +68,9 @@ type Driver struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 
-	mu  sync.Mutex // guards oom and serveDone
-	oom map[string]bool
+	mu    sync.Mutex // guards oom, pumps and serveDone
+	oom   map[string]bool
+	pumps map[string]*logPump // by container name: whose output is being copied into its log
 }
 
 // New validates cfg and returns a Driver that has not connected yet.
@@ -118,6 +119,7 @@ func New(cfg Config) (*Driver, error) {
 		exits:       make(chan Exit, 256),
 		nets:        nets,
 		oom:         map[string]bool{},
+		pumps:       map[string]*logPump{},
 	}, nil
 }
 
@@ -167,6 +169,7 @@ func (d *Driver) Serve(ctx context.Context) error {
 		// What is left holds an address or a rule, and stops no other app.
 		d.log.Error("release what interrupted runs left", "err", err)
 	}
+	d.attachAllOutput(ctx)
 	v, err := client.Version(ctx)
 	if err != nil {
 		return fmt.Errorf("runtime: containerd version: %w", err)
@@ -196,6 +199,7 @@ func (d *Driver) shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
+	d.stopPumps()
 	var errs []error
 	select {
 	case <-d.ready:

@@ -20,7 +20,7 @@ const logPollInterval = 200 * time.Millisecond
 // output when lines <= 0) to w, oldest first, then with follow keeps writing
 // new output until ctx is done, across rotations.
 func (d *Driver) Logs(ctx context.Context, name string, lines int, follow bool, w io.Writer) error {
-	if !validName.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("runtime: invalid container name %q", name)
 	}
 	dir := d.LogDir(name)

@@ -159,11 +159,11 @@ func startWith(t testing.TB, cfg rtm.Config, managed bool) *rtm.Driver {
 	return d
 }
 
-// BuildInit builds the init binary (runtime/rttest/initbin, `rosti init`
-// alone) into a temporary dir and returns its path.
+// BuildInit builds the init binary (cmd/rosti-init, `rosti init` alone, as
+// rosti mounts it into containers) into a temporary dir and returns its path.
 func BuildInit(t testing.TB) string {
 	t.Helper()
-	return buildGo(t, "github.com/rosti-paas/rosti/runtime/rttest/initbin", "rosti")
+	return buildGo(t, "github.com/rosti-paas/rosti/cmd/rosti-init", "rosti")
 }
 
 func buildGo(t testing.TB, pkg, name string) string {

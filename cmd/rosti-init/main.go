@@ -1,6 +1,10 @@
-// Command initbin is `rosti init` alone (with supervisorctl and crontab, as
-// the binary is named inside containers), for tests that need the init
-// binary without building all of rosti.
+// Command rosti-init is `rosti init` alone, with supervisorctl, crontab and
+// `rosti [TECH]` (as the binary is named inside containers): what the
+// runtime mounts into every app container. Built on its own it keeps
+// about half the memory the whole rosti binary would as init, in every
+// container, because none of rosti's other packages (containerd's client,
+// gRPC, the store, the proxy) initialise their tables in it. make build
+// puts it inside rosti (internal/initbin), which installs it at start.
 package main
 
 import (

@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -17,60 +15,8 @@ import (
 const LogFileName = "output.log"
 
 // maxLine bounds how much of one line is buffered before it is written out
-// as is, so an app printing without newlines cannot grow the logger.
+// as is, so a program printing without newlines cannot grow its reader.
 const maxLine = 64 * 1024
-
-// LoggerSpec renders the --logger value for a log directory.
-func LoggerSpec(maxBytes int64, keep int, dir string) string {
-	return fmt.Sprintf("%d:%d:%s", maxBytes, keep, dir)
-}
-
-func parseLoggerSpec(spec string) (maxBytes int64, keep int, dir string, err error) {
-	parts := strings.SplitN(spec, ":", 3)
-	if len(parts) != 3 {
-		return 0, 0, "", fmt.Errorf("logger spec %q: want MAXBYTES:KEEP:DIR", spec)
-	}
-	maxBytes, err = strconv.ParseInt(parts[0], 10, 64)
-	if err != nil || maxBytes <= 0 {
-		return 0, 0, "", fmt.Errorf("logger spec %q: bad MAXBYTES", spec)
-	}
-	keep, err = strconv.Atoi(parts[1])
-	if err != nil || keep < 0 {
-		return 0, 0, "", fmt.Errorf("logger spec %q: bad KEEP", spec)
-	}
-	return maxBytes, keep, parts[2], nil
-}
-
-// runLogger is the containerd binary log driver: stdout on fd 3, stderr on
-// fd 4, and fd 5 closed once the log file is open.
-func runLogger(spec string) error {
-	maxBytes, keep, dir, err := parseLoggerSpec(spec)
-	if err != nil {
-		return err
-	}
-	w, err := OpenRotatingFile(dir, maxBytes, keep)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if ready := os.NewFile(5, "ready"); ready != nil {
-		ready.Close()
-	}
-	var wg sync.WaitGroup
-	for _, fd := range []uintptr{3, 4} {
-		f := os.NewFile(fd, "stream")
-		if f == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			CopyLines(w, f)
-		}()
-	}
-	wg.Wait()
-	return nil
-}
 
 // CopyLines writes r to w one whole line per Write (lines longer than
 // maxLine are split), so lines of concurrent streams never interleave.
