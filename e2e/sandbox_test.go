@@ -188,6 +188,12 @@ func TestSandboxStaysInsideThePlan(t *testing.T) {
 		if len(st.Containers) != 1 || st.Containers[0].Name != web || st.Containers[0].Restarts != 0 {
 			t.Fatalf("the web container did not survive the hog: %+v", st)
 		}
+		// ... and the app's status does not say it was killed.
+		for _, e := range st.Errors {
+			if strings.Contains(e, "killed") {
+				t.Errorf("status blames the running container for the command's OOM kill: %q", e)
+			}
+		}
 	})
 
 	t.Run("a memory hog in the sandbox is killed at the plan's memory", func(t *testing.T) {

@@ -595,6 +595,10 @@ func (d *Driver) inspect(ctx context.Context, container containerd.Container) (I
 	switch st.Status {
 	case containerd.Running, containerd.Pausing, containerd.Paused:
 		inst.Status = StatusRunning
+		// OOMKilled says how a run ended. An OOM kill in a running
+		// container took one of its other processes (an SSH command,
+		// which is told so itself), not the container.
+		inst.OOMKilled = false
 	case containerd.Created:
 		inst.Status = StatusCreated
 	case containerd.Stopped:
