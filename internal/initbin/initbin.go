@@ -4,6 +4,13 @@
 // mount into containers. A plain `go build` has none, and rosti then
 // mounts itself, which works the same with about 2 MB more in every
 // container. It owns DataDir/bin and nothing else.
+//
+// Where this departs from DESIGN.md: the design mounts the rosti binary
+// itself into containers as their init. The init is still what rosti
+// ships, in the same one file, but as a second, smaller program: init is
+// the one part of rosti that runs in every container, and the whole
+// binary cost each of them about 2 MB more than this one does (issue 12's
+// per-app budget is 5 MB, shim and init included).
 package initbin
 
 import (
