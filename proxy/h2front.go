@@ -124,6 +124,8 @@ type h2Stream struct {
 	declared      int64 // Content-Length, or -1
 	received      int64
 	needContinue  bool
+	// invalid is why a request net/http would answer 400 is refused.
+	invalid error
 }
 
 // serveH2 serves an HTTP/2 connection to its end.
@@ -576,10 +578,14 @@ func (sc *h2Conn) run(st *h2Stream) {
 			sc.mu.Unlock()
 		}
 	}()
-	if st.req.Method == "" {
-		// A header list over the limit.
-		writePage(&st.rw, http.StatusRequestHeaderFieldsTooLarge, "request header fields too large\n")
-	} else {
+	switch {
+	case st.req.Method == "":
+		// A header list over the limit: net/http's answer.
+		st.rw.WriteHeader(http.StatusRequestHeaderFieldsTooLarge)
+		io.WriteString(&st.rw, "<h1>HTTP Error 431</h1><p>Request Header Fields Too Large</p>")
+	case st.invalid != nil:
+		http.Error(&st.rw, st.invalid.Error(), http.StatusBadRequest)
+	default:
 		sc.p.ServeHTTP(&st.rw, st.req)
 	}
 	st.rw.finish()
@@ -744,12 +750,12 @@ func (sc *h2Conn) newRequest(st *h2Stream, f *http2.MetaHeadersFrame) (*http.Req
 		return nil, errBadRequest
 	}
 	for _, k := range []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade"} {
-		if _, ok := header[k]; ok {
-			return nil, errBadRequest
+		if _, ok := header[k]; ok && st.invalid == nil {
+			st.invalid = fmt.Errorf("request header %q is not valid in HTTP/2", k)
 		}
 	}
 	if te := header["Te"]; len(te) > 1 || len(te) == 1 && te[0] != "trailers" && te[0] != "" {
-		return nil, errBadRequest
+		st.invalid = errors.New(`request header "TE" may only be "trailers" in HTTP/2`)
 	}
 	if httpguts.HeaderValuesContainsToken(header["Expect"], "100-continue") {
 		delete(header, "Expect")

@@ -53,6 +53,11 @@ func newRecordingApp(t *testing.T) *recordingApp {
 			case r.URL.Path == "/chunked":
 				io.WriteString(c, "HTTP/1.1 200 OK\r\n"+appHeaders+"\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"+
 					"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n")
+			case r.URL.Path == "/big":
+				big := strings.Repeat("0123456789abcdef", 200<<10/16)
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\n%s\r\nContent-Length: %d\r\n\r\n%s", appHeaders, len(big), big)
+			case r.URL.Path == "/empty":
+				io.WriteString(c, "HTTP/1.1 204 No Content\r\n"+appHeaders+"\r\n\r\n")
 			case r.URL.Path == "/untyped":
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nuntyped")
 			default:
