@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -86,6 +88,10 @@ func TestHTTP2FrontMatchesNetHTTP(t *testing.T) {
 		{"no Content-Type", request{"GET", host + "/untyped", nil, ""}},
 		{"big answer", request{"GET", host + "/big", nil, ""}},
 		{"empty answer", request{"GET", host + "/empty", nil, ""}},
+		{"HTTP/1.0 answer until EOF", request{"GET", host + "/eof", nil, ""}},
+		{"header names and hop-by-hop headers", request{"GET", host + "/headers", nil, ""}},
+		{"app closes after answering", request{"GET", host + "/close", nil, ""}},
+		{"103 Early Hints first", request{"GET", host + "/early", nil, ""}},
 		{"forwarding and proxy headers", request{"GET", host + "/f", http.Header{
 			"Forwarded": {"for=6.6.6.6"}, "X-Forwarded-For": {"6.6.6.6"}, "X-Real-Ip": {"6.6.6.6"},
 			"X-Forwarded-Proto": {"http"}, "Proxy-Authorization": {"Basic eDp5"}, "X-Request-Id": {"kept-id-1"}}, ""}},
@@ -341,4 +347,68 @@ func TestHTTP2FrontMatchesNetHTTPOnTheWire(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkHTTP2Front measures requests through the own HTTP/2 front to
+// a minimal app on loopback, with Go's HTTP/2 client; its CPU and memory
+// profiles (-cpuprofile, -memprofile) show the proxy's share per request.
+func BenchmarkHTTP2Front(b *testing.B) {
+	const host = "bench.apps.test"
+	const answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 64\r\nDate: Mon, 30 Nov 2026 00:00:00 GMT\r\n\r\n" +
+		"0123456789012345678901234567890123456789012345678901234567890123"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					r, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					r.Body.Close()
+					if _, err := io.WriteString(c, answer); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	app := ln.Addr().String()
+	certPEM, keyPEM, roots := selfSignedCert(b, host)
+	p, err := New(Config{HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.SetRoutes([]Route{{App: "bench", Hosts: []string{host}, Upstreams: []string{app}, TLS: true}},
+		[]Cert{{CertPEM: certPEM, KeyPEM: keyPEM}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx) }()
+	<-p.Ready()
+	defer func() { cancel(); <-done }()
+	c := tlsClientTo(p.HTTPSAddr(), roots)
+	defer c.CloseIdleConnections()
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Get("https://" + host + "/")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
 }

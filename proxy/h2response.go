@@ -59,6 +59,7 @@ func (w *h2ResponseWriter) WriteHeader(code int) {
 		return
 	}
 	w.status, w.wroteHeader, w.length = code, true, -1
+	w.fields = make([]hpack.HeaderField, 0, len(w.header)+3) // +3: what send adds
 	for k, vv := range w.header {
 		switch k {
 		case "Content-Length":
