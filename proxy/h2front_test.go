@@ -412,3 +412,70 @@ func BenchmarkHTTP2Front(b *testing.B) {
 		}
 	})
 }
+
+// TestHTTP2StreamLimit opens more streams than the 128 a connection may
+// have in flight, to an app that holds every answer: the one past the
+// limit is refused (RST_STREAM REFUSED_STREAM, which clients retry), the
+// others are answered once the app lets them go.
+func TestHTTP2StreamLimit(t *testing.T) {
+	const host = "many.apps.test"
+	release := make(chan struct{})
+	app := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			r.Body.Close()
+			<-release
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	certPEM, keyPEM, roots := selfSignedCert(t, host)
+	p := startProxy(t, Config{HTTPSAddr: "127.0.0.1:0", DataDir: t.TempDir()})
+	p.SetRoutes([]Route{{App: "many", Hosts: []string{host}, Upstreams: []string{app}, TLS: true}},
+		[]Cert{{CertPEM: certPEM, KeyPEM: keyPEM}})
+	c, err := tls.Dial("tcp", p.HTTPSAddr().String(), &tls.Config{RootCAs: roots, ServerName: host, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.WriteSettings()
+	var hbuf bytes.Buffer
+	enc := hpack.NewEncoder(&hbuf)
+	const streams = h2MaxStreams + 1
+	for i := range streams {
+		writeH2Headers(fr, enc, &hbuf, uint32(2*i+1), true, ":method", "GET", ":scheme", "https", ":authority", host, ":path", "/")
+	}
+	refused, answered, released := 0, 0, false
+	for refused+answered < streams {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d refused and %d answered: %v", refused, answered, err)
+		}
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			if f.ErrCode != http2.ErrCodeRefusedStream {
+				t.Fatalf("stream %d reset with %v", f.StreamID, f.ErrCode)
+			}
+			refused++
+		case *http2.DataFrame:
+			if f.StreamEnded() {
+				answered++
+			}
+		}
+		if refused > 0 && !released {
+			// No answer could leave before this: the refusal came while
+			// the first 128 were in flight.
+			released = true
+			close(release)
+		}
+	}
+	if refused != 1 || answered != h2MaxStreams {
+		t.Errorf("%d streams refused and %d answered, want 1 and %d", refused, answered, h2MaxStreams)
+	}
+}
