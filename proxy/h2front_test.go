@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -477,5 +478,69 @@ func TestHTTP2StreamLimit(t *testing.T) {
 	}
 	if refused != 1 || answered != h2MaxStreams {
 		t.Errorf("%d streams refused and %d answered, want 1 and %d", refused, answered, h2MaxStreams)
+	}
+}
+
+// TestHTTP2ServerSentEvents streams events over HTTP/2: each reaches the
+// client while the app holds the stream open, and a client that cancels
+// its request ends the app's request too.
+func TestHTTP2ServerSentEvents(t *testing.T) {
+	const host = "sse2.apps.test"
+	next := make(chan struct{})
+	appDone := make(chan struct{})
+	sse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-next:
+		case <-r.Context().Done():
+			return
+		}
+		fmt.Fprint(w, "data: second\n\n")
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done() // until the proxy lets go
+		close(appDone)
+	}))
+	t.Cleanup(sse.Close)
+	certPEM, keyPEM, roots := selfSignedCert(t, host)
+	p := startProxy(t, Config{HTTPSAddr: "127.0.0.1:0", DataDir: t.TempDir(), AccessLog: io.Discard})
+	p.SetRoutes([]Route{{App: "sse", Hosts: []string{host}, Upstreams: []string{addr(sse)}, TLS: true}},
+		[]Cert{{CertPEM: certPEM, KeyPEM: keyPEM}})
+	c := tlsClientTo(p.HTTPSAddr(), roots)
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+host+"/events", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s", resp.Proto)
+	}
+	lines := bufio.NewScanner(resp.Body)
+	read := func() string {
+		for lines.Scan() {
+			if l := lines.Text(); l != "" {
+				return l
+			}
+		}
+		t.Fatalf("stream ended: %v", lines.Err())
+		return ""
+	}
+	if l := read(); l != "data: first" {
+		t.Fatalf("got %q", l)
+	}
+	close(next)
+	if l := read(); l != "data: second" {
+		t.Fatalf("got %q", l)
+	}
+	cancel() // RST_STREAM: the proxy drops its request to the app
+	select {
+	case <-appDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the app's request was still open 10 s after the client reset its stream")
 	}
 }

@@ -177,8 +177,8 @@ func (w *h2ResponseWriter) finish() {
 			hasTrailers = true
 		}
 	}
-	if w.send(!hasTrailers) != nil || !hasTrailers {
-		return
+	if w.send(!hasTrailers) != nil || !hasTrailers || w.isHead() {
+		return // an answer to HEAD ended with its header
 	}
 	var fields []hpack.HeaderField
 	for _, t := range w.trailers {
@@ -221,7 +221,7 @@ func (w *h2ResponseWriter) send(end bool) error {
 		endWithHeader := end && len(w.buf) == 0
 		return w.writeHeadersAndData(fields, endWithHeader, end)
 	}
-	if w.isHead() {
+	if w.isHead() || len(w.buf) == 0 && !end {
 		return nil
 	}
 	err := w.sendData(w.buf, end)
