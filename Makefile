@@ -39,9 +39,13 @@ check:
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) test -short -count=1 ./...
 
-# A short fuzzing run of the request decoding, on top of its seed corpus.
+# Short fuzzing runs on top of the seed corpora (testdata/fuzz, which
+# plain go test replays): the API's request decoding, and the proxy fast
+# path's parsers against net/http's.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAppRequest$$' -fuzztime 20s ./server/rostiv1
+	$(GO) test -run '^$$' -fuzz '^FuzzFastPathRequest$$' -fuzztime 8s ./proxy
+	$(GO) test -run '^$$' -fuzz '^FuzzFastPathResponse$$' -fuzztime 8s ./proxy
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./server/rostiv1 ./server/drycc ./web

@@ -2,7 +2,9 @@ package cmd
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +62,17 @@ type serveConfig struct {
 func (c serveConfig) storePath() string   { return filepath.Join(c.DataDir, "rosti.db") }
 func (c serveConfig) adminSocket() string { return filepath.Join(c.DataDir, "admin.sock") }
 func (c serveConfig) hostKeyPath() string { return filepath.Join(c.DataDir, "ssh_host_ed25519_key") }
+
+// sandboxCgroup is the cgroup of the SSH sandbox's app cgroups, named after
+// the data dir so that rostis on one host never share one.
+func (c serveConfig) sandboxCgroup() string {
+	dir, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		dir = c.DataDir
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return "rosti-sandbox-" + hex.EncodeToString(sum[:6])
+}
 
 func newServeCmd() *cobra.Command {
 	host, _ := os.Hostname()
@@ -240,7 +253,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err := sshd.EnsureHostKey(cfg.hostKeyPath()); err != nil {
 		return err
 	}
-	gateway, err := sshd.New(sshd.Config{Addr: cfg.SSHAddr, HostKeyPath: cfg.hostKeyPath(), SandboxBinary: self, Logger: log, Listen: public.Listen}, plat.SSH())
+	gateway, err := sshd.New(sshd.Config{Addr: cfg.SSHAddr, HostKeyPath: cfg.hostKeyPath(), SandboxBinary: self, SandboxCgroup: cfg.sandboxCgroup(), Logger: log, Listen: public.Listen}, plat.SSH())
 	if err != nil {
 		return err
 	}

@@ -32,8 +32,21 @@ type SignInResult struct {
 	NeedsCode bool
 }
 
-// SignIn checks a username and password and starts a web session.
-func (p *Platform) SignIn(_ context.Context, username, password string) (SignInResult, error) {
+// SignIn checks a username and password of a client at source (its IP
+// address) and starts a web session, within the same limits as API logins.
+func (p *Platform) SignIn(_ context.Context, source, username, password string) (SignInResult, error) {
+	var res SignInResult
+	err := p.throttled(source, username, true, func() (attempt, error) {
+		var err error
+		if res, err = p.signIn(username, password); res.NeedsCode {
+			return attemptHalfway, err
+		}
+		return attemptDone, err
+	})
+	return res, err
+}
+
+func (p *Platform) signIn(username, password string) (SignInResult, error) {
 	u, err := p.checkPassword(username, password)
 	if err != nil {
 		return SignInResult{}, err
@@ -125,8 +138,9 @@ func (p *Platform) AwaitingCode(_ context.Context, secret string) (store.User, b
 
 // SignInCode completes a sign-in that waits for its second factor, with a
 // code of the user's authenticator or one of their recovery codes (which
-// is used up). After maxWrongCodes wrong codes the sign-in ends.
-func (p *Platform) SignInCode(_ context.Context, secret, code string) (store.User, error) {
+// is used up). Wrong codes count against the account's and the address's
+// login limits, and after maxWrongCodes of them the sign-in ends.
+func (p *Platform) SignInCode(_ context.Context, source, secret, code string) (store.User, error) {
 	se, u, err := p.session(secret)
 	if err != nil {
 		return store.User{}, err
@@ -134,32 +148,46 @@ func (p *Platform) SignInCode(_ context.Context, secret, code string) (store.Use
 	if !se.AwaitingCode {
 		return store.User{}, fmt.Errorf("this sign-in waits for no code: %w", store.ErrInvalid)
 	}
-	ok, err := p.useSecondFactor(u.ID, code)
+	err = p.throttled(source, u.Username, false, func() (attempt, error) {
+		ok, err := p.useSecondFactor(u.ID, code)
+		if err != nil {
+			return attemptHalfway, err
+		}
+		if !ok {
+			return attemptFailed, p.wrongCode(se)
+		}
+		return attemptDone, p.completeSignIn(se, u)
+	})
 	if err != nil {
 		return store.User{}, err
 	}
-	if !ok {
-		wrong := se.WrongCodes + 1
-		if wrong >= maxWrongCodes {
-			_ = p.store.DeleteSession(se.Hash)
-			return store.User{}, fmt.Errorf("too many wrong codes; sign in again: %w", ErrUnauthorized)
-		}
-		if err := p.store.UpdateSession(se.Hash, func(se *store.Session) { se.WrongCodes = wrong }); err != nil {
-			return store.User{}, err
-		}
-		return store.User{}, FieldError("code", "is not a current code of your authenticator nor an unused recovery code")
+	return u, nil
+}
+
+func (p *Platform) wrongCode(se store.Session) error {
+	wrong := se.WrongCodes + 1
+	if wrong >= maxWrongCodes {
+		_ = p.store.DeleteSession(se.Hash)
+		return fmt.Errorf("too many wrong codes; sign in again: %w", ErrUnauthorized)
 	}
+	if err := p.store.UpdateSession(se.Hash, func(se *store.Session) { se.WrongCodes = wrong }); err != nil {
+		return err
+	}
+	return FieldError("code", "is not a current code of your authenticator nor an unused recovery code")
+}
+
+func (p *Platform) completeSignIn(se store.Session, u store.User) error {
 	now := p.now().UTC()
 	if err := p.store.UpdateSession(se.Hash, func(se *store.Session) {
 		se.AwaitingCode, se.WrongCodes, se.LastSeen, se.Expires = false, 0, now, now.Add(sessionIdle)
 	}); err != nil {
-		return store.User{}, err
+		return err
 	}
 	if err := p.store.TouchLogin(u.ID, now); err != nil {
-		return store.User{}, err
+		return err
 	}
 	p.log.Info("signed in with a second factor", "user", u.Username)
-	return u, nil
+	return nil
 }
 
 // SignOut ends the session with this secret.

@@ -30,6 +30,14 @@ type AppAccess struct {
 	VolumeDir string   // host path of the app volume (mounted at /srv in containers)
 	RepoDir   string   // host path of the app's bare git repo, outside the volume
 	Env       []string // the app's environment, for builds
+	Limits    Limits   // the app's plan, which the sandbox's tools run under
+}
+
+// Limits are a plan's per-process-group limits: MemoryMB (swap included
+// where the kernel accounts it), CPUMillis of CPU time per second and Pids
+// processes and threads; 0 means none.
+type Limits struct {
+	MemoryMB, CPUMillis, Pids int64
 }
 
 // WindowSize is a terminal size in character cells.
@@ -45,6 +53,10 @@ type ExecRequest struct {
 	Stderr io.Writer // with TTY, everything comes on Stdout
 	Resize <-chan WindowSize
 }
+
+// ErrOutOfMemory: an Exec's command was killed for using more than the
+// plan's memory; the exit code comes with it.
+var ErrOutOfMemory = rtm.ErrOutOfMemory
 
 // VolumePath is where an app's volume is in its containers.
 const VolumePath = rtm.VolumePath
@@ -124,9 +136,14 @@ func (p *Platform) sshAccess(a store.App) (AppAccess, error) {
 	if err != nil {
 		return AppAccess{}, fmt.Errorf("volume of %s: %w", a.Name, err)
 	}
+	plan, err := p.store.Plan(a.PlanID)
+	if err != nil {
+		return AppAccess{}, fmt.Errorf("plan of %s: %w", a.Name, err)
+	}
 	return AppAccess{
 		AppID: a.ID, AppName: a.Name, UID: a.UID, GID: a.UID,
 		VolumeDir: volume, RepoDir: p.repoDir(a), Env: containerEnv(a),
+		Limits: Limits{MemoryMB: plan.MemoryMB, CPUMillis: plan.CPUMillis, Pids: plan.Pids},
 	}, nil
 }
 

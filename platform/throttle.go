@@ -102,26 +102,56 @@ func newLoginThrottle(now func() time.Time) *loginThrottle {
 // address), throttled per account and per address, and hands back a new
 // token secret.
 func (p *Platform) LoginFrom(ctx context.Context, source, username, password string) (string, error) {
-	th := p.throttle
-	user := strings.ToLower(username)
-	if err := th.admit(user, source); err != nil {
-		return "", err
-	}
-	if !th.enter(source) {
-		return "", &ThrottledError{Reason: "too many logins in progress from your address or on this server", RetryAfter: time.Second}
-	}
-	th.hashing <- struct{}{}
-	token, err := p.login(ctx, username, password)
-	<-th.hashing
-	th.leave(source)
-	switch {
-	case errors.Is(err, ErrUnauthorized):
-		th.failed(user, source)
-	case err == nil:
-		th.succeeded(user, source)
+	var token string
+	err := p.throttled(source, username, true, func() (attempt, error) {
+		var err error
+		token, err = p.login(ctx, username, password)
+		return attemptDone, err
+	})
+	if err == nil {
 		p.pruneLoginTokens(username)
 	}
 	return token, err
+}
+
+// attempt is how far a credential check got.
+type attempt int
+
+const (
+	attemptFailed  attempt = iota // wrong password or code: counts against the limits
+	attemptHalfway                // right password, a second factor still to come
+	attemptDone                   // signed in
+)
+
+// throttled runs check, one credential check of username from source,
+// within the login limits that every way of signing in shares (API
+// logins, web sign-ins and their second factor): over the limits it is
+// refused before any work; a check that hashes a password waits for a
+// place in the bounded queue. A check that fails with ErrUnauthorized, or
+// says attemptFailed, counts as a failure; a completed sign-in clears the
+// account's failures and trusts the address for it.
+func (p *Platform) throttled(source, username string, hashes bool, check func() (attempt, error)) error {
+	th := p.throttle
+	user := strings.ToLower(username)
+	if err := th.admit(user, source); err != nil {
+		return err
+	}
+	if hashes {
+		if !th.enter(source) {
+			return &ThrottledError{Reason: "too many logins in progress from your address or on this server", RetryAfter: time.Second}
+		}
+		th.hashing <- struct{}{}
+		defer th.leave(source)
+		defer func() { <-th.hashing }()
+	}
+	got, err := check()
+	switch {
+	case errors.Is(err, ErrUnauthorized) || (got == attemptFailed && err != nil):
+		th.failed(user, source)
+	case err == nil && got == attemptDone:
+		th.succeeded(user, source)
+	}
+	return err
 }
 
 // enter takes a place in the queue of password checks: at most

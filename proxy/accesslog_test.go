@@ -114,13 +114,13 @@ func TestAccessLogLines(t *testing.T) {
 	}{
 		{"fast path", req("GET", "log.apps.test", "/a?b=1", "X-Request-Id: id-fast"), "GET",
 			map[string]string{"app": "log", "method": "GET", "host": "log.apps.test", "uri": "/a?b=1", "status": "200", "bytes": "7"}},
-		{"head", req("HEAD", "log.apps.test", "/", "X-Request-Id: id-head"), "HEAD",
+		{"head", req("HEAD", "log.apps.test", "/head", "X-Request-Id: id-head"), "HEAD",
 			map[string]string{"app": "log", "method": "HEAD", "status": "200", "bytes": "0"}},
 		{"net/http path", "GET /old HTTP/1.0\r\nHost: log.apps.test\r\nX-Request-Id: id-old\r\n\r\n", "GET",
 			map[string]string{"app": "log", "method": "GET", "uri": "/old", "status": "200", "bytes": "7"}},
 		{"a quote in the uri cannot forge a field", req("GET", "log.apps.test", `/q"status=999`, "X-Request-Id: id-quote"), "GET",
 			map[string]string{"uri": `/q"status=999`, "status": "200"}},
-		{"app not answering", req("GET", "down.apps.test", "/", "X-Request-Id: id-down"), "GET",
+		{"app not answering", req("GET", "down.apps.test", "/down", "X-Request-Id: id-down"), "GET",
 			map[string]string{"app": "down", "status": "502"}},
 	}
 	for _, tc := range tests {
@@ -128,13 +128,13 @@ func TestAccessLogLines(t *testing.T) {
 			c := dialRaw(t, p)
 			c.send(tc.request)
 			resp, _ := c.read(tc.method)
-			id := strings.TrimPrefix(tc.request[strings.Index(tc.request, "X-Request-Id: "):], "X-Request-Id: ")
-			id = id[:strings.Index(id, "\r")]
+			// Every case has a URI of its own.
+			uri := strings.Fields(tc.request)[1]
 			var line string
 			for deadline := time.Now().Add(10 * time.Second); line == "" && time.Now().Before(deadline); {
 				logMu.Lock()
 				for _, l := range strings.Split(logged.String(), "\n") {
-					if strings.Contains(l, "request_id="+id+" ") {
+					if l != "" && logfmt(t, l)["uri"] == uri {
 						line = l
 					}
 				}
@@ -144,7 +144,7 @@ func TestAccessLogLines(t *testing.T) {
 				}
 			}
 			if line == "" {
-				t.Fatalf("no access log line for request %s (answered %d)", id, resp.StatusCode)
+				t.Fatalf("no access log line for %s (answered %d)", uri, resp.StatusCode)
 			}
 			fields := logfmt(t, line)
 			for _, k := range []string{"time", "level", "msg", "component", "app", "remote", "method", "host", "uri", "request_id", "status", "bytes", "duration"} {
@@ -165,6 +165,10 @@ func TestAccessLogLines(t *testing.T) {
 			}
 			if _, err := time.Parse(accessTimeLayout, fields["time"]); err != nil {
 				t.Errorf("time %q: %v", fields["time"], err)
+			}
+			// The id is rosti's own, the one the app got, never the client's.
+			if id := fields["request_id"]; !strings.HasPrefix(id, p.ids.prefix) {
+				t.Errorf("request_id %q is not one of rosti's", id)
 			}
 			if !strings.HasPrefix(fields["remote"], "127.0.0.1:") {
 				t.Errorf("remote %q, want the client's address", fields["remote"])

@@ -18,9 +18,13 @@
 //   - Wildcard hosts ("*.example.com") match exactly one extra label and are
 //     served over HTTP only, unless an uploaded certificate covers them.
 //   - X-Forwarded-For, -Host, -Proto and X-Real-Ip sent by the client are
-//     dropped and set from the connection. An incoming X-Request-Id is kept
-//     when it is short and made of safe characters (so an ID set by a load
-//     balancer in front stays traceable); otherwise the proxy makes one.
+//     dropped and set from the connection. The app always gets rosti's own
+//     X-Request-Id, the one in the access log: an id chosen by a client
+//     could collide with other requests' and poison the logs. A client's
+//     (or a load balancer's) X-Request-Id reaches the app as
+//     X-Client-Request-Id when there is exactly one, of at most 128
+//     letters, digits and -_.:+/=; anything else, and any
+//     X-Client-Request-Id the client sent itself, is dropped.
 //   - Plain HTTP/1.1 requests for apps take a fast path (front.go,
 //     fastpath.go): a goroutine per connection parses the request head in
 //     place in its read buffer, writes it with the forwarding headers
@@ -33,7 +37,10 @@
 //     httputil.ReverseProxy cost about 38 µs of CPU per request against
 //     nginx's 17 µs; the fast path costs 18 µs (21 µs with the access log
 //     on), which moved rosti from 0.4-0.6 × nginx's throughput to 0.8-1.0 ×.
-//     The fast path only ever accepts a strict subset of HTTP/1.1. For
+//     The fast path only ever accepts a strict subset of HTTP/1.1, and
+//     means by it what net/http does: differential fuzz tests
+//     (fuzz_test.go) parse the same bytes with both, requests and app
+//     responses (framing, chunks, trailers, forwarded headers). For
 //     everything else it leaves the request unread and hands the connection
 //     to the net/http server (the same handler as before), which then
 //     serves that connection to its end: upgrades (websockets), Expect,
@@ -125,6 +132,13 @@
 //     taking the lines off a channel, the log cost about 3.5 µs of CPU per
 //     request and a wake-up of that goroutine, a tenth of the proxy's
 //     whole cost per request, and more with GOMAXPROCS 1.
+//   - A request body the client does not finish (malformed chunks, cut
+//     short) is the client's fault: the client gets 400, the access log
+//     says so, nothing is logged against the app, and the upstream
+//     connection that carried part of it is closed, never reused. Both
+//     paths tell it apart from an upstream failure: the fast path by where
+//     the copy failed, the net/http path by a wrapper around the body in
+//     upstreamTransport (httputil.ReverseProxy would answer 502).
 //   - A request without a body whose upstream refuses the connection is
 //     retried on the next upstream: nothing reached the app, so this is safe
 //     for any method, and it keeps restarts free of failed requests.

@@ -142,7 +142,10 @@ type reqHead struct {
 	host          []byte
 	contentLength int64
 	close         bool
-	requestID     []byte
+	// clientRequestID is the client's X-Request-Id, passed on as
+	// X-Client-Request-Id; empty when missing, repeated or unsafe.
+	clientRequestID []byte
+	clientIDs       int
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
@@ -259,9 +262,18 @@ func (fc *frontConn) parseRequest(buf []byte, rq *reqHead) bool {
 	if len(rq.uri) == 0 || rq.uri[0] != '/' {
 		return false
 	}
-	for _, c := range rq.uri {
-		if c <= ' ' || c == 0x7f {
+	query := false
+	for i, c := range rq.uri {
+		switch {
+		case c <= ' ' || c == 0x7f:
 			return false
+		case c == '?':
+			query = true
+		case c == '%' && !query:
+			// net/http refuses a path with a bad escape (400).
+			if i+2 >= len(rq.uri) || !isHex(rq.uri[i+1]) || !isHex(rq.uri[i+2]) {
+				return false
+			}
 		}
 	}
 	fc.reqLines = fc.reqLines[:0]
@@ -313,12 +325,12 @@ func (fc *frontConn) parseRequest(buf []byte, rq *reqHead) bool {
 			equalFold(name, "expect"), equalFold(name, "te"), equalFold(name, "trailer"):
 			return false
 		case equalFold(name, "x-request-id"):
-			if rq.requestID != nil || !validRequestIDBytes(value) {
-				rq.requestID = []byte{} // two ids or a bad one: make a new one
+			if rq.clientIDs++; rq.clientIDs == 1 && validRequestIDBytes(value) {
+				rq.clientRequestID = value
 			} else {
-				rq.requestID = value
+				rq.clientRequestID = nil
 			}
-		case equalFold(name, "keep-alive"), equalFold(name, "proxy-connection"),
+		case equalFold(name, "keep-alive"), equalFold(name, "x-client-request-id"), equalFold(name, "proxy-connection"),
 			equalFold(name, "proxy-authorization"), equalFold(name, "proxy-authenticate"),
 			equalFold(name, "x-forwarded-for"), equalFold(name, "x-forwarded-host"),
 			equalFold(name, "x-forwarded-proto"), equalFold(name, "x-real-ip"),
@@ -373,10 +385,7 @@ type upstreamError struct {
 func (fc *frontConn) forward(g *appGroup, rq *reqHead) bool {
 	p := fc.f.p
 	var idb [64]byte
-	reqID := rq.requestID
-	if len(reqID) == 0 {
-		reqID = p.ids.appendNext(idb[:0])
-	}
+	reqID := p.ids.appendNext(idb[:0])
 	if l := p.accessLog; l != nil {
 		// The head is read past below: log what is needed from it now.
 		fc.logStart = time.Now()
@@ -453,28 +462,53 @@ func (fc *frontConn) exchange(g *appGroup, rq *reqHead, reqID []byte) (status in
 			return fc.errorPage(http.StatusGatewayTimeout, "app "+g.app+" did not answer in time\n", rq.close, isHead, false)
 		}
 		if uerr.err == errClientBody {
-			return statusClientClosed, 0, false
+			// The app got part of a body on a connection now closed.
+			return fc.errorPage(http.StatusBadRequest, clientBodyMessage, true, isHead, true)
 		}
 		warn("upstream error", uerr.err)
 		return fc.errorPage(http.StatusBadGateway, "app "+g.app+" is not answering\n", rq.close, isHead, hasBody)
 	}
 	readHead()
-	keep = !rq.close && !fc.f.closing.Load()
-	noBody := isHead || resp.status == http.StatusNoContent || resp.status == http.StatusNotModified
-	untilEOF := !noBody && !resp.chunked && resp.contentLength < 0
-	if untilEOF {
-		keep = false
-	}
 	bw := frontWriters.Get().(*bufio.Writer)
 	bw.Reset(fc.io)
 	defer func() {
 		bw.Reset(nil)
 		frontWriters.Put(bw)
 	}()
-	fc.writeResponseHead(bw, uc, &resp, !keep)
+	keep = !rq.close && !fc.f.closing.Load()
+	sent, keep, reusable, rerr, werr := fc.relayResponse(bw, uc, &resp, isHead, keep)
+	fc.logAccess(resp.status, sent)
+	if werr == nil {
+		werr = bw.Flush()
+	}
+	if werr != nil || !reusable {
+		uc.conn.Close()
+	} else {
+		tr.put(u.addr, uc)
+	}
+	if rerr != nil {
+		warn("upstream error in response body", rerr)
+		keep = false
+	}
+	if werr != nil {
+		keep = false
+	}
+	return resp.status, sent, keep
+}
+
+// relayResponse writes the response head to bw and copies the body with
+// its own framing. keep is whether the client connection may stay open;
+// reusable whether the upstream connection is left at the start of the
+// next response.
+func (fc *frontConn) relayResponse(bw *bufio.Writer, uc *upstreamConn, resp *respHead, isHead, keep bool) (sent int64, keepClient, reusable bool, rerr, werr error) {
+	noBody := isHead || resp.status == http.StatusNoContent || resp.status == http.StatusNotModified
+	untilEOF := !noBody && !resp.chunked && resp.contentLength < 0
+	if untilEOF {
+		keep = false
+	}
+	fc.writeResponseHead(bw, uc, resp, !keep)
 	uc.br.Discard(resp.size)
-	reusable := !resp.close
-	var rerr, werr error
+	reusable = !resp.close
 	switch {
 	case noBody:
 	case resp.chunked:
@@ -492,25 +526,10 @@ func (fc *frontConn) exchange(g *appGroup, rq *reqHead, reqID []byte) (status in
 			rerr = nil
 		}
 	}
-	fc.logAccess(resp.status, sent)
-	if werr == nil {
-		werr = bw.Flush()
-	}
 	// Bytes past the response (an app that sent a body with a 204 or a
 	// HEAD answer) would be read as the next response: drop the connection.
-	if rerr != nil || werr != nil || !reusable || uc.br.Buffered() > 0 {
-		uc.conn.Close()
-	} else {
-		tr.put(u.addr, uc)
-	}
-	if rerr != nil {
-		warn("upstream error in response body", rerr)
-		keep = false
-	}
-	if werr != nil {
-		keep = false
-	}
-	return resp.status, sent, keep
+	reusable = reusable && rerr == nil && werr == nil && uc.br.Buffered() == 0
+	return sent, keep, reusable, rerr, werr
 }
 
 var errClientBody = errors.New("client request body incomplete")
@@ -538,6 +557,10 @@ func (fc *frontConn) send(uc *upstreamConn, rq *reqHead, reqID []byte, readHead 
 		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Request-Id: ")
 	}
 	bw.Write(reqID)
+	if len(rq.clientRequestID) > 0 {
+		bw.WriteString("\r\nX-Client-Request-Id: ")
+		bw.Write(rq.clientRequestID)
+	}
 	bw.WriteString("\r\n\r\n")
 	if rq.contentLength > 0 {
 		readHead()
@@ -660,15 +683,10 @@ func (fc *frontConn) parseResponse(buf []byte, rh *respHead) error {
 		if len(line) == 0 {
 			break
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || line[0] == ' ' || line[0] == '\t' {
+		if !validResponseHeaderLine(line) {
 			return errors.New("malformed response header line")
 		}
-		for _, c := range line {
-			if (c < ' ' && c != '\t') || c == 0x7f {
-				return errors.New("control character in response header")
-			}
-		}
+		colon := bytes.IndexByte(line, ':')
 		name, value := line[:colon], trimOWS(line[colon+1:])
 		switch {
 		case equalFold(name, "content-length"):
@@ -709,6 +727,11 @@ func (fc *frontConn) parseResponse(buf []byte, rh *respHead) error {
 			fc.dropped = append(fc.dropped, tok)
 		}
 	}
+	if rh.chunked && sl[7] == '0' {
+		// net/http ignores Transfer-Encoding in HTTP/1.0; an app that
+		// sends it is confused about its framing.
+		return errors.New("Transfer-Encoding in an HTTP/1.0 response")
+	}
 	if rh.chunked && rh.contentLength >= 0 {
 		// Transfer-Encoding wins; the length must not reach the client.
 		rh.contentLength = -1
@@ -721,6 +744,28 @@ func (fc *frontConn) parseResponse(buf []byte, rh *respHead) error {
 		fc.respLines = kept
 	}
 	return nil
+}
+
+// validResponseHeaderLine accepts a "name: value" line (CRLF removed)
+// that net/http's client reads as the same field: a token for the name
+// (net/http also takes spaces in it, as in "Transfer-Encoding :", which
+// other clients read otherwise), no folding, no control characters.
+func validResponseHeaderLine(line []byte) bool {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return false
+	}
+	for _, c := range line[:colon] {
+		if !isTokenChar(c) {
+			return false
+		}
+	}
+	for _, c := range line[colon+1:] {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func hasName(line []byte, name string) bool {
@@ -817,9 +862,28 @@ func copyBody(dst *bufio.Writer, src *bufio.Reader, n int64) (written int64, rer
 	return
 }
 
+// Limits of a chunked body, net/http's (net/http/internal/chunked.go and
+// body.readTrailer): what the fast path passes on verbatim, a client built
+// on net/http must be able to read.
+const (
+	maxChunkLine     = 4096     // a chunk-size line, CRLF excluded, is shorter
+	maxChunkOverhead = 16 << 10 // extensions and framing beyond 16 bytes per chunk plus twice its data
+	maxTrailers      = 4096     // the trailer section, its final CRLF included
+)
+
+var (
+	errChunkLine     = errors.New("malformed chunk size line")
+	errChunkOverhead = errors.New("chunked encoding has too much non-data")
+	errChunkEnd      = errors.New("malformed chunk end")
+	errTrailer       = errors.New("malformed chunked trailer")
+)
+
 // copyChunked copies a chunked body verbatim (chunk extensions and
-// trailers included) and counts the payload bytes.
+// trailers included) and counts the payload bytes. It takes only what
+// net/http's chunked reader takes: CRLF line ends, a bare hex size, and
+// no more framing overhead than it allows.
 func copyChunked(dst *bufio.Writer, src *bufio.Reader) (payload int64, rerr, werr error) {
+	var excess int64
 	for {
 		var line []byte
 		line, rerr, werr = readLineFlushing(dst, src)
@@ -828,26 +892,21 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader) (payload int64, rerr, wer
 		}
 		size, ok := parseChunkSize(line)
 		if !ok {
-			rerr = errors.New("malformed chunk size")
+			rerr = errChunkLine
+			return
+		}
+		excess += int64(len(line)) - 16 - 2*size
+		excess = max(excess, 0)
+		if excess > maxChunkOverhead {
+			rerr = errChunkOverhead
 			return
 		}
 		if _, werr = dst.Write(line); werr != nil {
 			return
 		}
 		if size == 0 {
-			// Trailers, then the empty line.
-			for {
-				line, rerr, werr = readLineFlushing(dst, src)
-				if rerr != nil || werr != nil {
-					return
-				}
-				if _, werr = dst.Write(line); werr != nil {
-					return
-				}
-				if len(bytes.TrimRight(line, "\r\n")) == 0 {
-					return
-				}
-			}
+			rerr, werr = copyTrailers(dst, src)
+			return
 		}
 		var n int64
 		n, rerr, werr = copyBody(dst, src, size)
@@ -859,15 +918,40 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader) (payload int64, rerr, wer
 		if rerr != nil || werr != nil {
 			return
 		}
-		if len(bytes.TrimRight(line, "\r\n")) != 0 {
-			rerr = errors.New("malformed chunk end")
+		if string(line) != "\r\n" {
+			rerr = errChunkEnd
 			return
 		}
-		if _, werr = dst.WriteString("\r\n"); werr != nil {
+		if _, werr = dst.Write(line); werr != nil {
 			return
 		}
 	}
 }
+
+// copyTrailers copies the trailer fields after the last chunk and the
+// empty line that ends the body.
+func copyTrailers(dst *bufio.Writer, src *bufio.Reader) (rerr, werr error) {
+	total := 0
+	for {
+		var line []byte
+		line, rerr, werr = readLineFlushing(dst, src)
+		if rerr != nil || werr != nil {
+			return
+		}
+		if total += len(line); total > maxTrailers || !bytes.HasSuffix(line, crlf) {
+			return errTrailer, nil
+		}
+		field := line[:len(line)-2]
+		if len(field) > 0 && !validResponseHeaderLine(field) {
+			return errTrailer, nil
+		}
+		if _, werr = dst.Write(line); werr != nil || len(field) == 0 {
+			return
+		}
+	}
+}
+
+var crlf = []byte("\r\n")
 
 // readLineFlushing reads one line (terminator included), flushing dst
 // first when the line is not buffered yet.
@@ -885,12 +969,20 @@ func readLineFlushing(dst *bufio.Writer, src *bufio.Reader) (line []byte, rerr, 
 	return
 }
 
+// parseChunkSize reads a chunk-size line, CRLF included: hex digits,
+// optional white space, then any extension after ';'.
 func parseChunkSize(line []byte) (int64, bool) {
-	line = bytes.TrimRight(line, "\r\n")
+	// One CR, the one of the CRLF.
+	if !bytes.HasSuffix(line, crlf) || bytes.IndexByte(line, '\r') != len(line)-2 || len(line)-2 >= maxChunkLine {
+		return 0, false
+	}
+	line = line[:len(line)-2]
+	for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t') {
+		line = line[:len(line)-1]
+	}
 	if i := bytes.IndexByte(line, ';'); i >= 0 {
 		line = line[:i]
 	}
-	line = trimOWS(line)
 	if len(line) == 0 || len(line) > 15 {
 		return 0, false
 	}
@@ -951,16 +1043,24 @@ func equalFold(b []byte, lower string) bool {
 	return true
 }
 
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
+func isTokenChar(c byte) bool { return tokenChars[c] }
+
+// tokenChars is a lookup table, not a switch: header names are checked
+// byte by byte on every request and response.
+var tokenChars = [256]bool{
+	'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true, '*': true, '+': true,
+	'-': true, '.': true, '^': true, '_': true, '`': true, '|': true, '~': true,
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
+	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true,
+	'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true,
+	's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
+	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true,
+	'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true,
+	'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func isHostChar(c byte) bool {

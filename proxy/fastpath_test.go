@@ -5,13 +5,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -508,5 +511,130 @@ func TestFastPathShutdownFinishesRequests(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Fatalf("serve: %v", err)
+	}
+}
+
+// TestMalformedClientBodies sends request bodies the proxy cannot read
+// to the end: the client gets 400, the app is not blamed in the log, and
+// the app never gets a request that looks complete.
+func TestMalformedClientBodies(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // "complete /path" or "incomplete /path", as the app read them
+	app := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, err = io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			if err != nil {
+				seen = append(seen, "incomplete "+r.URL.Path)
+			} else {
+				seen = append(seen, "complete "+r.URL.Path)
+			}
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	var logged strings.Builder
+	lw := lockedWriter{&mu, &logged}
+	certPEM, keyPEM, roots := selfSignedCert(t, "mb.apps.test")
+	p := startProxy(t, Config{HTTPSAddr: "127.0.0.1:0", DataDir: t.TempDir(), AccessLog: lw, Logger: slog.New(slog.NewTextHandler(lw, nil))})
+	p.SetRoutes([]Route{{App: "mb", Hosts: []string{"mb.apps.test"}, Upstreams: []string{app}}},
+		[]Cert{{CertPEM: certPEM, KeyPEM: keyPEM}})
+	// Both fronts, each with its fast path and its hand-over to net/http.
+	schemes := []struct {
+		name string
+		dial func(t *testing.T) net.Conn
+	}{
+		{"http", func(t *testing.T) net.Conn {
+			c, err := net.Dial("tcp", p.HTTPAddr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}},
+		{"https", func(t *testing.T) net.Conn {
+			c, err := tls.Dial("tcp", p.HTTPSAddr().String(), &tls.Config{RootCAs: roots, ServerName: "mb.apps.test", NextProtos: []string{"http/1.1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}},
+	}
+	exchange := func(t *testing.T, dial func(*testing.T) net.Conn, request string, halfClose bool) (int, string) {
+		c := dial(t)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(c, request)
+		if halfClose {
+			c.(interface{ CloseWrite() error }).CloseWrite()
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "POST"})
+		if err != nil {
+			t.Fatalf("read response: %v", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("read body: %v", err)
+		}
+		return resp.StatusCode, string(body)
+	}
+	chunked := "POST /%s HTTP/1.1\r\nHost: mb.apps.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+	// A head bigger than the fast path's buffer goes to net/http.
+	pad := "X-Pad: " + strings.Repeat("p", frontReadBufferSize)
+
+	tests := []struct {
+		name    string
+		request string
+	}{
+		{"fast path: Content-Length body cut short", req("POST", "mb.apps.test", "/short", "Content-Length: 10") + "abc"},
+		{"net/http: Content-Length body cut short", req("POST", "mb.apps.test", "/padshort", "Content-Length: 10", pad) + "abc"},
+		{"net/http: bad chunk size", fmt.Sprintf(chunked, "size") + "3\r\nabc\r\nzz\r\nxy\r\n0\r\n\r\n"},
+		{"net/http: chunk without its CRLF", fmt.Sprintf(chunked, "crlf") + "3\r\nabcX\r\n0\r\n\r\n"},
+		{"net/http: chunked body cut short", fmt.Sprintf(chunked, "cut") + "5\r\nab"},
+		{"net/http: no last chunk", fmt.Sprintf(chunked, "last") + "3\r\nabc\r\n"},
+	}
+	for _, scheme := range schemes {
+		for _, tc := range tests {
+			t.Run(scheme.name+"/"+tc.name, func(t *testing.T) {
+				if code, body := exchange(t, scheme.dial, tc.request, true); code != http.StatusBadRequest || body != clientBodyMessage {
+					t.Fatalf("got %d %q, want 400 %q", code, body, clientBodyMessage)
+				}
+				// The app still serves, on a connection of its own.
+				if code, body := exchange(t, scheme.dial, req("POST", "mb.apps.test", "/next", "Content-Length: 4")+"next", false); code != 200 || body != "ok" {
+					t.Fatalf("next request got %d %q", code, body)
+				}
+			})
+		}
+	}
+	// net/http may answer before the access log line is written.
+	want := 2 * len(schemes) * len(tests)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitFor(ctx, nil, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Count(logged.String(), "component=access app=mb ") >= want
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range seen {
+		if strings.HasPrefix(s, "complete ") && s != "complete /next" {
+			t.Errorf("the app got a complete request from a broken one: %s", s)
+		}
+	}
+	if strings.Contains(logged.String(), "upstream error") {
+		t.Errorf("the app was blamed:\n%s", logged.String())
+	}
+	if n := strings.Count(logged.String(), "component=access app=mb "); n != want {
+		t.Errorf("%d access log lines, want %d:\n%s", n, want, logged.String())
+	}
+	if n := strings.Count(logged.String(), " status=400 "); n != want/2 {
+		t.Errorf("%d access log lines with status 400, want %d:\n%s", n, want/2, logged.String())
 	}
 }

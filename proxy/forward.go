@@ -126,6 +126,11 @@ var (
 )
 
 func (g *appGroup) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errClientBody) {
+		g.p.log.Debug("client request body unreadable", "app", g.app, "host", r.Host, "err", err)
+		writePage(w, http.StatusBadRequest, clientBodyMessage)
+		return
+	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away; nobody reads an error page.
 		w.WriteHeader(statusClientClosed)

@@ -269,9 +269,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.redirectToHTTPS(w, r, host)
 		return
 	}
-	if id := r.Header["X-Request-Id"]; len(id) != 1 || !validRequestID(id[0]) {
-		r.Header["X-Request-Id"] = []string{p.ids.next()}
-	}
+	setRequestIDs(r.Header, p.ids.next())
 	if p.accessLog == nil {
 		s.handler.ServeHTTP(w, r)
 		return
@@ -283,6 +281,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.logAccess(s.app, r, lw, start)
 	lw.ResponseWriter = nil
 	p.writers.Put(lw)
+}
+
+// setRequestIDs gives the request rosti's own id, and passes a client's
+// (or a load balancer's) safe X-Request-Id on as X-Client-Request-Id: an
+// id a client chose could collide with others' and mislead whoever reads
+// the logs.
+func setRequestIDs(h http.Header, id string) {
+	delete(h, "X-Client-Request-Id")
+	if client := h["X-Request-Id"]; len(client) == 1 && validRequestID(client[0]) {
+		h["X-Client-Request-Id"] = client
+	}
+	h["X-Request-Id"] = []string{id}
 }
 
 // dispatch serves r from the current table without the redirect and

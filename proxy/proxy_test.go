@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,7 +65,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 func backend(t *testing.T, name string) *httptest.Server {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id"} {
+		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id", "X-Client-Request-Id"} {
 			w.Header()["Seen-"+h] = r.Header[h]
 		}
 		w.Header().Set("Seen-Host", r.Host)
@@ -236,10 +237,19 @@ func TestForwardingHeaders(t *testing.T) {
 	p.SetRoutes([]Route{{App: "fwd", Hosts: []string{"fwd.apps.test"}, Upstreams: []string{addr(be)}}}, nil)
 	c := clientTo(p.HTTPAddr())
 
+	// A head bigger than the fast path's buffer is handed to net/http:
+	// both paths must forward the same.
+	paths := []struct {
+		name  string
+		extra http.Header
+	}{
+		{"fast path", nil},
+		{"net/http", http.Header{"X-Pad": {strings.Repeat("p", frontReadBufferSize)}}},
+	}
 	tests := []struct {
-		name   string
-		sent   http.Header
-		wantID func(string) bool
+		name         string
+		sent         http.Header
+		wantClientID []string
 	}{
 		{"client forwarding headers are dropped", http.Header{
 			"X-Forwarded-For":   {"6.6.6.6"},
@@ -247,32 +257,51 @@ func TestForwardingHeaders(t *testing.T) {
 			"X-Forwarded-Proto": {"https"},
 			"X-Real-Ip":         {"6.6.6.6"},
 			"Forwarded":         {"for=6.6.6.6"},
-		}, func(id string) bool { return len(id) > 16 }},
-		{"valid request id is kept", http.Header{"X-Request-Id": {"lb-1234.abc"}},
-			func(id string) bool { return id == "lb-1234.abc" }},
-		{"unsafe request id is replaced", http.Header{"X-Request-Id": {"a b\"<x>"}},
-			func(id string) bool { return id != "" && !strings.ContainsAny(id, " \"<") }},
+		}, nil},
+		{"client's request id is passed on apart", http.Header{"X-Request-Id": {"lb-1234.abc"}}, []string{"lb-1234.abc"}},
+		{"client's forged X-Client-Request-Id is dropped", http.Header{
+			"X-Request-Id":        {"mine"},
+			"X-Client-Request-Id": {"forged"},
+		}, []string{"mine"}},
+		{"unsafe request id is dropped", http.Header{"X-Request-Id": {"a b\"<x>"}}, nil},
+		{"overlong request id is dropped", http.Header{"X-Request-Id": {strings.Repeat("i", 129)}}, nil},
+		{"two request ids are dropped", http.Header{"X-Request-Id": {"one", "two"}}, nil},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			a := get(t, c, "http://fwd.apps.test/x?y=1", tc.sent)
-			want := map[string]string{
-				"Seen-X-Forwarded-For":   "127.0.0.1",
-				"Seen-X-Real-Ip":         "127.0.0.1",
-				"Seen-X-Forwarded-Host":  "fwd.apps.test",
-				"Seen-X-Forwarded-Proto": "http",
-				"Seen-Host":              "fwd.apps.test",
-			}
-			for k, v := range want {
-				if got := a.headers.Values(k); len(got) != 1 || got[0] != v {
-					t.Errorf("%s = %q, want %q", k, got, v)
+	seenIDs := map[string]bool{}
+	for _, path := range paths {
+		for _, tc := range tests {
+			t.Run(path.name+"/"+tc.name, func(t *testing.T) {
+				sent := tc.sent.Clone()
+				for k, v := range path.extra {
+					sent[k] = v
 				}
-			}
-			if id := a.headers.Get("Seen-X-Request-Id"); !tc.wantID(id) {
-				t.Errorf("request id %q not as expected", id)
-			}
-		})
+				a := get(t, c, "http://fwd.apps.test/x?y=1", sent)
+				want := map[string]string{
+					"Seen-X-Forwarded-For":   "127.0.0.1",
+					"Seen-X-Real-Ip":         "127.0.0.1",
+					"Seen-X-Forwarded-Host":  "fwd.apps.test",
+					"Seen-X-Forwarded-Proto": "http",
+					"Seen-Host":              "fwd.apps.test",
+				}
+				for k, v := range want {
+					if got := a.headers.Values(k); len(got) != 1 || got[0] != v {
+						t.Errorf("%s = %q, want %q", k, got, v)
+					}
+				}
+				// The app always gets rosti's own id, a new one each time.
+				ids := a.headers.Values("Seen-X-Request-Id")
+				if len(ids) != 1 || !strings.HasPrefix(ids[0], p.ids.prefix) || seenIDs[ids[0]] {
+					t.Errorf("X-Request-Id = %q, want one new id of rosti's", ids)
+				} else {
+					seenIDs[ids[0]] = true
+				}
+				if got := a.headers.Values("Seen-X-Client-Request-Id"); !slices.Equal(got, tc.wantClientID) {
+					t.Errorf("X-Client-Request-Id = %q, want %q", got, tc.wantClientID)
+				}
+			})
+		}
 	}
+	want := len(paths) * len(tests)
 	// net/http may answer before the line is written: poll for it.
 	lines := func() (int, string) {
 		logMu.Lock()
@@ -280,11 +309,11 @@ func TestForwardingHeaders(t *testing.T) {
 		return strings.Count(logged.String(), "app=fwd"), logged.String()
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for n, _ := lines(); n < len(tests) && time.Now().Before(deadline); n, _ = lines() {
+	for n, _ := lines(); n < want && time.Now().Before(deadline); n, _ = lines() {
 		time.Sleep(5 * time.Millisecond) // polling, bounded by the deadline
 	}
-	if n, all := lines(); n != len(tests) {
-		t.Errorf("access log has %d lines for app fwd, want %d:\n%s", n, len(tests), all)
+	if n, all := lines(); n != want {
+		t.Errorf("access log has %d lines for app fwd, want %d:\n%s", n, want, all)
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -56,6 +58,14 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if _, upgrade := req.Header["Upgrade"]; upgrade {
 		return t.upgrades.RoundTrip(req)
 	}
+	// A body the client cannot finish is the client's fault, not the app's.
+	var body *clientBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &clientBody{ReadCloser: req.Body}
+		sent := *req // RoundTrip must not change the caller's request
+		sent.Body = body
+		req = &sent
+	}
 	for {
 		c, reused, err := t.conn(req.Context(), req.URL.Host)
 		if err != nil {
@@ -69,6 +79,9 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			return resp, nil
 		}
 		c.conn.Close()
+		if body != nil && body.failed.Load() {
+			return nil, fmt.Errorf("%w: %w", errClientBody, err)
+		}
 		// An idle connection the app closed fails before anything was
 		// processed; a request without a body is then safe to send again
 		// on a fresh connection.
@@ -85,6 +98,25 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 func staleConnError(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
+
+// clientBody notes that the client's request body could not be read
+// (malformed chunks, or cut short).
+type clientBody struct {
+	io.ReadCloser
+	failed atomic.Bool
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.failed.Store(true)
+	}
+	return n, err
+}
+
+// clientBodyMessage answers a request whose body the proxy could not read;
+// the upstream connection it was being sent on is closed, never reused.
+const clientBodyMessage = "the request body is malformed or incomplete\n"
 
 // exchange writes req and reads the response headers. The response body
 // returns the connection to the pool once read to the end.

@@ -11,15 +11,23 @@ import (
 	"path/filepath"
 	"strings"
 
+	cgroup1 "github.com/containerd/cgroups/v3/cgroup1/stats"
+	cgroup2 "github.com/containerd/cgroups/v3/cgroup2/stats"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // ErrProgramNotFound says the program to run is not in the container's
 // image (an image without a shell, for one).
 var ErrProgramNotFound = errors.New("no such program in the container's image")
+
+// ErrOutOfMemory says the kernel killed a process of the container's cgroup
+// for exceeding its memory limit while an exec ran: most likely the exec'd
+// command itself, the biggest process there.
+var ErrOutOfMemory = errors.New("killed for using more than the container's memory limit")
 
 // WindowSize is a terminal size.
 type WindowSize struct{ Width, Height uint32 }
@@ -105,6 +113,7 @@ func (d *Driver) Exec(ctx context.Context, name string, spec ExecSpec) (int, err
 	if err != nil {
 		return -1, fmt.Errorf("runtime: exec in %s: %w", name, err)
 	}
+	oomKills, oomKnown := taskOOMKills(ctx, task)
 	if err := process.Start(ctx); err != nil {
 		// runc's words for a program the image does not have.
 		if msg := err.Error(); strings.Contains(msg, "no such file or directory") || strings.Contains(msg, "executable file not found") {
@@ -128,6 +137,9 @@ func (d *Driver) Exec(ctx context.Context, name string, spec ExecSpec) (int, err
 			code, _, err := st.Result()
 			if err != nil {
 				return -1, fmt.Errorf("runtime: exec in %s: %w", name, err)
+			}
+			if after, ok := taskOOMKills(cleanupCtx, task); code != 0 && oomKnown && ok && after > oomKills {
+				return int(code), fmt.Errorf("runtime: exec in %s: %w", name, ErrOutOfMemory)
 			}
 			return int(code), nil
 		case <-ctx.Done():
@@ -163,4 +175,28 @@ func randomID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// taskOOMKills is how many processes the kernel has OOM-killed in the
+// task's cgroup; false when the metrics do not say.
+func taskOOMKills(ctx context.Context, task containerd.Task) (uint64, bool) {
+	metric, err := task.Metrics(ctx)
+	if err != nil {
+		return 0, false
+	}
+	data, err := typeurl.UnmarshalAny(metric.Data)
+	if err != nil {
+		return 0, false
+	}
+	switch m := data.(type) {
+	case *cgroup1.Metrics:
+		if oom := m.GetMemoryOomControl(); oom != nil {
+			return oom.GetOomKill(), true
+		}
+	case *cgroup2.Metrics:
+		if events := m.GetMemoryEvents(); events != nil {
+			return events.GetOomKill(), true
+		}
+	}
+	return 0, false
 }

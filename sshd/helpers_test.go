@@ -362,6 +362,7 @@ func (e *env) start(cfg sshd.Config) {
 	cfg.Addr = "127.0.0.1:0"
 	cfg.HostKeyPath = filepath.Join(e.base, "data", "ssh_host_ed25519_key")
 	cfg.SandboxBinary = self
+	cfg.SandboxCgroup = testCgroup(t)
 	cfg.Logger = e.logger()
 	if err := sshd.EnsureHostKey(cfg.HostKeyPath); err != nil {
 		t.Fatal(err)
@@ -540,4 +541,16 @@ func ownerOf(t *testing.T, path string) string {
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	return strconv.Itoa(int(st.Uid)) + ":" + strconv.Itoa(int(st.Gid))
+}
+
+// testCgroup names a sandbox cgroup parent of the test's own, removed after
+// it (once the server has released its app cgroups).
+func testCgroup(t *testing.T) string {
+	name := fmt.Sprintf("rosti-sshd-test-%d-%s", os.Getpid(), strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()))
+	t.Cleanup(func() {
+		for _, dir := range []string{"/sys/fs/cgroup/" + name, "/sys/fs/cgroup/memory/" + name, "/sys/fs/cgroup/pids/" + name, "/sys/fs/cgroup/cpu/" + name} {
+			os.Remove(dir)
+		}
+	})
+	return name
 }

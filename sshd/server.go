@@ -13,9 +13,11 @@
 //   - `scp -t/-f` (legacy scp), `rsync --server`, `tar` and
 //     `git-receive-pack '<app>'` run the HOST's tools in a sandbox process
 //     (package sandbox): rosti re-executes itself in new mount/PID/IPC/UTS/
-//     network namespaces, builds a private root with the host's /usr
-//     read-only and the volume at /srv, and drops to the app uid with
-//     NoNewPrivs.
+//     network namespaces and in the app's sandbox cgroup (the plan's
+//     limits), builds a private root with only those tools read-only and
+//     the volume at /srv, and drops to the app uid with NoNewPrivs. The
+//     gateway passes a tool only the options its clients send and refuses
+//     any that would make it run another program (toolargs.go).
 //
 // Why a sandbox process and not the app's container or an in-process rsync:
 // the runtime image may have neither a shell nor rsync nor git, and
@@ -79,6 +81,7 @@ import (
 	"github.com/gliderlabs/ssh"
 	"github.com/rosti-paas/rosti/internal/keyedmutex"
 	"github.com/rosti-paas/rosti/platform"
+	"github.com/rosti-paas/rosti/sshd/sandbox"
 	"github.com/rosti-paas/rosti/store"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -107,6 +110,10 @@ type Config struct {
 	Addr          string // listen address, e.g. ":2222"
 	HostKeyPath   string // persistent host key, created by EnsureHostKey
 	SandboxBinary string // the rosti executable, re-executed as `rosti sandbox`
+	// SandboxCgroup names the cgroup under which every app's sandboxed
+	// tools get a cgroup with the app's plan limits (sandbox.Cgroups); one
+	// of its own per rosti data dir.
+	SandboxCgroup string
 	Logger        *slog.Logger
 
 	// MaxAuthFailures failed logins from one source address within
@@ -139,6 +146,7 @@ type Server struct {
 	refusedLog, failedLog sampledLog
 	ssh                   *ssh.Server
 	pushes                keyedmutex.Map[int64] // pushes to one app take turns
+	cgroups               *sandbox.Cgroups
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -182,12 +190,17 @@ func New(cfg Config, p Platform) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sshd: parse host key %s: %w", cfg.HostKeyPath, err)
 	}
+	cgroups, err := sandbox.NewCgroups(cfg.SandboxCgroup)
+	if err != nil {
+		return nil, fmt.Errorf("sshd: %w", err)
+	}
 	s := &Server{
 		cfg:      cfg,
 		platform: p,
 		log:      cfg.Logger.With("component", "sshd"),
 		limiter:  newFailureLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, time.Now),
 		pending:  newPendingConns(cfg.MaxPending, cfg.MaxPendingPerSource, cfg.LoginGrace),
+		cgroups:  cgroups,
 	}
 	s.ssh = &ssh.Server{
 		Handler:                  s.handleSession,

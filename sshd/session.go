@@ -30,6 +30,9 @@ const (
 	exitNotRunning = 125
 	// exitNoProgram: the app's image lacks the program, often a shell.
 	exitNoProgram = 126
+	// exitOutOfMemory: the kernel killed the command for exceeding the
+	// plan's memory, as a shell reports a SIGKILLed command (128+9).
+	exitOutOfMemory = 137
 )
 
 // uploadPipeSize is the pipe buffer (and copy buffer) between the SSH
@@ -64,6 +67,12 @@ func (s *Server) handleSession(sess ssh.Session) {
 		fmt.Fprintf(sess.Stderr(), "rosti: the only repository here is %[1]s: push to ssh://%[1]s@HOST:PORT/%[1]s\n", access.AppName)
 		code = 1
 	case commandSandboxed:
+		if err := checkSandboxedArgs(args); err != nil {
+			log.Warn("sandboxed command refused", "tool", args[0], "err", err)
+			fmt.Fprintf(sess.Stderr(), "rosti: %v\n", err)
+			code = 1
+			break
+		}
 		log.Info("sandboxed command", "tool", args[0])
 		code = s.runSandboxedSession(sess, access, args)
 	default:
@@ -149,6 +158,9 @@ func (s *Server) execInContainer(sess ssh.Session, access platform.AppAccess, ar
 	case errors.Is(err, platform.ErrProgramNotFound):
 		fmt.Fprintf(sess.Stderr(), "rosti: %s\r\n", err)
 		return exitNoProgram
+	case errors.Is(err, platform.ErrOutOfMemory):
+		fmt.Fprintf(sess.Stderr(), "rosti: the command was killed for using more than the plan's %d MB of memory\r\n", access.Limits.MemoryMB)
+		return code
 	case err != nil:
 		s.log.Error("exec failed", "app", access.AppName, "err", err)
 		fmt.Fprintf(sess.Stderr(), "rosti: cannot run the command in app %s: %v\r\n", access.AppName, err)
@@ -203,16 +215,28 @@ type sandboxRun struct {
 	stderr   io.Writer
 }
 
-// runSandboxed runs one tool in the app's sandbox and returns its exit code;
-// err is set only when the sandbox could not run it at all.
+// runSandboxed runs one tool in the app's sandbox, in the app's sandbox
+// cgroup, and returns its exit code; err is set only when the sandbox could
+// not run it at all.
 func (s *Server) runSandboxed(ctx context.Context, access platform.AppAccess, run sandboxRun) (int, error) {
+	group, err := s.cgroups.Join(access.AppID, sandbox.Limits(access.Limits))
+	if err != nil {
+		return exitInternal, err
+	}
+	defer func() {
+		if err := group.Release(); err != nil {
+			s.log.Warn("sandbox cgroup left behind", "app", access.AppName, "err", err)
+		}
+	}()
+	oomKills := group.OOMKills()
 	spec := sandbox.Spec{
-		AppName:   access.AppName,
-		UID:       access.UID,
-		GID:       access.GID,
-		VolumeDir: access.VolumeDir,
-		Env:       run.env,
-		Args:      run.args,
+		AppName:     access.AppName,
+		UID:         access.UID,
+		GID:         access.GID,
+		VolumeDir:   access.VolumeDir,
+		Env:         run.env,
+		Args:        run.args,
+		CgroupProcs: group.ProcsFiles(),
 	}
 	if run.withRepo {
 		spec.RepoDir = access.RepoDir
@@ -248,7 +272,13 @@ func (s *Server) runSandboxed(ctx context.Context, access platform.AppAccess, ru
 	}
 	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
 	defer stop()
-	err := cmd.Wait()
+	err = cmd.Wait()
+	// The cgroup is the app's, shared with its other sessions: an OOM kill
+	// there is this tool's only when the tool failed.
+	if n := group.OOMKills(); err != nil && n > oomKills && oomKills >= 0 {
+		fmt.Fprintf(run.stderr, "rosti: %s was killed for using more than the plan's %d MB of memory\n", run.args[0], access.Limits.MemoryMB)
+		return exitOutOfMemory, nil
+	}
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:

@@ -168,7 +168,7 @@ func TestHostKeyIsTheSameAcrossRestarts(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := newEnvWithoutServer(t, "hk")
-		server, err := sshd.New(sshd.Config{Addr: "127.0.0.1:0", HostKeyPath: path, SandboxBinary: "/bin/false", Logger: e.logger()}, e.platform)
+		server, err := sshd.New(sshd.Config{Addr: "127.0.0.1:0", HostKeyPath: path, SandboxBinary: "/bin/false", SandboxCgroup: testCgroup(t), Logger: e.logger()}, e.platform)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,19 +59,27 @@ func clientAddress(r *http.Request) string {
 	return host
 }
 
+// throttledPage answers 429 with the form again when err says the login
+// limits (platform's, shared with the API) hold this sign-in back.
+func (u *UI) throttledPage(w http.ResponseWriter, r *http.Request, v *visit, form string, p page, err error) bool {
+	var throttled *platform.ThrottledError
+	if !errors.As(err, &throttled) {
+		return false
+	}
+	p.Flash = fmt.Sprintf("Too many failed sign-ins. Try again in %d seconds.", throttled.RetrySeconds())
+	w.Header().Set("Retry-After", strconv.Itoa(throttled.RetrySeconds()))
+	u.render(w, r, v, http.StatusTooManyRequests, form, p)
+	return true
+}
+
 func (u *UI) signIn(w http.ResponseWriter, r *http.Request, v *visit) error {
 	username, password := strings.TrimSpace(r.PostFormValue("username")), r.PostFormValue("password")
 	p := page{Title: "Sign in", Data: u.signInData(r), Form: r.PostForm}
-	addr := clientAddress(r)
-	if wait := u.throttle.wait(u.now(), username, addr); wait > 0 {
-		p.Flash = fmt.Sprintf("Too many failed sign-ins. Try again in %d seconds.", int(wait.Seconds())+1)
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		u.render(w, r, v, http.StatusTooManyRequests, "signin", p)
+	res, err := u.p.SignIn(r.Context(), clientAddress(r), username, password)
+	if u.throttledPage(w, r, v, "signin", p, err) {
 		return nil
 	}
-	res, err := u.p.SignIn(r.Context(), username, password)
 	if errors.Is(err, platform.ErrUnauthorized) {
-		u.throttle.failed(u.now(), username, addr)
 		p.Flash = "Wrong username or password."
 		u.render(w, r, v, http.StatusUnauthorized, "signin", p)
 		return nil
@@ -86,7 +94,6 @@ func (u *UI) signIn(w http.ResponseWriter, r *http.Request, v *visit) error {
 		http.Redirect(w, r, "/signin/code?next="+url.QueryEscape(next), http.StatusSeeOther)
 		return nil
 	}
-	u.throttle.succeeded(username)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }
@@ -113,23 +120,17 @@ func (u *UI) codePage(w http.ResponseWriter, r *http.Request, v *visit) error {
 
 func (u *UI) signInCode(w http.ResponseWriter, r *http.Request, v *visit) error {
 	p := page{Title: "Two-factor sign-in", Data: u.signInData(r)}
-	addr := clientAddress(r)
-	if wait := u.throttle.wait(u.now(), v.pendingUser, addr); wait > 0 {
-		p.Flash = fmt.Sprintf("Too many failed sign-ins. Try again in %d seconds.", int(wait.Seconds())+1)
-		u.render(w, r, v, http.StatusTooManyRequests, "code", p)
+	_, err := u.p.SignInCode(r.Context(), clientAddress(r), v.secret, r.PostFormValue("code"))
+	if u.throttledPage(w, r, v, "code", p, err) {
 		return nil
 	}
-	_, err := u.p.SignInCode(r.Context(), v.secret, r.PostFormValue("code"))
 	if errors.Is(err, platform.ErrUnauthorized) {
-		u.throttle.failed(u.now(), v.pendingUser, addr)
 		setCookie(w, r, cookieSession, "", -1)
 		return back(w, r, "/signin", "Too many wrong codes. Sign in again.")
 	}
 	if err != nil {
-		u.throttle.failed(u.now(), v.pendingUser, addr)
 		return u.invalid(w, r, v, "code", p, err)
 	}
-	u.throttle.succeeded(v.pendingUser)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 	return nil
 }

@@ -37,7 +37,7 @@ func BenchmarkAppsPage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	res, err := ui.p.SignIn(ctx, "alice", "alice-password")
+	res, err := ui.p.SignIn(ctx, "192.0.2.1", "alice", "alice-password")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,7 +2,8 @@
 // (html/template, assets embedded with go:embed, one stylesheet and a small
 // plain script for the live parts) on top of platform, like the API
 // dialects. It owns its routes, its templates and the browser's side of a
-// sign-in (cookies, CSRF tokens, the slowing down of failed sign-ins); it
+// sign-in (cookies, CSRF tokens; failed sign-ins are limited by platform,
+// with the same limits as API logins); it
 // holds no state of its own: sessions live in the store through platform,
 // and every page is answered through platform calls with the signed-in
 // user as the actor. It never touches the store, the runtime or the proxy.

@@ -93,7 +93,7 @@ func TestWrongCodesEndTheSignIn(t *testing.T) {
 	c, _ := totp.GenerateCode(m[1], time.Now())
 	b.post("/account/2fa/enable", url.Values{"code": {c}}).expect(t, 200)
 
-	// The web's throttle slows wrong codes down per account and address;
+	// Wrong codes count against the login limits of the account and address;
 	// beneath it, platform ends the sign-in after five wrong codes.
 	x := ui.browser()
 	x.get("/signin")
@@ -106,15 +106,15 @@ func TestWrongCodesEndTheSignIn(t *testing.T) {
 		}
 	}
 	for range 4 {
-		if _, err := ui.p.SignInCode(t.Context(), secret, "000000"); err == nil {
+		if _, err := ui.p.SignInCode(t.Context(), "127.0.0.1", secret, "000000"); err == nil {
 			t.Fatal("a wrong code signed in")
 		}
 	}
-	if _, err := ui.p.SignInCode(t.Context(), secret, "000000"); err == nil || !strings.Contains(err.Error(), "sign in again") {
+	if _, err := ui.p.SignInCode(t.Context(), "127.0.0.1", secret, "000000"); err == nil || !strings.Contains(err.Error(), "sign in again") {
 		t.Fatalf("fifth wrong code: %v", err)
 	}
 	good, _ := totp.GenerateCode(m[1], time.Now().Add(30*time.Second))
-	if _, err := ui.p.SignInCode(t.Context(), secret, good); err == nil {
+	if _, err := ui.p.SignInCode(t.Context(), "127.0.0.1", secret, good); err == nil {
 		t.Fatal("the sign-in survived five wrong codes")
 	}
 }

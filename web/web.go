@@ -38,17 +38,16 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 
 // UI is the web UI's handler.
 type UI struct {
-	p        *platform.Platform
-	log      *slog.Logger
-	pages    map[string]*template.Template
-	mux      *http.ServeMux
-	throttle *throttle
-	now      func() time.Time
+	p     *platform.Platform
+	log   *slog.Logger
+	pages map[string]*template.Template
+	mux   *http.ServeMux
+	now   func() time.Time
 }
 
 // New builds the UI over p.
 func New(p *platform.Platform, log *slog.Logger) *UI {
-	u := &UI{p: p, log: log.With("component", "web"), mux: http.NewServeMux(), throttle: newThrottle(), now: time.Now}
+	u := &UI{p: p, log: log.With("component", "web"), mux: http.NewServeMux(), now: time.Now}
 	u.pages = parsePages()
 	u.routes()
 	return u

@@ -2,16 +2,37 @@ package connlimit
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
-// RaiseFileLimit raises the soft limit of open files (RLIMIT_NOFILE) to
-// the hard limit and returns it: connections, not a default of 1024, should
-// be what bounds how many clients rosti serves.
+// wantedFiles is the open files limit rosti asks for when it may raise the
+// hard limit itself (as root): enough for tens of thousands of held client
+// connections, each of which may hold one to its app as well.
+const wantedFiles = 1 << 17
+
+// RaiseFileLimit raises the limit of open files (RLIMIT_NOFILE) and returns
+// it: connections, not a default of 1024 or a container's 20,000, should be
+// what bounds how many clients rosti serves. The hard limit goes up to
+// wantedFiles where rosti may raise it (root; never above the kernel's
+// fs.nr_open), and the soft limit to the hard one.
 func RaiseFileLimit() (int, error) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, fmt.Errorf("read the open files limit: %w", err)
+	}
+	if lim.Max < wantedFiles {
+		raised := syscall.Rlimit{Cur: wantedFiles, Max: wantedFiles}
+		if nrOpen, err := readUint("/proc/sys/fs/nr_open"); err == nil && nrOpen < wantedFiles {
+			raised = syscall.Rlimit{Cur: nrOpen, Max: nrOpen}
+		}
+		// Without the privilege this fails with EPERM: the hard limit the
+		// operator gave stays, which is theirs to choose.
+		if raised.Max > lim.Max && syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			lim = raised
+		}
 	}
 	if lim.Cur < lim.Max {
 		lim.Cur = lim.Max
@@ -20,6 +41,14 @@ func RaiseFileLimit() (int, error) {
 		}
 	}
 	return int(min(lim.Cur, 1<<30)), nil
+}
+
+func readUint(path string) (uint64, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
 }
 
 // Budgets is how a limit of open files is shared out.

@@ -1,22 +1,48 @@
 // Package sandbox runs one host tool (rsync, scp, tar, git) for one app so
-// that it can only ever see and write that app's volume, as the app's uid.
+// that it can only ever see and write that app's volume, as the app's uid,
+// within the app's plan.
 //
 // The parent side (Command) re-executes the rosti binary as
 // `rosti sandbox --uid .. --gid .. --volume DIR [--repo DIR] -- TOOL ARGS`
 // in fresh mount, PID, IPC, UTS and network namespaces. The child side (Enter)
-// still runs as root inside those namespaces: it builds a private root on a
-// tmpfs holding the host's /usr (and the merged-usr links /bin, /lib...)
-// read-only, a generated /etc/passwd and /etc/group naming only root and the
-// app, the few device nodes tools open (/dev/null, /dev/zero, /dev/urandom...),
-// a private /tmp, the app volume read-write at /srv and, for git, the app's
-// bare repository read-write at RepoPath. It pivots into that root, detaches
-// the host's mounts, drops to the app uid/gid with no supplementary groups and
-// NoNewPrivs, changes to /srv and execs the tool.
+// first joins the app's sandbox cgroup (Cgroups), so that the tool and all
+// it ever starts are counted against the plan's memory, pids and CPU. Still
+// root inside those namespaces, it builds a private root on a tmpfs holding
+// only the host files the tools need, read-only: the tools themselves
+// (rsync, scp, tar, git, gzip and sh for tar -z, and env, xargs and cp for
+// deploys), their ELF interpreters and shared libraries found with
+// debug/elf, git's exec path binary and templates; then a generated
+// /etc/passwd and /etc/group naming only root and the app, the few device
+// nodes tools open (/dev/null, /dev/zero, /dev/urandom...), a private /tmp,
+// the app volume read-write at /srv and, for git, the app's bare repository
+// read-write at RepoPath. It pivots into that root, detaches the host's
+// mounts, drops to the app uid/gid with no supplementary groups and
+// NoNewPrivs, re-arms the parent-death signal, changes to /srv and execs
+// the tool.
 //
 // Inside, absolute paths, "..", symlinks and hard links can only resolve to the
-// volume, the repository, a throw-away tmpfs or read-only system files;
-// there is no /proc, no /root, no data dir and no network. The package owns
-// nothing but that process; it never touches the store or containers.
+// volume, the repository, a throw-away tmpfs or read-only tool files;
+// there is no /proc, no /root, no data dir, no other host program and no
+// network. Which arguments a tool may get is the gateway's business (package
+// sshd refuses options that make a tool run other programs); without a
+// program to run, such an option would fail here regardless.
+//
+// # Cgroups
+//
+// Each app has one sandbox cgroup, <parent>/app-<id>, holding the plan's
+// limits (memory with swap where the kernel accounts it, CPU quota, pids),
+// shared by all the app's concurrent sessions so that ten sessions do not
+// get ten plans. It is a cgroup of its own rather than the app's running
+// container's: it exists when the app is stopped or has no container yet
+// (uploads come first), it never lets an upload's memory push the app's
+// web process into the OOM killer, and it does not depend on where
+// containerd puts container cgroups. It exists only while a tool runs: the
+// last one to end kills what is left and removes it, so deleting an app
+// needs no cleanup here, and NewCgroups removes what a killed rosti left.
+// cgroup v1 (memory, pids and cpu hierarchies) and v2 are both handled.
+//
+// The package owns nothing but those processes and cgroups; it never
+// touches the store or containers.
 package sandbox
 
 import (
@@ -46,7 +72,11 @@ type Spec struct {
 	VolumeDir string   // host path, mounted read-write at VolumePath
 	RepoDir   string   // host path of the bare repo, mounted at RepoPath; empty: none
 	Env       []string // extra KEY=VALUE for the tool, after the sandbox's own
-	Args      []string // the tool and its arguments, looked up in the sandbox's PATH
+	// CgroupProcs are the cgroup.procs files (Group.ProcsFiles) of the
+	// app's sandbox cgroup, joined before anything else happens, so that
+	// the tool and all it starts are counted against the plan.
+	CgroupProcs []string
+	Args        []string // the tool and its arguments, looked up in the sandbox's PATH
 }
 
 // BindFlags declares the flags of `rosti sandbox` on fs and fills spec from
@@ -58,6 +88,7 @@ func (spec *Spec) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&spec.VolumeDir, "volume", "", "host path of the app volume, mounted at /srv")
 	fs.StringVar(&spec.RepoDir, "repo", "", "host path of the app's bare git repo, mounted at "+RepoPath)
 	fs.StringArrayVar(&spec.Env, "env", nil, "KEY=VALUE for the tool (repeatable)")
+	fs.StringArrayVar(&spec.CgroupProcs, "cgroup-procs", nil, "cgroup.procs file of the app's sandbox cgroup to join (repeatable)")
 }
 
 // Command returns the parent side: binary (the rosti executable) re-executed
@@ -74,6 +105,9 @@ func Command(binary string, spec Spec) *exec.Cmd {
 	}
 	for _, kv := range spec.Env {
 		args = append(args, "--env", kv)
+	}
+	for _, procs := range spec.CgroupProcs {
+		args = append(args, "--cgroup-procs", procs)
 	}
 	args = append(args, "--")
 	args = append(args, spec.Args...)
@@ -96,6 +130,12 @@ func Enter(spec Spec) error {
 	}
 	if os.Getpid() != 1 {
 		return errors.New("sandbox: not in a fresh PID namespace; start it through sandbox.Command")
+	}
+	for _, procs := range spec.CgroupProcs {
+		// "0" is the writing process, whatever its PID namespace.
+		if err := os.WriteFile(procs, []byte("0"), 0); err != nil {
+			return fmt.Errorf("sandbox: join the app's cgroup: %w", err)
+		}
 	}
 	// Open the sources before anything is mounted over their parents.
 	volume, err := openDir(spec.VolumeDir)
@@ -126,18 +166,19 @@ func Enter(spec Spec) error {
 	if err := os.Chdir(VolumePath); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	const path = "/usr/local/bin:/usr/bin:/bin"
 	env := append([]string{
-		"PATH=" + path,
+		"PATH=" + sandboxPath,
 		"HOME=" + VolumePath,
 		"USER=" + spec.AppName,
 		"LOGNAME=" + spec.AppName,
 		"LANG=C.UTF-8",
+		// git reads no config but the repository's: a ~/.gitconfig in the
+		// volume could otherwise name programs for git to run (filter
+		// drivers, core.fsmonitor, a pager).
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL=/dev/null",
 	}, spec.Env...)
-	// LookPath searches the process's own PATH, which Command left empty.
-	if err := os.Setenv("PATH", path); err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
+	// LookPath searches the process's own PATH, which hostFiles set.
 	tool, err := exec.LookPath(spec.Args[0])
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
@@ -155,6 +196,8 @@ func (spec Spec) validate() error {
 		return fmt.Errorf("sandbox: repo %q is not an absolute path", spec.RepoDir)
 	case len(spec.Args) == 0:
 		return errors.New("sandbox: no command")
+	case len(spec.CgroupProcs) == 0:
+		return errors.New("sandbox: no cgroup to run the tool in")
 	case strings.ContainsRune(spec.AppName, ':') || strings.ContainsRune(spec.AppName, '\n'):
 		return fmt.Errorf("sandbox: bad app name %q", spec.AppName)
 	}
@@ -182,27 +225,13 @@ func buildRoot(root string, spec Spec, volume, repo *os.File) error {
 	if err := unix.Mount("rosti-sandbox", root, "tmpfs", dataFlags, "mode=0755,size=1m"); err != nil {
 		return fmt.Errorf("sandbox: mount root tmpfs: %w", err)
 	}
-	// System directories: merged-usr hosts have /bin, /lib... as links into
-	// /usr; copy links as links and bind real directories read-only.
-	for _, dir := range []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
-		fi, err := os.Lstat(dir)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			continue
-		case err != nil:
-			return fmt.Errorf("sandbox: %w", err)
-		case fi.Mode()&os.ModeSymlink != 0:
-			target, err := os.Readlink(dir)
-			if err != nil {
-				return fmt.Errorf("sandbox: %w", err)
-			}
-			if err := os.Symlink(target, root+dir); err != nil {
-				return fmt.Errorf("sandbox: %w", err)
-			}
-		case fi.IsDir():
-			if err := bindDir(dir, root+dir, readOnlyFlags); err != nil {
-				return err
-			}
+	files, err := hostFiles()
+	if err != nil {
+		return err
+	}
+	for _, path := range files {
+		if err := addHostPath(root, path); err != nil {
+			return err
 		}
 	}
 	if err := writeEtc(root, spec); err != nil {
@@ -333,6 +362,12 @@ func dropPrivileges(uid, gid uint32) error {
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("sandbox: no_new_privs: %w", err)
+	}
+	// Changing the uid cleared the parent-death signal Command set: arm it
+	// again, so that the tool (PID 1 of its namespace, taking everything it
+	// started along) dies with rosti.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("sandbox: pdeathsig: %w", err)
 	}
 	return nil
 }

@@ -8,10 +8,13 @@
 //	/alloc?mb=N    allocates and touches N MiB, then answers
 //	/dial?addr=A   "ok" if a TCP connection to A opens within 2s, else the error
 //	/env?name=K    the value of K
+//	/header?name=K the request's values of header K, one a line
+//	/upload        "read N bytes" of the request body, or the read error
 package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -66,6 +69,19 @@ func main() {
 	})
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, os.Getenv(r.URL.Query().Get("name")))
+	})
+	mux.HandleFunc("/header", func(w http.ResponseWriter, r *http.Request) {
+		for _, v := range r.Header.Values(r.URL.Query().Get("name")) {
+			fmt.Fprintln(w, v)
+		}
+	})
+	mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "read %d bytes", n)
 	})
 	if err := http.ListenAndServe(":"+os.Getenv("PORT"), mux); err != nil {
 		fmt.Fprintln(os.Stderr, err)
