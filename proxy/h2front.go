@@ -72,8 +72,6 @@ type h2Conn struct {
 	tc       *tls.Conn
 	tlsState *tls.ConnectionState
 	fr       *http2.Framer
-	ctx      context.Context
-	cancel   context.CancelFunc
 	work     chan *h2Stream // idle workers wait here
 	hdec     *hpack.Decoder
 
@@ -114,7 +112,7 @@ type h2Stream struct {
 	remoteClosed bool // END_STREAM received
 	reset        bool // RST_STREAM sent or received
 	handlerDone  bool
-	cancel       context.CancelFunc
+	ctx          streamContext
 
 	// The request body, when there is one.
 	body          []byte
@@ -149,7 +147,6 @@ func (fc *frontConn) serveH2(tc *tls.Conn) {
 		peerMaxFrame: h2DefaultFrameSize,
 		recvWindow:   h2RecvWindow,
 	}
-	sc.ctx, sc.cancel = context.WithCancel(context.Background())
 	br := frontReaders.Get().(*bufio.Reader)
 	br.Reset(tc)
 	sc.bw = bufio.NewWriterSize(tc, h2ResponseChunk+1024)
@@ -168,9 +165,9 @@ func (fc *frontConn) serveH2(tc *tls.Conn) {
 	sc.dead = true
 	for _, st := range sc.streams {
 		st.cond.Broadcast()
+		st.ctx.cancel()
 	}
 	sc.mu.Unlock()
-	sc.cancel()
 	close(sc.work)
 	var ce http2.ConnectionError
 	if errors.As(err, &ce) {
@@ -595,7 +592,7 @@ func (sc *h2Conn) run(st *h2Stream) {
 // dropped; a request body the handler did not read to the end is reset
 // (NO_ERROR), as RFC 9113 allows once the response is complete.
 func (sc *h2Conn) streamDone(st *h2Stream) {
-	st.cancel()
+	st.ctx.cancel()
 	sc.mu.Lock()
 	st.handlerDone = true
 	st.bodyAbandoned = true
@@ -638,9 +635,7 @@ func (sc *h2Conn) resetLocked(st *h2Stream, code http2.ErrCode) {
 		delete(sc.streams, st.id)
 	}
 	st.cond.Broadcast()
-	if st.cancel != nil {
-		st.cancel()
-	}
+	st.ctx.cancel()
 	go sc.writeReset(st.id, code) // not under sc.mu: a write may block
 }
 
@@ -654,7 +649,7 @@ func (sc *h2Conn) closeStreamLocked(st *h2Stream) {
 		delete(sc.streams, st.id)
 	}
 	st.cond.Broadcast()
-	st.cancel()
+	st.ctx.cancel()
 }
 
 // goAway tells the client that no stream after the last one it opened
@@ -712,8 +707,7 @@ func (sc *h2Conn) unlockWrite() error {
 // newRequest makes the http.Request of a HEADERS frame, with the rules
 // of net/http's HTTP/2 server; an error is a malformed request.
 func (sc *h2Conn) newRequest(st *h2Stream, f *http2.MetaHeadersFrame) (*http.Request, error) {
-	ctx, cancel := context.WithCancel(sc.ctx)
-	st.cancel = cancel
+	ctx := &st.ctx
 	if f.Truncated {
 		r := &http.Request{Method: "", Header: http.Header{}, Body: http.NoBody, RemoteAddr: sc.fc.remote, TLS: sc.tlsState}
 		return r.WithContext(ctx), nil
@@ -933,3 +927,82 @@ var commonCanonical, commonLower = func() (map[string]string, map[string]string)
 	}
 	return canon, lower
 }()
+
+// streamContext is a stream's request context, done once the stream is
+// reset, its handler has returned or its connection ended. It has an
+// AfterFunc method of its own, which context.AfterFunc and
+// context.WithCancel use in place of their machinery: the exchange with
+// the app registers a function per request, and through a context made
+// by context.WithCancel that cost allocations, a lock and a map entry in
+// the connection's context on every request.
+type streamContext struct {
+	mu    sync.Mutex
+	done  chan struct{} // made when first asked for
+	err   error
+	funcs []func() // nil once run or stopped
+}
+
+func (c *streamContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+func (c *streamContext) Value(any) any { return nil }
+
+func (c *streamContext) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *streamContext) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.err != nil {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+// AfterFunc runs f in its own goroutine once c is done, as
+// context.AfterFunc does.
+func (c *streamContext) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	i := len(c.funcs)
+	c.funcs = append(c.funcs, f)
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.err != nil || c.funcs[i] == nil {
+			return false
+		}
+		c.funcs[i] = nil
+		return true
+	}
+}
+
+func (c *streamContext) cancel() {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = context.Canceled
+	if c.done != nil {
+		close(c.done)
+	}
+	funcs := c.funcs
+	c.funcs = nil
+	c.mu.Unlock()
+	for _, f := range funcs {
+		if f != nil {
+			go f()
+		}
+	}
+}
