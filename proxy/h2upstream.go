@@ -57,7 +57,7 @@ func (g *appGroup) roundTripH2(out *http.Request) (*http.Response, error) {
 // exchangeH2 writes out's head on c and reads the response head; the
 // body gives c back to the pool once read to its end.
 func exchangeH2(t *upstreamTransport, c *upstreamConn, out *http.Request) (*http.Response, error) {
-	stop := context.AfterFunc(out.Context(), func() { c.conn.SetDeadline(aLongTimeAgo) })
+	stop := afterFunc(out.Context(), func() { c.conn.SetDeadline(aLongTimeAgo) })
 	writeRequestHead(c.bw, out)
 	if err := c.bw.Flush(); err != nil {
 		stop()
@@ -88,6 +88,16 @@ func exchangeH2(t *upstreamTransport, c *upstreamConn, out *http.Request) (*http
 	}
 	resp.Body = body
 	return resp, nil
+}
+
+// afterFunc is context.AfterFunc, without its own context and
+// registration when ctx has an AfterFunc method (an HTTP/2 stream's
+// streamContext does).
+func afterFunc(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
 }
 
 // writeRequestHead writes what http.Request.Write writes for a GET or
