@@ -119,7 +119,8 @@
 //     CPU, mostly allocations). Against the local upstream that took
 //     rosti from 48 to 29-33 µs per request (nginx 25-28 µs, with as many
 //     system calls per request as rosti or more), against an app
-//     container from 68 to about 42 µs (nginx 42-49 µs). net/http's
+//     container from 68 to 40-50 µs (nginx 38-49 µs), 0.92-1.98 ×
+//     nginx's throughput on a shared, overloaded machine. net/http's
 //     HTTP/2 server stays only for tests to compare with
 //     (TestHTTP2FrontMatchesNetHTTP and its raw-frame twin send the same
 //     requests, good and malformed, to both).
