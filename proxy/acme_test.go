@@ -144,7 +144,7 @@ func TestACMEIssuesOnlyForRoutedNames(t *testing.T) {
 
 // selfSignedCert returns a certificate for host, its key and a pool that
 // trusts it.
-func selfSignedCert(t *testing.T, host string) (certPEM, keyPEM []byte, roots *x509.CertPool) {
+func selfSignedCert(t testing.TB, host string) (certPEM, keyPEM []byte, roots *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

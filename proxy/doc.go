@@ -67,13 +67,17 @@
 //     the connection's goroutine over the same raw socket I/O; HTTP/1.1
 //     on TLS then takes the fast path (X-Forwarded-Proto https), and a
 //     connection it hands over carries its TLS state, so net/http sets
-//     Request.TLS as before. A client that chose h2 through ALPN goes,
-//     untouched, to net/http's HTTP/2 server, which forwards to apps over
-//     the same HTTP/1.1 keep-alive pool. HTTP/2 keeps HTTP/1.1's limits:
-//     the 64 KiB header limit (as SETTINGS_MAX_HEADER_LIST_SIZE), the
-//     two-minute idle timeout, and at most 128 concurrent streams per
-//     connection (nginx's default); net/http's HTTP/2 server also limits
-//     resets, pings and settings floods.
+//     Request.TLS as before. A client that chose h2 through ALPN is
+//     served by the proxy's own HTTP/2 front (h2front.go, h2response.go),
+//     which forwards to apps over the same HTTP/1.1 keep-alive pool.
+//     HTTP/2 keeps HTTP/1.1's limits: the 64 KiB header limit (as
+//     SETTINGS_MAX_HEADER_LIST_SIZE; past it a 431, far past it the
+//     connection ends), the two-minute idle timeout, at most 128 streams
+//     in flight per connection (nginx's default; one more is refused with
+//     REFUSED_STREAM, and a reset stream counts until its handler has
+//     returned, so resetting streams starts no more: the "rapid reset"
+//     attack), request bodies flow-controlled to 1 MiB per connection,
+//     GOAWAY on shutdown.
 //   - What TLS costs, from CPU profiles and /proc CPU time per request
 //     against an app container on the 2-core machine
 //     (bench/proxy/https.sh). Through net/http an HTTPS keep-alive
@@ -93,24 +97,33 @@
 //     proxy, whose ticket keys crypto/tls makes and rotates (a new key a
 //     day, each accepted for 7 days, never written to disk), as nginx
 //     does without ssl_session_ticket_key. Both TLS 1.2 and 1.3 resume.
-//   - HTTP/2 costs about twice nginx's CPU per request (48-81 µs against
-//     22-41 µs). net/http's HTTP/2 server runs a goroutine per stream,
-//     makes a handler wait until its HEADERS frame is written before it
-//     sends the DATA, and flushes whenever its queue of frames runs
-//     empty: two writes, two TCP segments per response, where nginx
-//     writes the answers of several streams at once. HTTP/2 connections
-//     therefore write through a batchWriter, which sends from its own
-//     goroutine after yielding once, so that frames written meanwhile
-//     leave in one system call: 68-71 µs down to 48-58 µs per request
-//     against the local upstream.
-//     Requests without a body then skip httputil.ReverseProxy
-//     (h2direct.go: the same transport and rules, without its deep copy
-//     of the request, a test compares both), which was about a seventh
-//     of the profile; alternating runs gave 48-60 µs against 52-58 µs.
-//     What remains is the HTTP/2 server's goroutine hand-offs (about six
-//     per request), its header maps, and one write and one or two reads
-//     to the app, which nginx pays too. Closing the rest of the gap
-//     needs an HTTP/2 front of our own, as the fast path is for HTTP/1.1.
+//   - HTTP/2 through net/http's HTTP/2 server cost about twice nginx's
+//     CPU per request (48-81 µs against 22-41 µs): a serve loop, a
+//     goroutine per stream, about six hand-offs between goroutines per
+//     request, header maps, and a handler waiting for its HEADERS frame to
+//     be written before it sends the DATA. Batching its writes (see
+//     batchWriter) and skipping httputil.ReverseProxy (h2direct.go) took
+//     it to 48-60 µs, 0.65-0.89 × nginx's throughput. The proxy's own
+//     front replaced it: the connection's goroutine reads and handles
+//     every frame (x/net/http2's Framer and hpack); each request runs the
+//     usual handler on a worker goroutine of the connection (kept for the
+//     connection's life, so their stacks, grown by the handler, are not
+//     grown again per request: that was a tenth of the profile) with a
+//     ResponseWriter that encodes the answer itself and writes HEADERS and
+//     the first DATA together; all frames go through one buffer under a
+//     mutex, flushed by whoever writes last, so that the answers of
+//     several streams leave in one TLS record and, through batchWriter,
+//     one system call. GET and HEAD requests then go to the app with a
+//     hand-written request head and response parser (h2upstream.go)
+//     instead of http.Request.Write and http.ReadResponse (a tenth of the
+//     CPU, mostly allocations). Against the local upstream that took
+//     rosti from 48 to 29-33 µs per request (nginx 25-28 µs, with as many
+//     system calls per request as rosti or more), against an app
+//     container from 68 to 40-50 µs (nginx 38-49 µs), 0.92-1.98 ×
+//     nginx's throughput on a shared, overloaded machine. net/http's
+//     HTTP/2 server stays only for tests to compare with
+//     (TestHTTP2FrontMatchesNetHTTP and its raw-frame twin send the same
+//     requests, good and malformed, to both).
 //   - Access log lines are formatted by hand (accesslog.go) in the layout
 //     of slog's text handler and written in the request's goroutine to a
 //     writer that batches them (internal/logbuf), which writes them out

@@ -76,8 +76,12 @@ func (fc *frontConn) serve() {
 		}
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
 			raw.batch = newBatchWriter(fc.io)
-			f.untrack(fc)
-			f.handoff.push(tc)
+			if f.p.h2ViaNetHTTP {
+				f.untrack(fc)
+				f.handoff.push(tc)
+				return
+			}
+			fc.serveH2(tc)
 			return
 		}
 		fc.io, conn = tc, tc

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rosti-paas/rosti/internal/connlimit"
+	"golang.org/x/net/http2"
 )
 
 // httpFront owns a listener, plain HTTP or HTTPS (tls set; tlsfront.go).
@@ -27,6 +28,7 @@ type httpFront struct {
 
 	mu    sync.Mutex
 	conns map[*frontConn]struct{}
+	h2    map[*h2Conn]struct{} // HTTP/2 connections, told to go away on shutdown
 }
 
 // Connection states, for Shutdown: an idle connection waits for a request
@@ -55,6 +57,7 @@ func newHTTPFront(p *Proxy, ln net.Listener) *httpFront {
 		ln:      ln,
 		handoff: newConnQueue(ln.Addr()),
 		conns:   map[*frontConn]struct{}{},
+		h2:      map[*h2Conn]struct{}{},
 	}
 }
 
@@ -98,6 +101,20 @@ func (f *httpFront) track(fc *frontConn) bool {
 	return true
 }
 
+// trackH2 notes an HTTP/2 connection; false when shutting down.
+func (f *httpFront) trackH2(sc *h2Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.h2[sc] = struct{}{}
+	return !f.closing.Load()
+}
+
+func (f *httpFront) untrackH2(sc *h2Conn) {
+	f.mu.Lock()
+	delete(f.h2, sc)
+	f.mu.Unlock()
+}
+
 func (f *httpFront) untrack(fc *frontConn) {
 	f.mu.Lock()
 	delete(f.conns, fc)
@@ -109,8 +126,15 @@ func (f *httpFront) untrack(fc *frontConn) {
 func (f *httpFront) shutdown(ctx context.Context) error {
 	f.mu.Lock()
 	f.closing.Store(true)
+	h2 := make([]*h2Conn, 0, len(f.h2))
+	for sc := range f.h2 {
+		h2 = append(h2, sc)
+	}
 	f.mu.Unlock()
 	f.ln.Close()
+	for _, sc := range h2 {
+		sc.goAway(http2.ErrCodeNo)
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -55,7 +55,13 @@ func (g *appGroup) serveH2(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = emptyValue // or Go's transport would add its own
 	}
-	resp, err := g.rp.Transport.RoundTrip(out)
+	var resp *http.Response
+	var err error
+	if out.Method == http.MethodGet || out.Method == http.MethodHead {
+		resp, err = g.roundTripH2(out)
+	} else {
+		resp, err = g.rp.Transport.RoundTrip(out)
+	}
 	if err != nil {
 		g.fail(w, r, err)
 		return

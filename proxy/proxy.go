@@ -80,6 +80,9 @@ type Proxy struct {
 	// h2ViaReverseProxy sends every HTTP/2 request through
 	// httputil.ReverseProxy (h2direct.go), for tests to compare.
 	h2ViaReverseProxy bool
+	// h2ViaNetHTTP hands HTTP/2 connections to net/http's HTTP/2 server
+	// instead of the proxy's own (h2front.go), for tests to compare.
+	h2ViaNetHTTP bool
 
 	table atomic.Pointer[table]
 	acme  *acme // nil when HTTPSAddr is empty

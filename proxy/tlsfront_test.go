@@ -53,6 +53,23 @@ func newRecordingApp(t *testing.T) *recordingApp {
 			case r.URL.Path == "/chunked":
 				io.WriteString(c, "HTTP/1.1 200 OK\r\n"+appHeaders+"\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"+
 					"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n")
+			case r.URL.Path == "/big":
+				big := strings.Repeat("0123456789abcdef", 200<<10/16)
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\n%s\r\nContent-Length: %d\r\n\r\n%s", appHeaders, len(big), big)
+			case r.URL.Path == "/eof":
+				io.WriteString(c, "HTTP/1.0 200 OK\r\n"+appHeaders+"\r\n\r\nuntil the end")
+				return
+			case r.URL.Path == "/headers":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\n"+appHeaders+"\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nx-lower-case: v\r\n"+
+					"Keep-Alive: timeout=5\r\nConnection: Keep-Alive, X-Hop\r\nX-Hop: dropped\r\nContent-Length: 2\r\n\r\nok")
+			case r.URL.Path == "/close":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\n"+appHeaders+"\r\nConnection: close\r\nContent-Length: 6\r\n\r\nclosed")
+				return
+			case r.URL.Path == "/early":
+				io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"+
+					"HTTP/1.1 200 OK\r\n"+appHeaders+"\r\nContent-Length: 5\r\n\r\nfinal")
+			case r.URL.Path == "/empty":
+				io.WriteString(c, "HTTP/1.1 204 No Content\r\n"+appHeaders+"\r\n\r\n")
 			case r.URL.Path == "/untyped":
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nuntyped")
 			default:
@@ -526,6 +543,13 @@ func TestHTTP2DirectMatchesReverseProxy(t *testing.T) {
 		{"no User-Agent", request{"GET", "https://" + host + "/ua", http.Header{"User-Agent": {""}}, ""}},
 		{"query ReverseProxy rewrites", request{"GET", "https://" + host + "/q?a=1;b=2", nil, ""}},
 		{"body", request{"POST", "https://" + host + "/post", nil, "payload"}},
+		{"POST without a body", request{"POST", "https://" + host + "/post", nil, ""}},
+		{"HTTP/1.0 answer until EOF", request{"GET", "https://" + host + "/eof", nil, ""}},
+		{"header names and hop-by-hop headers", request{"GET", "https://" + host + "/headers", nil, ""}},
+		{"app closes after answering", request{"GET", "https://" + host + "/close", nil, ""}},
+		{"HEAD of a closing app", request{"HEAD", "https://" + host + "/close", nil, ""}},
+		{"103 Early Hints first", request{"GET", "https://" + host + "/early", nil, ""}},
+		{"big answer", request{"GET", "https://" + host + "/big", nil, ""}},
 		{"app down", request{"GET", "https://" + downHost + "/", nil, ""}},
 	}
 	run := func(t *testing.T, c *http.Client, rq request) string {
