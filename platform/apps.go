@@ -84,6 +84,16 @@ func (p *Platform) CreateApp(_ context.Context, actor store.User, companyID int6
 	if err != nil {
 		return store.App{}, uniquenessError(err)
 	}
+	if p.disks != nil {
+		// The disk is allocated now, so that an app the server has no
+		// room for is refused instead of failing to run later.
+		if _, err := p.ensureVolume(created); err != nil {
+			if derr := errors.Join(p.removeVolume(created), p.store.DeleteApp(created.ID)); derr != nil {
+				p.log.Error("undoing an app whose disk could not be made", "app", created.Name, "err", derr)
+			}
+			return store.App{}, err
+		}
+	}
 	first, err := p.store.CreateRelease(store.Release{
 		AppID: created.ID, Image: created.Image, ProcessTypes: []string{"web"}, Source: SourceCreate,
 		Summary: u.Username + " created initial release", Author: u.Username, Created: created.Created, Status: store.ReleaseSucceeded,
@@ -108,6 +118,15 @@ func (p *Platform) UpdateApp(ctx context.Context, actor store.User, ref AppRef, 
 	appID := a.ID
 	unlock := p.deploys.Lock(appID)
 	defer unlock()
+	if in.Plan != nil && *in.Plan != a.PlanID && p.disks != nil {
+		// The disk is sized first: a plan whose disk does not fit is
+		// refused with nothing changed.
+		if plan, err := p.store.Plan(*in.Plan); err == nil {
+			if err := p.resizeVolume(a, plan.DiskMB); err != nil {
+				return store.App{}, err
+			}
+		}
+	}
 	var image string
 	updated, err := p.store.UpdateApp(appID, func(a *store.App) error {
 		if in.Name != nil && *in.Name != a.Name {
