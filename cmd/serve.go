@@ -18,8 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rosti-paas/rosti/dbserver"
-	"github.com/rosti-paas/rosti/internal/diskimage"
 	"github.com/rosti-paas/rosti/internal/connlimit"
+	"github.com/rosti-paas/rosti/internal/diskimage"
 	"github.com/rosti-paas/rosti/internal/hashworker"
 	"github.com/rosti-paas/rosti/internal/logbuf"
 	"github.com/rosti-paas/rosti/platform"
