@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -86,6 +87,7 @@ type Platform struct {
 	throttle   *loginThrottle
 	passwords  PasswordChecker
 	disks      Disks
+	dns        *dnsCache
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -106,6 +108,7 @@ func New(cfg Config, deps Deps) *Platform {
 	p.throttle = newLoginThrottle(p.now)
 	p.passwords = deps.Passwords
 	p.disks = deps.Disks
+	p.dns = newDNSCache(net.DefaultResolver, p.now)
 	if p.containers != nil {
 		p.reconciler = newReconciler(p)
 		p.pulls = newPuller(p)

@@ -178,7 +178,8 @@ func desiredProcesses(a store.App) int64 {
 }
 
 // domainsResolveHere checks that each domain resolves to an address of one
-// of this machine's interfaces.
+// of this machine's interfaces, from answers the DNS cache keeps: a slow
+// resolver delays a status by dnsWait at most, however many domains.
 func (p *Platform) domainsResolveHere(ctx context.Context, a store.App, st *AppStatus) bool {
 	local := map[string]bool{}
 	addrs, _ := net.InterfaceAddrs()
@@ -187,7 +188,7 @@ func (p *Platform) domainsResolveHere(ctx context.Context, a store.App, st *AppS
 			local[ipn.IP.String()] = true
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	ctx, cancel := context.WithTimeout(ctx, dnsWait)
 	defer cancel()
 	ok := true
 	for _, d := range a.Domains {
@@ -197,7 +198,12 @@ func (p *Platform) domainsResolveHere(ctx context.Context, a store.App, st *AppS
 		if strings.HasPrefix(d, "*.") {
 			d = "check-wildcard" + d[1:]
 		}
-		ips, err := net.DefaultResolver.LookupHost(ctx, d)
+		ips, known, err := p.dns.lookup(ctx, d)
+		if !known {
+			ok = false
+			st.Info = append(st.Info, fmt.Sprintf("domain %s is still being looked up; ask again in a moment", d))
+			continue
+		}
 		here := false
 		for _, ip := range ips {
 			here = here || local[ip]
