@@ -242,17 +242,16 @@ func (m *Manager) Remove(image, dir string) error {
 	unlock := m.locks.Lock(dir)
 	defer unlock()
 	mounted, err := Mounted(dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err != nil {
 		return err
 	}
 	if mounted {
-		if err := unix.Unmount(dir, 0); errors.Is(err, unix.EBUSY) {
+		err := unix.Unmount(dir, 0)
+		if errors.Is(err, unix.EBUSY) {
 			err = unix.Unmount(dir, unix.MNT_DETACH)
-		} else if err != nil {
-			return fmt.Errorf("unmount %s: %w", dir, err)
 		}
-		if still, err := Mounted(dir); err != nil || still {
-			return fmt.Errorf("unmount %s: still mounted", dir)
+		if err != nil {
+			return fmt.Errorf("unmount %s: %w", dir, err)
 		}
 	}
 	for _, f := range []string{image, image + pendingSuffix} {
