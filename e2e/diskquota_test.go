@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -64,6 +65,16 @@ func fillFS(t *testing.T, path string) {
 			return
 		}
 	}
+}
+
+// freeMB is the space left on dir's file system.
+func freeMB(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize / 1e6
 }
 
 type storageJSON struct {
@@ -140,6 +151,18 @@ func TestDiskQuota(t *testing.T) {
 		if code, out, errOut := deployer.run(t, local, "sftp", "-F", deployer.config, "-P", port, "-b", "batch", "filler@127.0.0.1"); code == 0 {
 			t.Fatalf("an SFTP upload into a full disk succeeded: %s %s", out, errOut)
 		}
+	})
+
+	t.Run("/tmp is not the host's disk", func(t *testing.T) {
+		before := freeMB(t, host)
+		code, _, errOut := deployer.ssh(t, "filler", "dd if=/dev/zero of=/tmp/big bs=1M count=100")
+		if code == 0 || !strings.Contains(errOut, "No space left on device") {
+			t.Fatalf("writing 100 MB into /tmp on a 128 MB plan: exit %d, %s", code, errOut)
+		}
+		if after := freeMB(t, host); after < before-10 {
+			t.Fatalf("writes to /tmp took the host's disk: %d MB free before, %d after", before, after)
+		}
+		must(t)(deployer.ssh(t, "filler", "rm /tmp/big"))
 	})
 
 	t.Run("the API keeps working", func(t *testing.T) {

@@ -254,12 +254,17 @@ func (m *Manager) Remove(image, dir string) error {
 			return fmt.Errorf("unmount %s: %w", dir, err)
 		}
 	}
+	// The directory first: a directory without its image is what a
+	// volume made before disk images looks like.
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
 	for _, f := range []string{image, image + pendingSuffix} {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
-	return os.RemoveAll(dir)
+	return nil
 }
 
 // Mounted tells whether a file system is mounted on dir: whether dir is on
