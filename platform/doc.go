@@ -45,8 +45,8 @@
 // Volumes (volumes.go): with Disks, each app's volume is a file system of
 // its plan's size (internal/diskimage says why images and how rosti keeps
 // its own share of the disk), made with the app so that one the host has
-// no room for is refused (store.ErrNoSpace), grown with its plan and never
-// shrunk. Volumes made before disk quotas stay plain directories, counted
+// no room for is refused (store.ErrNoSpace), grown with its plan, and
+// shrunk with it only while the app is stopped. Volumes made before disk quotas stay plain directories, counted
 // but not limited, rather than copied into an image under a running app.
 //
 // Web sign-ins (sessions.go, twofactor.go): sessions are kept as the hash

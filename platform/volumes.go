@@ -23,6 +23,10 @@ type Disks interface {
 	// Grow grows image and its file system to size bytes; an error that
 	// is diskimage.ErrGrowPending means it grows at its next mount.
 	Grow(image, dir string, size int64) error
+	// Shrink shrinks image and its file system to size bytes, unmounted
+	// meanwhile: diskimage.ErrInUse when something uses it,
+	// diskimage.ErrTooSmall when its files do not fit.
+	Shrink(image, dir string, size int64) error
 	// Remove unmounts dir and deletes it and image.
 	Remove(image, dir string) error
 }
@@ -108,9 +112,9 @@ func (p *Platform) mountVolume(a store.App) error {
 	return nil
 }
 
-// resizeVolume makes the app's volume fit a plan of diskMB: it grows, and
-// refuses to shrink, since an ext4 file system shrinks only unmounted and
-// the volume is in use while the app runs.
+// resizeVolume makes the app's volume fit a plan of diskMB: it grows at
+// once, and shrinks only while the app is stopped, since an ext4 file
+// system shrinks only unmounted.
 func (p *Platform) resizeVolume(a store.App, diskMB int64) error {
 	if p.plainVolume(a) {
 		return nil
@@ -130,7 +134,17 @@ func (p *Platform) resizeVolume(a store.App, diskMB int64) error {
 		if use.Used > size {
 			return FieldError("plan", "the app uses %d MB of disk, more than the plan's %d MB; delete files first", use.Used/1e6, diskMB)
 		}
-		return FieldError("plan", "the app's disk cannot shrink from %d MB to the plan's %d MB; pick a plan with at least %d MB of disk", fi.Size()/1e6, diskMB, (fi.Size()+1e6-1)/1e6)
+		if a.Enabled() {
+			return FieldError("plan", "the app's disk shrinks from %d MB to the plan's %d MB only while the app is stopped: stop it, change the plan, then start it", fi.Size()/1e6, diskMB)
+		}
+		err = p.disks.Shrink(p.diskImage(a), p.volumeDir(a), size)
+		switch {
+		case errors.Is(err, diskimage.ErrInUse):
+			return fmt.Errorf("the app's disk is in use (an SSH session or a one-off command still runs); try again once it ends: %w", store.ErrConflict)
+		case errors.Is(err, diskimage.ErrTooSmall):
+			return FieldError("plan", "the app's files and its file system's own data do not fit in the plan's %d MB of disk; delete files first", diskMB)
+		}
+		return err
 	}
 	err = p.disks.Grow(p.diskImage(a), p.volumeDir(a), diskMB*1e6)
 	if errors.Is(err, diskimage.ErrGrowPending) {

@@ -62,8 +62,9 @@ func owner(t *testing.T, path string) uint32 {
 
 // TestAppDisks: with Disks, an app's volume is its own file system of the
 // plan's size, made with the app (an app the host has no room for is
-// refused with nothing left behind), grown with its plan and never shrunk
-// under what it holds; a volume made before disk quotas stays as it is.
+// refused with nothing left behind), grown with its plan, shrunk only
+// while the app is stopped and never under what it holds; a volume made
+// before disk quotas stays as it is.
 func TestAppDisks(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount")
@@ -137,8 +138,8 @@ func TestAppDisks(t *testing.T) {
 		_, err := p.UpdateApp(ctx, u, AppByID(cs[0].ID, a.ID), AppInput{Plan: ptr(plans[name])})
 		return err
 	}
-	if err := plan("tiny"); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "cannot shrink") {
-		t.Fatalf("a plan with less disk: %v", err)
+	if err := plan("tiny"); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "only while the app is stopped") {
+		t.Fatalf("a plan with less disk for a running app: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(vol, "app", "data"), make([]byte, 15e6), 0o644); err != nil {
 		t.Fatal(err)
@@ -151,6 +152,21 @@ func TestAppDisks(t *testing.T) {
 	}
 	if got, _ := p.App(ctx, u, AppByID(cs[0].ID, a.ID)); got.PlanID != plans["more"] {
 		t.Fatalf("plan %d after moving to a bigger one", got.PlanID)
+	}
+	if a, err = p.store.UpdateApp(a.ID, func(a *store.App) error { a.DesiredState = store.StateStopped; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := plan("tiny"); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "delete files first") {
+		t.Fatalf("a plan with less disk than a stopped app uses: %v", err)
+	}
+	if err := os.Remove(filepath.Join(vol, "app", "data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := plan("tiny"); err != nil {
+		t.Fatalf("a plan with less disk for a stopped app: %v", err)
+	}
+	if use, err := diskimage.UsageOf(vol); err != nil || use.Size > 10e6 {
+		t.Fatalf("the disk after moving to a 10 MB plan: %+v, %v", use, err)
 	}
 
 	t.Run("a volume made before disk quotas stays", func(t *testing.T) {

@@ -26,9 +26,9 @@
 // Growing is online (resize2fs on the mounted device) where the kernel lets
 // rosti: it needs CAP_SYS_RESOURCE, which some container hosts withhold
 // even from root; there the image is allocated at once and its file system
-// grows offline the next time it is mounted (after a reboot). Shrinking is
-// not done: ext4 shrinks only offline, and an app's volume is in use while
-// it runs.
+// grows offline the next time it is mounted (after a reboot). Shrinking
+// is offline only (ext4 cannot shrink mounted), so only a file system
+// nothing uses shrinks: an app's, once it is stopped.
 //
 // Mounts use mount(8)'s loop option, which sets the loop device to clear
 // itself when the file system is unmounted: no loop device outlives its
@@ -45,6 +45,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -234,6 +235,70 @@ func growOffline(image string) error {
 		return err
 	}
 	return os.Remove(image + pendingSuffix)
+}
+
+// A Shrink that could not be done, with nothing changed.
+var (
+	ErrInUse    = errors.New("the file system is in use")
+	ErrTooSmall = errors.New("what the file system holds does not fit in the size asked for")
+)
+
+// Shrink makes image and its file system size bytes. ext4 shrinks only
+// unmounted, so dir is unmounted meanwhile: nothing may use it (ErrInUse
+// when something does, a process in the host's mount namespace or another
+// namespace's mount); the caller makes sure its files fit.
+func (m *Manager) Shrink(image, dir string, size int64) error {
+	unlock := m.locks.Lock(dir)
+	defer unlock()
+	size -= size % blockSize
+	fi, err := os.Stat(image)
+	if err != nil {
+		return err
+	}
+	if size >= fi.Size() {
+		return nil
+	}
+	mounted, err := Mounted(dir)
+	if err != nil {
+		return err
+	}
+	if mounted {
+		if err := unix.Unmount(dir, 0); errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("%w: %v", ErrInUse, err)
+		} else if err != nil {
+			return fmt.Errorf("unmount %s: %w", dir, err)
+		}
+	}
+	// The loop device clears itself with its last mount: one still there
+	// is a mount elsewhere (a container's namespace), and the file system
+	// is live.
+	if loops, err := output("losetup", "-j", image); err != nil || loops != "" {
+		if err == nil {
+			err = ErrInUse
+		}
+		return errors.Join(err, ensure(image, dir, size))
+	}
+	err = shrinkOffline(image, size)
+	return errors.Join(err, ensure(image, dir, size))
+}
+
+func shrinkOffline(image string, size int64) error {
+	if err := exec.Command("e2fsck", "-f", "-p", image).Run(); err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() > 1 {
+			return fmt.Errorf("e2fsck %s before shrinking it: %v", image, err)
+		}
+	}
+	if err := run("resize2fs", image, strconv.FormatInt(size/1024, 10)+"K"); err != nil {
+		return fmt.Errorf("%w: %v", ErrTooSmall, err)
+	}
+	if err := os.Truncate(image, size); err != nil {
+		return err
+	}
+	if err := os.Remove(image + pendingSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // Remove unmounts dir and deletes it and image. A file system still in use

@@ -141,6 +141,64 @@ func TestVolumeLife(t *testing.T) {
 		}
 	})
 
+	const sixteenMB = 16e6 - int64(16e6)%blockSize // sizes are whole blocks
+	t.Run("shrinks when nothing uses it", func(t *testing.T) {
+		before, _ := UsageOf(dir)
+		if err := m.Shrink(image, dir, 16e6); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := UsageOf(dir)
+		if mounted, _ := Mounted(dir); !mounted || after.Size > before.Size-14e6 || after.Size > 16e6 {
+			t.Fatalf("after shrinking from %d to 16 MB: size %d, mounted %v", before.Size, after.Size, mounted)
+		}
+		if fi, _ := os.Stat(image); fi.Size() != sixteenMB {
+			t.Fatalf("the image is %d bytes after shrinking to 16 MB", fi.Size())
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "kept")); err != nil || string(b) != "data" {
+			t.Fatalf("kept = %q, %v", b, err)
+		}
+	})
+
+	t.Run("does not shrink what is used elsewhere", func(t *testing.T) {
+		elsewhere := filepath.Join(host, "elsewhere")
+		if err := os.Mkdir(elsewhere, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("mount", "--bind", dir, elsewhere).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		defer func() {
+			if out, err := exec.Command("umount", elsewhere).CombinedOutput(); err != nil {
+				t.Errorf("%v: %s", err, out)
+			}
+		}()
+		if err := m.Shrink(image, dir, 12e6); !errors.Is(err, ErrInUse) {
+			t.Fatalf("shrinking a file system mounted elsewhere: %v, want ErrInUse", err)
+		}
+		if mounted, _ := Mounted(dir); !mounted {
+			t.Fatal("not mounted again after a refused shrink")
+		}
+		if fi, _ := os.Stat(image); fi.Size() != sixteenMB {
+			t.Fatalf("a refused shrink changed the image to %d bytes", fi.Size())
+		}
+	})
+
+	t.Run("does not shrink below what it holds", func(t *testing.T) {
+		if err := os.WriteFile(filepath.Join(dir, "ten"), make([]byte, 10e6), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(filepath.Join(dir, "ten"))
+		if err := m.Shrink(image, dir, 4e6); !errors.Is(err, ErrTooSmall) {
+			t.Fatalf("shrinking 10 MB of files into 4 MB: %v, want ErrTooSmall", err)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "kept")); err != nil || string(b) != "data" {
+			t.Fatalf("kept = %q, %v", b, err)
+		}
+		if fi, _ := os.Stat(image); fi.Size() != sixteenMB {
+			t.Fatalf("a refused shrink changed the image to %d bytes", fi.Size())
+		}
+	})
+
 	t.Run("no image past the host's room", func(t *testing.T) {
 		err := m.Ensure(filepath.Join(host, "2.ext4"), filepath.Join(host, "2"), 90e6)
 		if !errors.Is(err, syscall.ENOSPC) {
