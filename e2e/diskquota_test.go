@@ -181,6 +181,35 @@ func TestDiskQuota(t *testing.T) {
 		must(t)(deployer.ssh(t, "filler", "dd if=/dev/zero of=/srv/small bs=1M count=5"))
 	})
 
+	t.Run("a plan with less disk", func(t *testing.T) {
+		var smaller struct{ ID int64 }
+		in.expect(t, 200, admin.token, "POST", pathf("/api/v1/%d/plans/", admin.company),
+			map[string]any{"name": "tinier", "ram": 128, "disk": 15, "cpu_quota": 50, "price": 0}).decode(t, &smaller)
+		patch := func() reply {
+			return in.call(t, admin.token, "PATCH", pathf("/api/v1/%d/apps/%d/", admin.company, app), map[string]any{"plan": smaller.ID})
+		}
+		if r := patch(); r.status != 400 || !contains(string(r.body), "only while the app is stopped") {
+			t.Fatalf("a smaller disk for a running app: %d %s", r.status, r.body)
+		}
+		in.action(t, admin, app, "stop")
+		if r := patch(); r.status != 200 {
+			t.Fatalf("a smaller disk for a stopped app: %d %s", r.status, r.body)
+		}
+		in.action(t, admin, app, "start")
+		in.running(t, admin, app)
+		if st := storage(); st.Storage.LimitMB != 15 {
+			t.Fatalf("storage after moving to a 15 MB plan: %+v", st)
+		}
+		if out := must(t)(deployer.ssh(t, "filler", "wc -c < /srv/small")); strings.TrimSpace(out) != "5242880" {
+			t.Fatalf("the app's file after shrinking its disk: %q bytes", out)
+		}
+		code, _, errOut := deployer.ssh(t, "filler", "dd if=/dev/zero of=/srv/big bs=1M count=20")
+		if code == 0 || !strings.Contains(errOut, "No space left on device") {
+			t.Fatalf("writing 20 MB more on a 15 MB plan: exit %d, %s", code, errOut)
+		}
+		must(t)(deployer.ssh(t, "filler", "rm /srv/big"))
+	})
+
 	t.Run("rosti's own full disk is a 507", func(t *testing.T) {
 		filler := filepath.Join(host, "filler")
 		fillFS(t, filler)
