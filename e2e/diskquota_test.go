@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // smallHostFS makes an ext4 file system of sizeMB on a loop device, for a
@@ -90,7 +92,8 @@ type storageJSON struct {
 // they come (a process in the container, SFTP), while the API keeps
 // working on a nearly full disk; apps-status shows the usage against the
 // limit; a write rosti itself cannot make is a 507 that says why, and
-// everything works again once space is freed.
+// everything works again once space is freed; a smaller plan shrinks a
+// stopped app's disk; disks are mounted again when rosti starts.
 func TestDiskQuota(t *testing.T) {
 	for _, tool := range []string{"ssh", "ssh-keygen", "sftp", "ctr", "mkfs.ext4", "losetup", "fallocate"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -104,14 +107,21 @@ func TestDiskQuota(t *testing.T) {
 	port := in.sshPort(t)
 	admin := in.adminUser(t)
 	in.importBusybox(t)
-	t.Cleanup(func() {
-		// Whatever a failure left: apps' containers outlive rosti.
-		var apps []struct{ ID int64 }
-		in.expect(t, 200, admin.token, "GET", pathf("/api/v1/%d/apps/", admin.company), nil).decode(t, &apps)
-		for _, a := range apps {
-			in.call(t, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, a.ID), nil)
-		}
-	})
+	// Whatever a failure left goes before rosti stops: apps' containers
+	// outlive it.
+	deleteAppsAtEnd := func(in *instance) {
+		t.Cleanup(func() {
+			if in.cmd.ProcessState != nil {
+				return // stopped by the test, which started another
+			}
+			var apps []struct{ ID int64 }
+			in.expect(t, 200, admin.token, "GET", pathf("/api/v1/%d/apps/", admin.company), nil).decode(t, &apps)
+			for _, a := range apps {
+				in.call(t, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, a.ID), nil)
+			}
+		})
+	}
+	deleteAppsAtEnd(in)
 
 	var plan struct{ ID int64 }
 	in.expect(t, 200, admin.token, "POST", pathf("/api/v1/%d/plans/", admin.company),
@@ -230,6 +240,40 @@ func TestDiskQuota(t *testing.T) {
 		in.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, later), nil)
 	})
 
+	// Mounted again at start, as after a reboot: a restarted rosti is
+	// this test's (startRosti cleans up with the t it is given), so this
+	// is no subtest.
+	in.action(t, admin, app, "stop")
+	waitFor(t, "containers gone", 60*time.Second, func() (bool, string) {
+		st := in.status(t, admin, app)
+		return len(st.Containers) == 0, fmt.Sprintf("%+v", st.Containers)
+	})
+	in.stop()
+	volume := filepath.Join(data, "volumes", fmt.Sprint(app))
+	if out, err := exec.Command("umount", volume).CombinedOutput(); err != nil {
+		t.Fatalf("umount the app's disk: %v: %s", err, out)
+	}
+	if loops := loopsUnder(t, host); len(loops) > 0 {
+		t.Fatalf("loop devices left once the disk is unmounted: %v", loops)
+	}
+	in = startRosti(t, bin, data)
+	deleteAppsAtEnd(in)
+	waitFor(t, "the app's disk mounted again", 30*time.Second, func() (bool, string) {
+		var vol, above syscall.Stat_t
+		if err := errors.Join(syscall.Stat(volume, &vol), syscall.Stat(filepath.Dir(volume), &above)); err != nil {
+			return false, err.Error()
+		}
+		return vol.Dev != above.Dev, "not mounted"
+	})
+	after := &sshClient{port: in.sshPort(t), config: deployer.config, pub: deployer.pub}
+	if st := storage(); st.Storage.LimitMB != 15 || st.Storage.UsageMB < 5 {
+		t.Fatalf("storage after a restart: %+v", st)
+	}
+	in.action(t, admin, app, "start")
+	in.running(t, admin, app)
+	if out := must(t)(after.ssh(t, "filler", "wc -c < /srv/small")); strings.TrimSpace(out) != "5242880" {
+		t.Fatalf("the app's file after a restart: %q bytes", out)
+	}
 	in.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, app), nil)
 	if left, _ := filepath.Glob(filepath.Join(data, "disks", "*")); len(left) > 0 {
 		t.Errorf("disk images left after the apps were deleted: %v", left)

@@ -190,6 +190,9 @@ func (p *Platform) volumeUsage(a store.App, limitMB float64) (usedMB float64, fu
 		}
 		return used, used >= limitMB, note, err
 	}
+	if mounted, err := diskimage.Mounted(p.volumeDir(a)); err != nil || !mounted {
+		return 0, false, "", errors.Join(err, errors.New("the app's disk is not mounted yet"))
+	}
 	use, err := diskimage.UsageOf(p.volumeDir(a))
 	if err != nil {
 		return 0, false, "", err
