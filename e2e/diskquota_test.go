@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,6 +220,39 @@ func TestDiskQuota(t *testing.T) {
 			t.Fatalf("writing 20 MB more on a 15 MB plan: exit %d, %s", code, errOut)
 		}
 		must(t)(deployer.ssh(t, "filler", "rm /srv/big"))
+	})
+
+	t.Run("a git push past the plan's disk is refused", func(t *testing.T) {
+		repo := t.TempDir()
+		git := func(args ...string) string { return must(t)(deployer.run(t, repo, "git", args...)) }
+		git("init", "-q", "-b", "main")
+		git("config", "user.email", "e2e@rosti.test")
+		git("config", "user.name", "e2e")
+		remote := fmt.Sprintf("ssh://filler@127.0.0.1:%s/filler", port)
+		noise := make([]byte, 30<<20) // incompressible, twice the plan's disk
+		if _, err := rand.Read(noise); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repo, "noise.bin"), noise, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		git("add", ".")
+		git("commit", "-q", "-m", "too big")
+		if code, out, progress := deployer.run(t, repo, "git", "push", remote, "main"); code == 0 || !strings.Contains(progress, "exceeds maximum allowed size") {
+			t.Fatalf("a 30 MB push on a 15 MB plan: exit 0\n%s%s", out, progress)
+		}
+		var held int64
+		_ = filepath.WalkDir(filepath.Join(data, "repos"), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if info, err := d.Info(); err == nil {
+					held += info.Size()
+				}
+			}
+			return nil
+		})
+		if held > 15e6 {
+			t.Fatalf("the host holds %d bytes of a refused push", held)
+		}
 	})
 
 	t.Run("rosti's own full disk is a 507", func(t *testing.T) {

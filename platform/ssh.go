@@ -30,6 +30,9 @@ type AppAccess struct {
 	VolumeDir string   // host path of the app volume (mounted at /srv in containers)
 	RepoDir   string   // host path of the app's bare git repo, outside the volume
 	Env       []string // the app's environment, for builds
+	// DiskLimit is the plan's disk in bytes; the repository, outside the
+	// app's disk, is held to it too. 0: no limit.
+	DiskLimit int64
 }
 
 // WindowSize is a terminal size in character cells.
@@ -124,9 +127,13 @@ func (p *Platform) sshAccess(a store.App) (AppAccess, error) {
 	if err != nil {
 		return AppAccess{}, fmt.Errorf("volume of %s: %w", a.Name, err)
 	}
+	plan, err := p.store.Plan(a.PlanID)
+	if err != nil {
+		return AppAccess{}, err
+	}
 	return AppAccess{
 		AppID: a.ID, AppName: a.Name, UID: a.UID, GID: a.UID,
-		VolumeDir: volume, RepoDir: p.repoDir(a), Env: containerEnv(a),
+		VolumeDir: volume, RepoDir: p.repoDir(a), Env: containerEnv(a), DiskLimit: plan.DiskMB * 1e6,
 	}, nil
 }
 
