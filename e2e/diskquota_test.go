@@ -39,20 +39,27 @@ func smallHostFS(t *testing.T, sizeMB int) string {
 	return dir
 }
 
-// loopsUnder lists the loop devices whose backing file is under dir.
+// loopsUnder lists the loop devices whose backing file is under dir, once
+// the kernel had a moment to clear those whose mount is gone.
 func loopsUnder(t *testing.T, dir string) []string {
 	t.Helper()
-	out, err := exec.Command("losetup", "-a").CombinedOutput()
-	if err != nil {
-		t.Fatalf("losetup -a: %v: %s", err, out)
-	}
-	var found []string
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, dir+"/") {
-			found = append(found, line)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := exec.Command("losetup", "-a").CombinedOutput()
+		if err != nil {
+			t.Fatalf("losetup -a: %v: %s", err, out)
 		}
+		var found []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, dir+"/") {
+				found = append(found, line)
+			}
+		}
+		if len(found) == 0 || time.Now().After(deadline) {
+			return found
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return found
 }
 
 // fillFS writes path until its file system is full.

@@ -200,8 +200,8 @@ func (p *Platform) volumeUsage(a store.App, limitMB float64) (usedMB float64, fu
 	if diskimage.GrowPending(p.diskImage(a)) {
 		note = fmt.Sprintf("the app's disk grows to the plan's %.0f MB when rosti next mounts it (after a restart of the server)", limitMB)
 	}
-	// Full: what is left would not hold a small file.
-	return float64(use.Used) / 1e6, use.Free < 1e6, note, nil
+	// Full: what is left would not hold a small file, or no file at all.
+	return float64(use.Used) / 1e6, use.Free < 1e6 || use.FilesFree == 0, note, nil
 }
 
 // noSpace makes a full disk the vocabulary's ErrNoSpace, saying what could

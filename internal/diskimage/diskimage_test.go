@@ -1,7 +1,6 @@
 package diskimage
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -33,14 +32,16 @@ func hostFS(t *testing.T, size string) string {
 	return dir
 }
 
-// loopsOf lists the loop devices backed by image.
+// loopsOf lists the loop devices backed by image, once the kernel had
+// the time it takes to clear those whose mount is gone.
 func loopsOf(t *testing.T, image string) string {
 	t.Helper()
-	out, err := exec.Command("losetup", "-j", image).CombinedOutput()
-	if err != nil {
-		t.Fatalf("losetup -j: %v: %s", err, out)
+	if err := loopCleared(image); errors.Is(err, ErrInUse) {
+		return err.Error()
+	} else if err != nil {
+		t.Fatal(err)
 	}
-	return string(bytes.TrimSpace(out))
+	return ""
 }
 
 // fill writes into dir until the file system refuses, and returns the error.
