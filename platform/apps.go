@@ -84,16 +84,6 @@ func (p *Platform) CreateApp(_ context.Context, actor store.User, companyID int6
 	if err != nil {
 		return store.App{}, uniquenessError(err)
 	}
-	if p.disks != nil {
-		// The disk is allocated now, so that an app the server has no
-		// room for is refused instead of failing to run later.
-		if _, err := p.ensureVolume(created); err != nil {
-			if derr := errors.Join(p.removeVolume(created), p.store.DeleteApp(created.ID)); derr != nil {
-				p.log.Error("undoing an app whose disk could not be made", "app", created.Name, "err", derr)
-			}
-			return store.App{}, err
-		}
-	}
 	first, err := p.store.CreateRelease(store.Release{
 		AppID: created.ID, Image: created.Image, ProcessTypes: []string{"web"}, Source: SourceCreate,
 		Summary: u.Username + " created initial release", Author: u.Username, Created: created.Created, Status: store.ReleaseSucceeded,
@@ -103,6 +93,16 @@ func (p *Platform) CreateApp(_ context.Context, actor store.User, companyID int6
 	}
 	if created, err = p.store.UpdateApp(created.ID, func(a *store.App) error { a.Release = first.Version; return nil }); err != nil {
 		return store.App{}, err
+	}
+	if p.disks != nil {
+		// The disk is allocated now, so that an app the server has no
+		// room for is refused instead of failing to run later; once the
+		// app is complete, since a reconciler's pass may see it from its
+		// first write (and its containers make the disk the same way).
+		if _, err := p.ensureVolume(created); err != nil {
+			p.undoCreate(created)
+			return store.App{}, err
+		}
 	}
 	p.log.Info("app created", "app", created.Name, "company", companyID, "user", u.Username)
 	p.changed(created.ID)
@@ -178,6 +178,21 @@ func (p *Platform) DeleteApp(ctx context.Context, actor store.User, ref AppRef) 
 		p.log.Warn("removing what a deleted app left goes on in the background", "app", a.Name, "err", err)
 	}
 	return nil
+}
+
+// undoCreate removes an app CreateApp could not complete, as a delete does.
+func (p *Platform) undoCreate(a store.App) {
+	if err := p.store.DeleteApp(a.ID); err != nil {
+		p.log.Error("undoing an app whose disk could not be made", "app", a.Name, "err", err)
+	}
+	if p.reconciler == nil {
+		if err := p.removeVolume(a); err != nil {
+			p.log.Error("undoing an app whose disk could not be made", "app", a.Name, "err", err)
+		}
+		return
+	}
+	p.reconciler.markDeleted(a)
+	p.changed(a.ID)
 }
 
 // DefaultDomain is the host name an app gets on this server.
