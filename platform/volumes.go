@@ -106,11 +106,24 @@ func (p *Platform) mountVolume(a store.App) error {
 	if err := os.MkdirAll(filepath.Dir(p.diskImage(a)), 0o700); err != nil {
 		return p.noSpace(err, "the app's disk could not be made")
 	}
-	if err := p.disks.Ensure(p.diskImage(a), p.volumeDir(a), plan.DiskMB*1e6); err != nil {
+	size := plan.DiskMB * 1e6
+	if err := p.disks.Ensure(p.diskImage(a), p.volumeDir(a), size); err != nil {
 		return p.noSpace(err, fmt.Sprintf("no room for the plan's %d MB of disk", plan.DiskMB))
+	}
+	// An operator may give a plan more disk: its apps' disks follow. The
+	// app runs on with the disk it has should that fail.
+	if fi, err := os.Stat(p.diskImage(a)); err == nil && fi.Size() < size-diskRounding {
+		err := p.disks.Grow(p.diskImage(a), p.volumeDir(a), size)
+		if err != nil && !errors.Is(err, diskimage.ErrGrowPending) {
+			p.log.Warn("growing an app's disk to its plan's", "app", a.Name, "err", err)
+		}
 	}
 	return nil
 }
+
+// diskRounding is how much smaller than asked a disk may be (it is a whole
+// number of blocks).
+const diskRounding = 64 << 10
 
 // resizeVolume makes the app's volume fit a plan of diskMB: it grows at
 // once, and shrinks only while the app is stopped, since an ext4 file

@@ -153,6 +153,23 @@ func TestAppDisks(t *testing.T) {
 	if got, _ := p.App(ctx, u, AppByID(cs[0].ID, a.ID)); got.PlanID != plans["more"] {
 		t.Fatalf("plan %d after moving to a bigger one", got.PlanID)
 	}
+	more, err := p.store.Plan(plans["more"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	more.DiskMB = 40
+	if _, err := p.PutPlan(ctx, Operator(), more); err != nil {
+		t.Fatal(err)
+	}
+	if a, err = p.store.App(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ensureVolume(a); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(p.diskImage(a)); err != nil || fi.Size() < 40e6-diskRounding {
+		t.Fatalf("the disk after its plan got 40 MB: %v, %v", fi.Size(), err)
+	}
 	if a, err = p.store.UpdateApp(a.ID, func(a *store.App) error { a.DesiredState = store.StateStopped; return nil }); err != nil {
 		t.Fatal(err)
 	}
