@@ -22,6 +22,7 @@ import (
 
 	"github.com/rosti-paas/rosti/dbserver"
 	"github.com/rosti-paas/rosti/internal/connlimit"
+	"github.com/rosti-paas/rosti/internal/diskimage"
 	"github.com/rosti-paas/rosti/internal/hashworker"
 	"github.com/rosti-paas/rosti/internal/initbin"
 	"github.com/rosti-paas/rosti/internal/logbuf"
@@ -253,7 +254,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 		DataDir: cfg.DataDir, AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
 		HealthTimeout: cfg.HealthTimeout, PanelDomain: cfg.PanelDomain, WildcardDomains: cfg.Wildcards,
 	}, platform.Deps{Store: st, Containers: containers, Router: front,
-		Databases: databases, Gateways: containers, Log: log, Passwords: passwords})
+		Databases: databases, Gateways: containers, Log: log, Passwords: passwords, Disks: diskimage.New()})
 	if err := plat.SeedCatalog(); err != nil {
 		return err
 	}

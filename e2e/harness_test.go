@@ -98,6 +98,15 @@ func startRostiUnder(t *testing.T, wrapper []string, bin, dataDir string, extra 
 			_ = exec.Command("umount", "-R", m).Run()
 		}
 	})
+	// Apps' disks stay mounted when rosti stops, as their containers run
+	// on; the test's temporary dir goes, so they go too (and their loop
+	// devices with them).
+	t.Cleanup(func() {
+		volumes, _ := filepath.Glob(filepath.Join(dataDir, "volumes", "*"))
+		for _, v := range volumes {
+			_ = exec.Command("umount", "-l", v).Run()
+		}
+	})
 	t.Cleanup(func() { removeNetwork(t, bin, dataDir, bridge, subnet) })
 	t.Cleanup(in.stop)
 	addr := make(chan string, 1)

@@ -94,6 +94,16 @@ func (p *Platform) CreateApp(_ context.Context, actor store.User, companyID int6
 	if created, err = p.store.UpdateApp(created.ID, func(a *store.App) error { a.Release = first.Version; return nil }); err != nil {
 		return store.App{}, err
 	}
+	if p.disks != nil {
+		// The disk is allocated now, so that an app the server has no
+		// room for is refused instead of failing to run later; once the
+		// app is complete, since a reconciler's pass may see it from its
+		// first write (and its containers make the disk the same way).
+		if _, err := p.ensureVolume(created); err != nil {
+			p.undoCreate(created)
+			return store.App{}, err
+		}
+	}
 	p.log.Info("app created", "app", created.Name, "company", companyID, "user", u.Username)
 	p.changed(created.ID)
 	return created, nil
@@ -108,6 +118,15 @@ func (p *Platform) UpdateApp(ctx context.Context, actor store.User, ref AppRef, 
 	appID := a.ID
 	unlock := p.deploys.Lock(appID)
 	defer unlock()
+	if in.Plan != nil && *in.Plan != a.PlanID && p.disks != nil {
+		// The disk is sized first: a plan whose disk does not fit is
+		// refused with nothing changed.
+		if plan, err := p.store.Plan(*in.Plan); err == nil {
+			if err := p.resizeVolume(a, plan.DiskMB); err != nil {
+				return store.App{}, err
+			}
+		}
+	}
 	var image string
 	updated, err := p.store.UpdateApp(appID, func(a *store.App) error {
 		if in.Name != nil && *in.Name != a.Name {
@@ -159,6 +178,21 @@ func (p *Platform) DeleteApp(ctx context.Context, actor store.User, ref AppRef) 
 		p.log.Warn("removing what a deleted app left goes on in the background", "app", a.Name, "err", err)
 	}
 	return nil
+}
+
+// undoCreate removes an app CreateApp could not complete, as a delete does.
+func (p *Platform) undoCreate(a store.App) {
+	if err := p.store.DeleteApp(a.ID); err != nil {
+		p.log.Error("undoing an app whose disk could not be made", "app", a.Name, "err", err)
+	}
+	if p.reconciler == nil {
+		if err := p.removeVolume(a); err != nil {
+			p.log.Error("undoing an app whose disk could not be made", "app", a.Name, "err", err)
+		}
+		return
+	}
+	p.reconciler.markDeleted(a)
+	p.changed(a.ID)
 }
 
 // DefaultDomain is the host name an app gets on this server.

@@ -42,6 +42,13 @@
 // or image pull never delays another app's restart. Routes are published
 // one table at a time, each built from the latest state.
 //
+// Volumes (volumes.go): with Disks, each app's volume is a file system of
+// its plan's size (internal/diskimage says why images and how rosti keeps
+// its own share of the disk), made with the app so that one the host has
+// no room for is refused (store.ErrNoSpace), grown with its plan, and
+// shrunk with it only while the app is stopped. Volumes made before disk quotas stay plain directories, counted
+// but not limited, rather than copied into an image under a running app.
+//
 // Web sign-ins (sessions.go, twofactor.go): sessions are kept as the hash
 // of their secret; a user with two-factor sign-in gets a session that
 // signs nobody in until a TOTP code or a recovery code completes it. Usage

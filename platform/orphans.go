@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/rosti-paas/rosti/store"
 )
 
 // RemoveOrphanedFiles deletes the volumes and git repositories of apps the
@@ -27,6 +29,7 @@ func (p *Platform) RemoveOrphanedFiles() error {
 	for _, dir := range []struct{ path, suffix string }{
 		{filepath.Join(p.cfg.DataDir, "volumes"), ""},
 		{filepath.Join(p.cfg.DataDir, "repos"), ".git"},
+		{filepath.Join(p.cfg.DataDir, "disks"), ".ext4"},
 	} {
 		entries, err := os.ReadDir(dir.path)
 		if errors.Is(err, os.ErrNotExist) {
@@ -36,11 +39,21 @@ func (p *Platform) RemoveOrphanedFiles() error {
 			continue
 		}
 		for _, e := range entries {
-			id, ok := strings.CutSuffix(e.Name(), dir.suffix)
-			if _, err := strconv.ParseInt(id, 10, 64); !ok || err != nil || live[id] {
+			name := e.Name()
+			if dir.suffix == ".ext4" {
+				// and what a disk image leaves while it is made or grown
+				name = strings.TrimSuffix(strings.TrimSuffix(name, ".new"), ".grow")
+			}
+			id, ok := strings.CutSuffix(name, dir.suffix)
+			n, err := strconv.ParseInt(id, 10, 64)
+			if !ok || err != nil || live[id] {
 				continue // not an app's, or a live app's
 			}
 			p.log.Warn("removing the files of a deleted app", "path", filepath.Join(dir.path, e.Name()))
+			if dir.suffix != ".git" {
+				// A volume may be its disk's mount: unmounted, not emptied.
+				errs = append(errs, p.removeVolume(store.App{ID: n}))
+			}
 			errs = append(errs, os.RemoveAll(filepath.Join(dir.path, e.Name())))
 		}
 	}

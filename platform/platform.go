@@ -63,6 +63,10 @@ type Deps struct {
 	// rosti passes helper processes (internal/hashworker), nil checks
 	// in-process.
 	Passwords PasswordChecker
+	// Disks give app volumes a file system of their plan's size; nil
+	// keeps volumes as plain directories without a limit (a platform that
+	// runs no containers, the unit tests).
+	Disks Disks
 }
 
 // Platform is rosti's use-case layer.
@@ -82,6 +86,7 @@ type Platform struct {
 	shellless  sync.Map              // app id -> the image an exec found without /bin/sh
 	throttle   *loginThrottle
 	passwords  PasswordChecker
+	disks      Disks
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -102,6 +107,7 @@ func New(cfg Config, deps Deps) *Platform {
 	p.throttle = newLoginThrottle(p.now)
 	p.probes = newStatusCache(p.now)
 	p.passwords = deps.Passwords
+	p.disks = deps.Disks
 	if p.containers != nil {
 		p.reconciler = newReconciler(p)
 		p.pulls = newPuller(p)
@@ -115,6 +121,7 @@ func (p *Platform) Serve(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	p.mountVolumes()
 	go p.sampleUsage(ctx)
 	return p.reconciler.serve(ctx)
 }

@@ -492,7 +492,7 @@ func (r *reconciler) removeApp(ctx context.Context, a store.App, existing []rtm.
 			errs = append(errs, r.p.containers.RemoveLogs(name))
 		}
 	}
-	errs = append(errs, os.RemoveAll(r.p.volumeDir(a)), os.RemoveAll(r.p.repoDir(a)))
+	errs = append(errs, r.p.removeVolume(a), os.RemoveAll(r.p.repoDir(a)))
 	return errors.Join(errs...)
 }
 

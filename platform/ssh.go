@@ -31,6 +31,9 @@ type AppAccess struct {
 	RepoDir   string   // host path of the app's bare git repo, outside the volume
 	Env       []string // the app's environment, for builds
 	Limits    Limits   // the app's plan, which the sandbox's tools run under
+	// DiskLimit is the plan's disk in bytes; the repository, outside the
+	// app's disk, is held to it too. 0: no limit.
+	DiskLimit int64
 }
 
 // Limits are a plan's per-process-group limits: MemoryMB (swap included
@@ -143,7 +146,8 @@ func (p *Platform) sshAccess(a store.App) (AppAccess, error) {
 	return AppAccess{
 		AppID: a.ID, AppName: a.Name, UID: a.UID, GID: a.UID,
 		VolumeDir: volume, RepoDir: p.repoDir(a), Env: containerEnv(a),
-		Limits: Limits{MemoryMB: plan.MemoryMB, CPUMillis: plan.CPUMillis, Pids: plan.Pids},
+		Limits:    Limits{MemoryMB: plan.MemoryMB, CPUMillis: plan.CPUMillis, Pids: plan.Pids},
+		DiskLimit: plan.DiskMB * 1e6,
 	}, nil
 }
 

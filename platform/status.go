@@ -136,11 +136,17 @@ func (p *Platform) Status(ctx context.Context, actor store.User, ref AppRef) (Ap
 		st.Errors = append(st.Errors, fmt.Sprintf("the app does not answer HTTP on port %d", a.AppPort))
 	}
 	st.DNSStatus = p.probes.domainsResolveHere(ctx, a.Domains, &st)
-	used, err := p.probes.volumeSizeMB(p.volumeDir(a))
-	if err != nil {
+	used, full, note, err := p.volumeUsage(a, st.StorageLimit)
+	switch {
+	case err != nil:
 		st.Errors = append(st.Errors, "storage usage unknown: "+err.Error())
+	case full:
+		st.Errors = append(st.Errors, fmt.Sprintf("the app's disk is full (%.0f MB used of the plan's %.0f MB): writes fail until files are deleted or the app moves to a plan with more disk", used, st.StorageLimit))
 	}
-	st.StorageUsage, st.OverLimit = used, used > st.StorageLimit
+	if note != "" {
+		st.Info = append(st.Info, note)
+	}
+	st.StorageUsage, st.OverLimit = used, full
 	return st, nil
 }
 

@@ -262,6 +262,7 @@ func (d *Driver) specOpts(image containerd.Image, spec ContainerSpec, netnsPath 
 			{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(d.etcDir(), "resolv.conf"), Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}},
 			{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(d.etcDir(), "hosts"), Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}},
 		}),
+		oci.WithMounts(scratchMounts(spec.MemoryMB)),
 		asUser(spec.UID, spec.GID),
 		oci.WithNoNewPrivileges,
 		withoutCapabilities,

@@ -7,8 +7,9 @@ set -euo pipefail
 
 # postgresql and mariadb-server: the database servers rosti runs for storages;
 # busybox-static and bash-static: the default runtime's image, built locally.
-# chromium: the web UI's browser test.
-serve_pkgs=(containerd runc containernetworking-plugins iptables iproute2 ca-certificates busybox-static bash-static postgresql mariadb-server)
+# chromium: the web UI's browser test. e2fsprogs and mount: the apps' disk
+# images (mkfs.ext4, resize2fs, e2fsck; mount -o loop, losetup, findmnt).
+serve_pkgs=(containerd runc containernetworking-plugins iptables iproute2 ca-certificates busybox-static bash-static postgresql mariadb-server e2fsprogs mount)
 test_pkgs=("${serve_pkgs[@]}" openssh-client rsync git python3-coreapi postgresql-client mariadb-client chromium)
 
 case "${1:-}" in

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -47,7 +49,7 @@ func (s *Server) gitReceive(sess ssh.Session, access platform.AppAccess) int {
 		return fail("cannot read the repository: %v", err)
 	}
 	code, err := s.runSandboxed(ctx, access, sandboxRun{
-		args:     []string{"git", "-c", "core.hooksPath=/dev/null", "receive-pack", sandbox.RepoPath},
+		args:     []string{"git", "-c", "core.hooksPath=/dev/null", "-c", "receive.maxInputSize=" + strconv.FormatInt(s.repoRoom(ctx, access), 10), "receive-pack", sandbox.RepoPath},
 		withRepo: true,
 		stdin:    sess,
 		stdout:   sess,
@@ -85,6 +87,39 @@ func (s *Server) gitReceive(sess ssh.Session, access platform.AppAccess) int {
 	}
 	fmt.Fprintf(progress, "deployed as v%d\n", rel.Version)
 	return 0
+}
+
+// repoRoom is how large a pack a push may send: what the plan's disk
+// leaves the repository, which lives outside the app's disk on the host's.
+// A repository at its limit is first rid of objects no branch reaches (a
+// deleted branch's); one still at its limit takes pushes without a pack
+// (deleting branches) only.
+func (s *Server) repoRoom(ctx context.Context, access platform.AppAccess) int64 {
+	if access.DiskLimit <= 0 {
+		return 0 // git's "no limit"
+	}
+	size := dirBytes(access.RepoDir)
+	if size >= access.DiskLimit {
+		if err := s.sandboxedGit(ctx, access, nil, "--git-dir="+sandbox.RepoPath, "gc", "--quiet", "--prune=now"); err != nil {
+			s.log.Warn("git push: gc of a repository at its limit", "app", access.AppName, "err", err)
+		}
+		size = dirBytes(access.RepoDir)
+	}
+	return max(access.DiskLimit-size, 1)
+}
+
+// dirBytes is the size of the regular files under dir.
+func dirBytes(dir string) int64 {
+	var total int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		return nil
+	})
+	return total
 }
 
 // ensureRepo creates the app's bare repository on first use, owned by the

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"strconv"
+	"syscall"
 )
 
 // The error vocabulary shared by every layer above the store.
@@ -10,7 +11,17 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
 	ErrInvalid  = errors.New("invalid")
+	// ErrNoSpace is a write that failed because the server's disk, or
+	// rosti's share of it, is full: nothing the client sent is wrong, and
+	// the same request succeeds once space is freed. Its text is what the
+	// client reads.
+	ErrNoSpace = errors.New("the server's disk is full; nothing was changed, try again once its operator has freed space")
 )
+
+// noSpace tells whether err is the file system saying it is full.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // ConflictError says which unique name is already taken. It is an ErrConflict.
 type ConflictError struct {

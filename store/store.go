@@ -207,10 +207,14 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 }
 
 // hideBolt keeps our own errors and turns anything bbolt said into a plain
-// error, so no caller can depend on bbolt's types.
+// error, so no caller can depend on bbolt's types; a full disk is
+// ErrNoSpace (bbolt rolled the transaction back).
 func hideBolt(err error) error {
-	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNoSpace) {
 		return err
+	}
+	if noSpace(err) {
+		return ErrNoSpace
 	}
 	return fmt.Errorf("store: %v", err)
 }

@@ -51,6 +51,8 @@ func Status(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, platform.ErrThrottled):
 		return http.StatusTooManyRequests
+	case errors.Is(err, store.ErrNoSpace):
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
@@ -63,6 +65,10 @@ func PublicMessage(log *slog.Logger, w http.ResponseWriter, r *http.Request, err
 	var throttled *platform.ThrottledError
 	if errors.As(err, &throttled) {
 		w.Header().Set("Retry-After", strconv.Itoa(throttled.RetrySeconds()))
+	}
+	if status == http.StatusInsufficientStorage {
+		// The client can do nothing about it; the operator must hear of it.
+		log.Warn("request failed: the disk is full", "request_id", w.Header().Get(RequestIDHeader), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if status != http.StatusInternalServerError {
 		return status, store.Message(err)

@@ -25,6 +25,7 @@ func TestStatus(t *testing.T) {
 		{"unauthorized", fmt.Errorf("no: %w", platform.ErrUnauthorized), 401},
 		{"forbidden", platform.ErrForbidden, 403},
 		{"too large", ErrTooLarge, 413},
+		{"disk full", fmt.Errorf("create app: %w", store.ErrNoSpace), 507},
 		{"anything else", errors.New("disk on fire"), 500},
 	}
 	for _, tc := range tests {
