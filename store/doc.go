@@ -4,12 +4,12 @@
 // and never lets a bbolt error escape: callers see ErrNotFound, ErrConflict
 // or ErrInvalid, wrapped with %w.
 //
-// Bucket tree (schema version 7):
+// Bucket tree (schema version 8):
 //
 //	meta                 "schema" -> version (decimal string)
 //	users                id(8)   -> User
 //	users_by_name        name    -> id(8)
-//	users_by_folded_name lower-case name -> id(8) (names ignore case: usernames.go)
+//	users_by_folded_name lower-case name -> id(8)  (schema 8; names ignore case: usernames.go)
 //	tokens               sha256  -> Token
 //	companies            id(8)   -> Company
 //	memberships          user id(8) ++ company id(8) -> Role
