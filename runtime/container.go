@@ -17,6 +17,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/defaults"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -190,6 +191,9 @@ func (d *Driver) Run(ctx context.Context, spec ContainerSpec) (Instance, error) 
 	if err := d.releaseName(ctx, spec.Name, netnsPath); err != nil {
 		return Instance{}, err
 	}
+	if err := d.dropLeftoverSnapshot(ctx, spec.Name); err != nil {
+		return Instance{}, err
+	}
 	if err := createNetns(netnsPath); err != nil {
 		return Instance{}, fmt.Errorf("runtime: %w", err)
 	}
@@ -231,6 +235,17 @@ func (d *Driver) Run(ctx context.Context, spec ContainerSpec) (Instance, error) 
 	undo = nil
 	d.log.Info("container started", "name", spec.Name, "ip", ip, "image", spec.Image, "group", spec.Group)
 	return d.Inspect(ctx, spec.Name)
+}
+
+// dropLeftoverSnapshot removes the root file system snapshot a Run killed
+// between making it and making its container left under name; no
+// container holds it, since Run is only asked for names without one.
+func (d *Driver) dropLeftoverSnapshot(ctx context.Context, name string) error {
+	err := d.client.SnapshotService(defaults.DefaultSnapshotter).Remove(ctx, name)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("runtime: remove the leftover snapshot of %s: %w", name, err)
+	}
+	return nil
 }
 
 func ensureUnpacked(ctx context.Context, image containerd.Image) error {

@@ -52,6 +52,11 @@ func netHeld(t *testing.T, env *rttest.Env, d *rtm.Driver) (addresses, nat, netn
 // container (or in the middle of a Remove) does.
 func dropContainer(t *testing.T, env *rttest.Env, name string) {
 	t.Helper()
+	dropContainerWith(t, env, name, containerd.WithSnapshotCleanup)
+}
+
+func dropContainerWith(t *testing.T, env *rttest.Env, name string, opts ...containerd.DeleteOpts) {
+	t.Helper()
 	ctx := context.Background()
 	client, err := containerd.New(filepath.Join(env.Config.DataDir, "containerd", "containerd.sock"), containerd.WithDefaultNamespace(env.Config.Namespace))
 	if err != nil {
@@ -67,7 +72,29 @@ func dropContainer(t *testing.T, env *rttest.Env, name string) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
+	if err := c.Delete(ctx, opts...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLeftoverSnapshotDoesNotBlockRun: a rosti killed between making a
+// container's snapshot and making the container leaves the snapshot alone;
+// the next Run of that name must not fail with "already exists".
+func TestLeftoverSnapshotDoesNotBlockRun(t *testing.T) {
+	env := rttest.Start(t)
+	d := env.Driver
+	ctx := context.Background()
+	image := rttest.HTTPServerImage(t, d)
+	if _, err := d.Run(ctx, httpSpec(t, "sn-web-1", image, "g1", 10011)); err != nil {
+		t.Fatal(err)
+	}
+	dropContainerWith(t, env, "sn-web-1") // the snapshot stays
+	inst, err := d.Run(ctx, httpSpec(t, "sn-web-1", image, "g1", 10011))
+	if err != nil {
+		t.Fatalf("Run of a name whose snapshot was left behind: %v", err)
+	}
+	get(t, inst.IP, "/")
+	if err := d.Remove(ctx, "sn-web-1"); err != nil {
 		t.Fatal(err)
 	}
 }
