@@ -52,7 +52,6 @@ func netHeld(t *testing.T, env *rttest.Env, d *rtm.Driver) (addresses, nat, netn
 // network as a rosti killed after the CNI ADD and before creating the
 // container (or in the middle of a Remove) does.
 func dropContainer(t *testing.T, env *rttest.Env, name string) {
-
 	t.Helper()
 	ctx := context.Background()
 	client, err := containerd.New(filepath.Join(env.Config.DataDir, "containerd", "containerd.sock"), containerd.WithDefaultNamespace(env.Config.Namespace))
@@ -108,5 +107,48 @@ func TestLeftoverSnapshotDoesNotBlockRun(t *testing.T) {
 	get(t, inst.IP, "/")
 	if err := d.Remove(ctx, "sn-web-1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNetworkLeftoversAreReleased: an address, NAT rule and namespace whose
+// container is gone neither block a new container of the same name nor
+// outlive the next start of the driver.
+func TestNetworkLeftoversAreReleased(t *testing.T) {
+	env := rttest.Start(t)
+	d := env.Driver
+	ctx := context.Background()
+	image := rttest.HTTPServerImage(t, d)
+	for _, name := range []string{"lo-web-1", "lo-web-2", "lo-web-3"} {
+		if _, err := d.Run(ctx, httpSpec(t, name, image, "g1", 10011)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dropContainer(t, env, "lo-web-1")
+	dropContainer(t, env, "lo-web-2")
+
+	// Run of the same name again, in the same process.
+	inst, err := d.Run(ctx, httpSpec(t, "lo-web-1", image, "g1", 10011))
+	if err != nil {
+		t.Fatalf("Run of a name whose network was left behind: %v", err)
+	}
+	get(t, inst.IP, "/")
+
+	// The next driver releases what no container holds.
+	d2 := rttest.StartAgain(t, env)
+	if _, err := d2.List(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"lo-web-1", "lo-web-3"}
+	addresses, nat, netns := netHeld(t, env, d2)
+	if !slices.Equal(addresses, want) || !slices.Equal(nat, want) || !slices.Equal(netns, want) {
+		t.Fatalf("held after restart: addresses %v, NAT %v, netns %v; want %v for each", addresses, nat, netns, want)
+	}
+	for _, name := range want {
+		if err := d2.Remove(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if addresses, nat, netns := netHeld(t, env, d2); len(addresses)+len(nat)+len(netns) != 0 {
+		t.Fatalf("held after Remove: addresses %v, NAT %v, netns %v", addresses, nat, netns)
 	}
 }
