@@ -34,7 +34,7 @@ import (
 func main() {
 	bin := flag.String("rosti", "bin/rosti", "rosti binary")
 	apps := flag.Int("apps", 100, "static apps to run")
-	plan := flag.Int64("plan", 2, "plan id of the apps")
+	plan := flag.Int64("plan", 0, "plan id of the apps (0: the start plan's memory, CPU and pids with a 20 MB disk)")
 	floor := flag.Bool("floor", true, "also measure the shim-only floor with ctr")
 	flag.Parse()
 	if err := run(*bin, *apps, *plan, *floor); err != nil {
@@ -50,6 +50,18 @@ func run(bin string, apps int, plan int64, floor bool) error {
 	}
 	defer s.Stop()
 	defer removeApps(s)
+	if plan == 0 {
+		// Each app's disk is allocated in full when it is made: 100 apps
+		// on the start plan's 5 GB would need 500 GB of the host's disk.
+		var made struct{ ID int64 }
+		err := s.Call("POST", s.CompanyPath("plans/"), map[string]any{
+			"name": "footprint", "ram": 256, "cpu_quota": 25, "pids": 256, "disk": 20, "price": 0,
+		}, &made)
+		if err != nil {
+			return fmt.Errorf("make the footprint plan: %w", err)
+		}
+		plan = made.ID
+	}
 	// The first app builds the static image, so that the baseline below
 	// has it (and rosti's caches) in memory already.
 	if err := create(s, "warmup", plan); err != nil {
