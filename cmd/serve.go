@@ -64,6 +64,9 @@ type serveConfig struct {
 	// pushes and their deploys, API requests) may take to finish on
 	// SIGTERM before they are cut.
 	ShutdownBudget time.Duration
+	// SparseDisks makes the apps' disk images sparse: overcommitted,
+	// taking the host's disk only as apps write (internal/diskimage).
+	SparseDisks bool
 }
 
 // Paths inside the data dir.
@@ -129,6 +132,7 @@ The operator's commands (rosti admin ...) talk to it through the socket
 	f.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name prefix of the CNI bridges apps are attached to (one per company)")
 	f.IntVar(&cfg.Procs, "procs", cfg.Procs, "threads running Go code (GOMAXPROCS); 0: half the CPUs, leaving the rest to apps, unless GOMAXPROCS is set")
 	f.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long a new version of an app has to pass its health check on a restart or deploy; past it the old version keeps serving")
+	f.BoolVar(&cfg.SparseDisks, "sparse-disks", cfg.SparseDisks, "make apps' disks sparse: they take the host's disk as apps write, so plans may promise more than the host has (the default allocates each app's disk in full when it is made, so no tenant can fill the disk rosti needs)")
 	f.DurationVar(&cfg.ShutdownBudget, "shutdown-budget", cfg.ShutdownBudget, "how long, on SIGTERM, SSH sessions (uploads, git pushes and their deploys) and API requests in flight may take to finish before they are cut; keep it below systemd's TimeoutStopSec")
 	f.BoolVar(&cfg.Wildcards, "wildcard-domains", cfg.Wildcards, "let apps claim wildcard domains (*.example.com), which take every name below them")
 	f.StringVar(&cfg.Subnet, "subnet", cfg.Subnet, "IPv4 range for app containers, split into one /24 per company")
@@ -254,7 +258,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 		DataDir: cfg.DataDir, AppsDomain: cfg.AppsDomain, SSHHost: cfg.SSHHost, SSHPort: portOf(cfg.SSHAddr), Registration: cfg.Registration,
 		HealthTimeout: cfg.HealthTimeout, PanelDomain: cfg.PanelDomain, WildcardDomains: cfg.Wildcards,
 	}, platform.Deps{Store: st, Containers: containers, Router: front,
-		Databases: databases, Gateways: containers, Log: log, Passwords: passwords, Disks: diskimage.New()})
+		Databases: databases, Gateways: containers, Log: log, Passwords: passwords, Disks: diskimage.New(diskimage.Config{Sparse: cfg.SparseDisks})})
 	if err := plat.SeedCatalog(); err != nil {
 		return err
 	}

@@ -112,7 +112,7 @@ func TestDiskQuota(t *testing.T) {
 	bin := rostiBin(t)
 	host := smallHostFS(t, 200)
 	data := filepath.Join(host, "data")
-	in := startRosti(t, bin, data)
+	in := startRosti(t, bin, data, "--sparse-disks=false")
 	port := in.sshPort(t)
 	admin := in.adminUser(t)
 	in.importBusybox(t)
@@ -298,7 +298,7 @@ func TestDiskQuota(t *testing.T) {
 	if loops := loopsUnder(t, host); len(loops) > 0 {
 		t.Fatalf("loop devices left once the disk is unmounted: %v", loops)
 	}
-	in = startRosti(t, bin, data)
+	in = startRosti(t, bin, data, "--sparse-disks=false")
 	deleteAppsAtEnd(in)
 	waitFor(t, "the app's disk mounted again", 30*time.Second, func() (bool, string) {
 		var vol, above syscall.Stat_t

@@ -78,7 +78,11 @@ func startRostiUnder(t *testing.T, wrapper []string, bin, dataDir string, extra 
 	bridge, subnet := networkFor(t, dataDir)
 	args := append([]string{"serve", "--data", dataDir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--https", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--apps-domain", "apps.test", "--ssh-host", "host.test",
-		"--bridge", bridge, "--subnet", subnet}, extra...)
+		"--bridge", bridge, "--subnet", subnet,
+		// The tests make hundreds of apps, each with a disk of its plan's
+		// size (1-5 GB): allocated in full, they would need tens of GB of
+		// the test machine's disk at once. TestDiskQuota runs the default.
+		"--sparse-disks"}, extra...)
 	argv := append(append(wrapper[:len(wrapper):len(wrapper)], bin), args...)
 	in := &instance{t: t, bin: bin, dataDir: dataDir, cmd: exec.Command(argv[0], argv[1:]...)}
 	in.cmd.Stdout = &lockedWriter{mu: &in.mu, w: &in.stdout}

@@ -79,7 +79,7 @@ func TestSSHShutdownDrainsSessions(t *testing.T) {
 	writeTree(t, local, map[string]string{
 		"former.bin":  former,
 		"big.bin":     strings.Repeat("new content that never completes\n", 250_000), // 8 MB
-		"rsynced.bin": strings.Repeat("rsync finishes\n", 40_000),                  // 600 kB
+		"rsynced.bin": strings.Repeat("rsync finishes\n", 40_000),                    // 600 kB
 	})
 	sftpArgs := []string{"-F", client.config, "-P", port, "-b", "-", "site@127.0.0.1"}
 	batch := func(commands string, extra ...string) *exec.Cmd {

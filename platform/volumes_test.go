@@ -87,7 +87,7 @@ func TestAppDisks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	p := New(Config{DataDir: dir, AppsDomain: "apps.test"}, Deps{Store: st, Disks: diskimage.New(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p := New(Config{DataDir: dir, AppsDomain: "apps.test"}, Deps{Store: st, Disks: diskimage.New(diskimage.Config{}), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := p.SeedCatalog(); err != nil {
 		t.Fatal(err)
 	}

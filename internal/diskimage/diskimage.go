@@ -21,7 +21,12 @@
 // changed, nothing is overcommitted. The cost is that a plan's disk is
 // taken from the host when the app is made, used or not. Nothing ever
 // discards blocks inside an image (mkfs runs with nodiscard, mounts have
-// no discard), so the allocation stays.
+// no discard), so the allocation stays. An operator who would rather
+// overcommit (many small apps that write little, on a small disk) makes
+// the images sparse (Config.Sparse, `rosti serve --sparse-disks`): they
+// take blocks as they are written and give them back through discard,
+// nothing is refused for want of room, and a full host disk is then
+// everyone's, rosti's own writes included (answered with 507).
 //
 // Growing is online (resize2fs on the mounted device) where the kernel lets
 // rosti: it needs CAP_SYS_RESOURCE, which some container hosts withhold
@@ -63,30 +68,42 @@ const maxReserve = 1 << 30
 // are rounded down to it.
 const blockSize = 4096
 
+// Config chooses how images take the host's disk.
+type Config struct {
+	// Sparse images take host blocks only as their files are written
+	// (and give them back as files are deleted: mounted with discard),
+	// so the sum of the plans' disks may exceed the host's: no image is
+	// refused for want of room, and a host whose disk fills up answers
+	// every writer, rosti included, with ENOSPC. Not sparse (the default),
+	// images are allocated in full and nothing is overcommitted.
+	Sparse bool
+}
+
 // Manager makes, mounts, grows and removes images; calls about one
 // directory take turns.
 type Manager struct {
+	cfg   Config
 	locks keyedmutex.Map[string]
 }
 
 // New returns a Manager.
-func New() *Manager { return &Manager{} }
+func New(cfg Config) *Manager { return &Manager{cfg: cfg} }
 
 // Ensure makes dir the mount of image, first making image with size bytes
 // when it does not exist. It is cheap when dir is already mounted.
 func (m *Manager) Ensure(image, dir string, size int64) error {
 	unlock := m.locks.Lock(dir)
 	defer unlock()
-	return ensure(image, dir, size)
+	return m.ensure(image, dir, size)
 }
 
-func ensure(image, dir string, size int64) error {
+func (m *Manager) ensure(image, dir string, size int64) error {
 	if mounted, err := Mounted(dir); err != nil || mounted {
 		return err
 	}
 	fresh := false
 	if _, err := os.Stat(image); errors.Is(err, os.ErrNotExist) {
-		if err := create(image, size); err != nil {
+		if err := m.create(image, size); err != nil {
 			return err
 		}
 		fresh = true
@@ -99,7 +116,11 @@ func ensure(image, dir string, size int64) error {
 	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	if err := run("mount", "-t", "ext4", "-o", "loop,nosuid,nodev,noatime", image, dir); err != nil {
+	options := "loop,nosuid,nodev,noatime"
+	if m.cfg.Sparse {
+		options += ",discard"
+	}
+	if err := run("mount", "-t", "ext4", "-o", options, image, dir); err != nil {
 		return err
 	}
 	if fresh {
@@ -110,19 +131,16 @@ func ensure(image, dir string, size int64) error {
 	return nil
 }
 
-// create makes an ext4 image of size bytes, allocated in full, under a
-// temporary name renamed to image once complete.
-func create(image string, size int64) error {
+// create makes an ext4 image of size bytes, allocated in full unless
+// sparse, under a temporary name renamed to image once complete.
+func (m *Manager) create(image string, size int64) error {
 	size -= size % blockSize
-	if err := roomFor(filepath.Dir(image), size); err != nil {
-		return err
-	}
 	tmp := image + ".new"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	err = unix.Fallocate(int(f.Fd()), 0, 0, size)
+	err = m.allocate(f, image, 0, size)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -141,6 +159,18 @@ func create(image string, size int64) error {
 		return fmt.Errorf("make a disk image of %d MB: %w", size/1e6, err)
 	}
 	return nil
+}
+
+// allocate makes f, the image file, size bytes long where it was from
+// bytes: allocated in full, where that leaves the reserve free, or sparse.
+func (m *Manager) allocate(f *os.File, image string, from, size int64) error {
+	if m.cfg.Sparse {
+		return f.Truncate(size)
+	}
+	if err := roomFor(filepath.Dir(image), size-from); err != nil {
+		return err
+	}
+	return unix.Fallocate(int(f.Fd()), 0, 0, size)
 }
 
 // roomFor refuses an allocation of size bytes in dir's file system that
@@ -164,7 +194,7 @@ func roomFor(dir string, size int64) error {
 func (m *Manager) Grow(image, dir string, size int64) error {
 	unlock := m.locks.Lock(dir)
 	defer unlock()
-	if err := ensure(image, dir, size); err != nil {
+	if err := m.ensure(image, dir, size); err != nil {
 		return err
 	}
 	size -= size % blockSize
@@ -175,14 +205,11 @@ func (m *Manager) Grow(image, dir string, size int64) error {
 	if size <= fi.Size() {
 		return nil
 	}
-	if err := roomFor(filepath.Dir(image), size-fi.Size()); err != nil {
-		return err
-	}
 	f, err := os.OpenFile(image, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
-	err = unix.Fallocate(int(f.Fd()), 0, 0, size)
+	err = m.allocate(f, image, fi.Size(), size)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -276,10 +303,10 @@ func (m *Manager) Shrink(image, dir string, size int64) error {
 	// it a moment later): one still there then is a mount elsewhere (a
 	// container's namespace), and the file system is live.
 	if err := loopCleared(image); err != nil {
-		return errors.Join(err, ensure(image, dir, size))
+		return errors.Join(err, m.ensure(image, dir, size))
 	}
 	err = shrinkOffline(image, size)
-	return errors.Join(err, ensure(image, dir, size))
+	return errors.Join(err, m.ensure(image, dir, size))
 }
 
 // loopDetachWait is how long the kernel gets to clear a loop device once

@@ -63,7 +63,7 @@ func fill(t *testing.T, path string) error {
 
 func TestVolumeLife(t *testing.T) {
 	host := hostFS(t, "96m")
-	m := New()
+	m := New(Config{})
 	image, dir := filepath.Join(host, "1.ext4"), filepath.Join(host, "1")
 
 	if err := m.Ensure(image, dir, 16e6); err != nil {
@@ -229,4 +229,36 @@ func TestVolumeLife(t *testing.T) {
 			t.Fatalf("removing again: %v", err)
 		}
 	})
+}
+
+// TestSparseImages: a sparse image promises more than the host holds,
+// takes only what is written, and still stops its writes at its size.
+func TestSparseImages(t *testing.T) {
+	host := hostFS(t, "64m")
+	m := New(Config{Sparse: true})
+	image, dir := filepath.Join(host, "1.ext4"), filepath.Join(host, "1")
+	big, bigDir := filepath.Join(host, "2.ext4"), filepath.Join(host, "2")
+	// 32 MB and 200 MB on a 64 MB host: allocated in full, the second
+	// would be refused.
+	if err := m.Ensure(image, dir, 32e6); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Ensure(big, bigDir, 200e6); err != nil {
+		t.Fatalf("a sparse image larger than the host: %v", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(big, &st); err != nil {
+		t.Fatal(err)
+	}
+	if used := st.Blocks * 512; used > 20e6 {
+		t.Errorf("an empty 200 MB sparse image takes %d MB of the host", used/1e6)
+	}
+	if err := fill(t, filepath.Join(dir, "fill")); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("writing past the sparse image's 32 MB: %v, want ENOSPC", err)
+	}
+	for _, d := range []struct{ image, dir string }{{image, dir}, {big, bigDir}} {
+		if err := m.Remove(d.image, d.dir); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
