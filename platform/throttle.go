@@ -83,6 +83,7 @@ type loginThrottle struct {
 	mu       sync.Mutex
 	queued   int                    // checks running or waiting
 	inFlight map[string]int         // of those, per address
+	underWay map[string]int         // attempts admitted and not done, per account
 	users    map[string][]time.Time // failures in the window, oldest first
 	sources  map[string][]time.Time
 	trusted  map[string]time.Time // user + "\x00" + source -> last login
@@ -94,7 +95,7 @@ func newLoginThrottle(now func() time.Time) *loginThrottle {
 		now:     now,
 		hashing: make(chan struct{}, max(1, goruntime.GOMAXPROCS(0)/2)),
 		users:   map[string][]time.Time{}, sources: map[string][]time.Time{}, trusted: map[string]time.Time{},
-		inFlight: map[string]int{},
+		inFlight: map[string]int{}, underWay: map[string]int{},
 	}
 }
 
@@ -136,6 +137,7 @@ func (p *Platform) throttled(source, username string, hashes bool, check func() 
 	if err := th.admit(user, source); err != nil {
 		return err
 	}
+	defer th.done(user)
 	if hashes {
 		if !th.enter(source) {
 			return &ThrottledError{Reason: "too many logins in progress from your address or on this server", RetryAfter: time.Second}
@@ -177,7 +179,11 @@ func (th *loginThrottle) leave(source string) {
 	}
 }
 
-// admit refuses a login attempt over the limits, before any hashing.
+// admit refuses a login attempt over the limits, before any hashing, and
+// otherwise counts it as under way for the account until done: attempts
+// under way count against the account's limit as the failures they may
+// turn out to be, so that a burst of guesses sent at once cannot all pass
+// before the first has failed.
 func (th *loginThrottle) admit(user, source string) error {
 	th.mu.Lock()
 	defer th.mu.Unlock()
@@ -185,13 +191,35 @@ func (th *loginThrottle) admit(user, source string) error {
 	if wait := overLimit(th.sources[source], maxFailuresPerSource, now); wait > 0 {
 		return &ThrottledError{Reason: "too many failed logins from your address", RetryAfter: wait}
 	}
-	if last, ok := th.trusted[user+"\x00"+source]; ok && now.Sub(last) < trustedSourceFor {
-		return nil
+	if last, ok := th.trusted[user+"\x00"+source]; !ok || now.Sub(last) >= trustedSourceFor {
+		if wait := overLimit(th.users[user], maxFailuresPerUser, now); wait > 0 {
+			return &ThrottledError{Reason: "too many failed logins for this account", RetryAfter: wait}
+		}
+		if recentCount(th.users[user], now)+th.underWay[user] >= maxFailuresPerUser {
+			return &ThrottledError{Reason: "too many logins under way for this account", RetryAfter: time.Second}
+		}
 	}
-	if wait := overLimit(th.users[user], maxFailuresPerUser, now); wait > 0 {
-		return &ThrottledError{Reason: "too many failed logins for this account", RetryAfter: wait}
-	}
+	th.underWay[user]++
 	return nil
+}
+
+// done ends an attempt admit let through.
+func (th *loginThrottle) done(user string) {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if th.underWay[user]--; th.underWay[user] <= 0 {
+		delete(th.underWay, user)
+	}
+}
+
+// recentCount is how many failures fall in the window.
+func recentCount(failures []time.Time, now time.Time) int {
+	for i, at := range failures {
+		if now.Sub(at) < loginWindow {
+			return len(failures) - i
+		}
+	}
+	return 0
 }
 
 // overLimit is how long until failures in the window drop below limit;

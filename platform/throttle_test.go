@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -83,5 +84,33 @@ func TestLoginQueueIsShared(t *testing.T) {
 	}
 	if want := maxQueuedLogins - maxQueuedPerSource - 1; queued != want {
 		t.Fatalf("%d more checks queued from other addresses, want %d (the server's bound)", queued, want)
+	}
+}
+
+// TestGuessesUnderWayCount: guesses at one account sent all at once count
+// against its limit while they are checked, so a burst cannot all pass
+// before the first has failed; an address the account trusts is not held.
+func TestGuessesUnderWayCount(t *testing.T) {
+	th := newLoginThrottle(time.Now)
+	th.trusted["bob\x00192.0.2.200"] = time.Now()
+	for i := range maxFailuresPerUser {
+		if err := th.admit("bob", fmt.Sprint("192.0.2.", i)); err != nil {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+	}
+	var throttled *ThrottledError
+	if err := th.admit("bob", "198.51.100.1"); !errors.As(err, &throttled) {
+		t.Fatalf("an attempt past the account's limit while the others are checked: %v", err)
+	}
+	if err := th.admit("bob", "192.0.2.200"); err != nil {
+		t.Fatalf("from an address the account trusts: %v", err)
+	}
+	th.done("bob")
+	th.done("bob")
+	if err := th.admit("bob", "198.51.100.1"); err != nil {
+		t.Fatalf("once an attempt is done: %v", err)
+	}
+	if err := th.admit("alice", "198.51.100.1"); err != nil {
+		t.Fatalf("another account: %v", err)
 	}
 }
