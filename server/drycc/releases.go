@@ -68,16 +68,7 @@ func (h *Handler) configOf(r *http.Request, u store.User, a store.App) (configJS
 }
 
 func (h *Handler) config(w http.ResponseWriter, r *http.Request, u store.User) error {
-	a, err := h.p.App(r.Context(), u, platform.AppNamed(r.PathValue("id")))
-	if err != nil {
-		return err
-	}
-	c, err := h.configOf(r, u, a)
-	if err != nil {
-		return err
-	}
-	httpapi.WriteJSON(w, http.StatusOK, c)
-	return nil
+	return h.writeConfig(w, r, u, platform.AppNamed(r.PathValue("id")), http.StatusOK)
 }
 
 // setConfig is config:set and config:unset: {"values": {"K": "v", "U": null}}.
@@ -146,17 +137,18 @@ func (h *Handler) setConfig(w http.ResponseWriter, r *http.Request, u store.User
 		}
 	}
 	if len(values) == 0 && (setPlan || setHealth) {
-		return h.writeConfig(w, r, u, ref)
+		return h.writeConfig(w, r, u, ref, http.StatusCreated)
 	}
 	rel, err := h.p.SetConfig(r.Context(), u, ref, values, false, nil)
 	if err != nil {
 		return err
 	}
 	w.Header().Set(releaseHeader, strconv.FormatInt(rel.Version, 10))
-	return h.writeConfig(w, r, u, ref)
+	return h.writeConfig(w, r, u, ref, http.StatusCreated)
 }
 
-func (h *Handler) writeConfig(w http.ResponseWriter, r *http.Request, u store.User, ref platform.AppRef) error {
+// writeConfig answers with the app's config, as it is now, and status.
+func (h *Handler) writeConfig(w http.ResponseWriter, r *http.Request, u store.User, ref platform.AppRef, status int) error {
 	a, err := h.p.App(r.Context(), u, ref)
 	if err != nil {
 		return err
@@ -165,7 +157,7 @@ func (h *Handler) writeConfig(w http.ResponseWriter, r *http.Request, u store.Us
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(w, http.StatusCreated, c)
+	httpapi.WriteJSON(w, status, c)
 	return nil
 }
 
