@@ -68,14 +68,6 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	httpapi.WriteJSON(w, status, body)
 }
 
-func decode(w http.ResponseWriter, r *http.Request) (*httpapi.Fields, error) {
-	raw, err := httpapi.DecodeObject(w, r)
-	if err != nil {
-		return nil, err
-	}
-	return httpapi.NewFields(raw), nil
-}
-
 func str(s *string) string {
 	if s == nil {
 		return ""
@@ -84,7 +76,7 @@ func str(s *string) string {
 }
 
 func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, actor store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -104,7 +96,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, actor store
 }
 
 func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request, actor store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -116,7 +108,7 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request, actor stor
 }
 
 func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, actor store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -148,7 +140,7 @@ func (h *Handler) listPlans(w http.ResponseWriter, r *http.Request, actor store.
 }
 
 func (h *Handler) putPlan(w http.ResponseWriter, r *http.Request, actor store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -182,7 +174,7 @@ func (h *Handler) listRuntimes(w http.ResponseWriter, r *http.Request, actor sto
 }
 
 func (h *Handler) putRuntime(w http.ResponseWriter, r *http.Request, actor store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -228,7 +220,7 @@ func (h *Handler) importImage(w http.ResponseWriter, r *http.Request, actor stor
 }
 
 func (h *Handler) pullImage(w http.ResponseWriter, r *http.Request, actor store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		}
 		actor = &u
 	}
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -73,7 +73,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -152,7 +152,7 @@ func (h *Handler) regenerateToken(w http.ResponseWriter, r *http.Request, u stor
 }
 
 func (h *Handler) passwd(w http.ResponseWriter, r *http.Request, u store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -202,7 +202,7 @@ func (h *Handler) keys(w http.ResponseWriter, r *http.Request, u store.User) err
 }
 
 func (h *Handler) addKey(w http.ResponseWriter, r *http.Request, u store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -272,7 +272,7 @@ func (h *Handler) perms(w http.ResponseWriter, r *http.Request, u store.User) er
 }
 
 func (h *Handler) grantPerm(w http.ResponseWriter, r *http.Request, u store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (h *Handler) admins(w http.ResponseWriter, r *http.Request, u store.User) e
 }
 
 func (h *Handler) grantAdmin(w http.ResponseWriter, r *http.Request, u store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,7 @@ func (h *Handler) listApps(w http.ResponseWriter, r *http.Request, u store.User)
 }
 
 func (h *Handler) createApp(w http.ResponseWriter, r *http.Request, u store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (h *Handler) writeApp(w http.ResponseWriter, r *http.Request, u store.User,
 }
 
 func (h *Handler) updateApp(w http.ResponseWriter, r *http.Request, u store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func (h *Handler) domains(w http.ResponseWriter, r *http.Request, u store.User) 
 }
 
 func (h *Handler) addDomain(w http.ResponseWriter, r *http.Request, u store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (h *Handler) tls(w http.ResponseWriter, r *http.Request, u store.User) erro
 }
 
 func (h *Handler) setTLS(w http.ResponseWriter, r *http.Request, u store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func (h *Handler) cert(w http.ResponseWriter, r *http.Request, u store.User) err
 }
 
 func (h *Handler) createCert(w http.ResponseWriter, r *http.Request, u store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (h *Handler) deleteCert(w http.ResponseWriter, r *http.Request, u store.Use
 }
 
 func (h *Handler) attachCert(w http.ResponseWriter, r *http.Request, u store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}

@@ -344,15 +344,6 @@ func uuid(parts ...any) string {
 // timestamp is how times are shown: RFC 3339 in UTC.
 func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// decode reads a JSON object body.
-func decode(w http.ResponseWriter, r *http.Request) (*httpapi.Fields, error) {
-	raw, err := httpapi.DecodeObject(w, r)
-	if err != nil {
-		return nil, err
-	}
-	return httpapi.NewFields(raw), nil
-}
-
 func required(f *httpapi.Fields, name string, v *platform.ValidationError) string {
 	s := f.String(name)
 	if s == nil || *s == "" {

@@ -249,7 +249,7 @@ func (h *Handler) release(w http.ResponseWriter, r *http.Request, u store.User) 
 }
 
 func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, u store.User) error {
-	f, err := decode(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -17,6 +18,15 @@ type Fields struct {
 
 // NewFields wraps a decoded object.
 func NewFields(raw map[string]json.RawMessage) *Fields { return &Fields{raw: raw} }
+
+// DecodeFields reads a JSON object body (DecodeObject) into Fields.
+func DecodeFields(w http.ResponseWriter, r *http.Request) (*Fields, error) {
+	raw, err := DecodeObject(w, r)
+	if err != nil {
+		return nil, err
+	}
+	return NewFields(raw), nil
+}
 
 // Err returns the collected type errors, a platform.ValidationError.
 func (f *Fields) Err() error { return f.errs.Err() }

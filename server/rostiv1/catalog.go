@@ -101,11 +101,10 @@ func (h *Handler) putPlan(w http.ResponseWriter, r *http.Request, u store.User, 
 	if err := h.member(r, u); err != nil {
 		return err
 	}
-	raw, err := httpapi.DecodeObject(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
-	f := httpapi.NewFields(raw)
 	setString(&p.Name, f.String("name"))
 	setInt(&p.MemoryMB, f.Int("ram"))
 	setInt(&p.DiskMB, f.Int("disk"))
@@ -146,11 +145,10 @@ func (h *Handler) putRuntime(w http.ResponseWriter, r *http.Request, u store.Use
 	if err := h.member(r, u); err != nil {
 		return err
 	}
-	raw, err := httpapi.DecodeObject(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
-	f := httpapi.NewFields(raw)
 	setString(&rt.Name, f.String("name"))
 	setString(&rt.Image, f.String("image"))
 	if c := f.List("command", ""); c != nil {

@@ -96,11 +96,10 @@ func (h *Handler) listApps(w http.ResponseWriter, r *http.Request, u store.User)
 }
 
 func appInput(w http.ResponseWriter, r *http.Request) (platform.AppInput, error) {
-	raw, err := httpapi.DecodeObject(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return platform.AppInput{}, err
 	}
-	f := httpapi.NewFields(raw)
 	in := platform.AppInput{
 		Name:        f.String("name"),
 		Image:       f.String("image"),

@@ -29,11 +29,10 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request, u store.User)
 }
 
 func (h *Handler) addKey(w http.ResponseWriter, r *http.Request, u store.User) error {
-	raw, err := httpapi.DecodeObject(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
-	f := httpapi.NewFields(raw)
 	name, key := f.String("name"), f.String("key")
 	if err := f.Err(); err != nil {
 		return err

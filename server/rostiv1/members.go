@@ -37,11 +37,10 @@ func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, u store.User
 	if err := h.p.CheckCompany(r.Context(), u, company); err != nil {
 		return err
 	}
-	raw, err := httpapi.DecodeObject(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
-	f := httpapi.NewFields(raw)
 	username := f.String("username")
 	if err := f.Err(); err != nil {
 		return err

@@ -65,11 +65,10 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, u store.User)
 	if err != nil {
 		return err
 	}
-	raw, err := httpapi.DecodeObject(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
-	f := httpapi.NewFields(raw)
 	version := f.Int("version")
 	if err := f.Err(); err != nil {
 		return err

@@ -15,11 +15,10 @@ func (h *Handler) appAction(w http.ResponseWriter, r *http.Request, u store.User
 	if err != nil {
 		return err
 	}
-	raw, err := httpapi.DecodeObject(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
-	f := httpapi.NewFields(raw)
 	action := f.String("action")
 	if err := f.Err(); err != nil {
 		return err

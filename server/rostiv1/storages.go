@@ -30,11 +30,10 @@ func toStorageJSON(s platform.StorageInfo) storageJSON {
 
 // storageInput reads type (or Rosti's older storage_type), password and note.
 func storageInput(w http.ResponseWriter, r *http.Request) (platform.StorageInput, error) {
-	raw, err := httpapi.DecodeObject(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return platform.StorageInput{}, err
 	}
-	f := httpapi.NewFields(raw)
 	in := platform.StorageInput{Type: f.String("type"), Password: f.String("password"), Note: f.String("note")}
 	alias := f.String("storage_type")
 	if err := f.Err(); err != nil {

@@ -24,11 +24,10 @@ func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, u store.Use
 }
 
 func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, u store.User) error {
-	raw, err := httpapi.DecodeObject(w, r)
+	f, err := httpapi.DecodeFields(w, r)
 	if err != nil {
 		return err
 	}
-	f := httpapi.NewFields(raw)
 	name := f.String("name")
 	if err := f.Err(); err != nil {
 		return err
