@@ -195,7 +195,7 @@ func (th *loginThrottle) admit(user, source string) error {
 		if wait := overLimit(th.users[user], maxFailuresPerUser, now); wait > 0 {
 			return &ThrottledError{Reason: "too many failed logins for this account", RetryAfter: wait}
 		}
-		if recentCount(th.users[user], now)+th.underWay[user] >= maxFailuresPerUser {
+		if len(inWindow(th.users[user], now))+th.underWay[user] >= maxFailuresPerUser {
 			return &ThrottledError{Reason: "too many logins under way for this account", RetryAfter: time.Second}
 		}
 	}
@@ -212,26 +212,20 @@ func (th *loginThrottle) done(user string) {
 	}
 }
 
-// recentCount is how many failures fall in the window.
-func recentCount(failures []time.Time, now time.Time) int {
+// inWindow is the failures (oldest first) that fall in the window.
+func inWindow(failures []time.Time, now time.Time) []time.Time {
 	for i, at := range failures {
 		if now.Sub(at) < loginWindow {
-			return len(failures) - i
+			return failures[i:]
 		}
 	}
-	return 0
+	return nil
 }
 
 // overLimit is how long until failures in the window drop below limit;
 // zero when they are below it already.
 func overLimit(failures []time.Time, limit int, now time.Time) time.Duration {
-	var recent []time.Time
-	for i, at := range failures {
-		if now.Sub(at) < loginWindow {
-			recent = failures[i:]
-			break
-		}
-	}
+	recent := inWindow(failures, now)
 	if len(recent) < limit {
 		return 0
 	}
