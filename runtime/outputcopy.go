@@ -3,8 +3,9 @@ package runtime
 import (
 	"bytes"
 	"io"
-	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Output of a container beyond outputRate bytes a second, once a burst of
@@ -18,32 +19,16 @@ const (
 	outputBurst = 8 << 20
 )
 
-// outputBudget is a token bucket of bytes, shared by a task's two streams.
-type outputBudget struct {
-	mu     sync.Mutex
-	rate   float64 // bytes a second
-	burst  float64
-	tokens float64
-	last   time.Time
+// newOutputBudget is a token bucket of bytes a second, shared by a task's
+// two streams.
+func newOutputBudget(bytesPerSecond, burst int) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(bytesPerSecond), burst)
 }
 
-func newOutputBudget(rate, burst float64) *outputBudget {
-	return &outputBudget{rate: rate, burst: burst, tokens: burst, last: time.Now()}
-}
-
-// spend takes n bytes from the budget and says how long to wait before
-// reading more, to stay within it.
-func (b *outputBudget) spend(n int) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := time.Now()
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-	b.tokens -= float64(n)
-	if b.tokens >= 0 {
-		return 0
-	}
-	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+// spend takes n bytes (at most the burst) from budget and says how long to
+// wait before reading more, to stay within it.
+func spend(budget *rate.Limiter, n int) time.Duration {
+	return budget.ReserveN(time.Now(), n).Delay()
 }
 
 // copyOutput copies r to w until r ends, in writes of whole lines: all that
@@ -51,7 +36,7 @@ func (b *outputBudget) spend(n int) time.Duration {
 // pieces of len(buf). So the lines of a task's two streams never interleave
 // in its log, and a stream of short lines costs one write per read rather
 // than one per line. With a budget, it waits as the budget says.
-func copyOutput(w io.Writer, r io.Reader, buf []byte, budget *outputBudget) {
+func copyOutput(w io.Writer, r io.Reader, buf []byte, budget *rate.Limiter) {
 	held := 0
 	for {
 		n, err := r.Read(buf[held:])
@@ -71,7 +56,7 @@ func copyOutput(w io.Writer, r io.Reader, buf []byte, budget *outputBudget) {
 			return
 		}
 		if budget != nil {
-			if wait := budget.spend(n); wait > 0 {
+			if wait := spend(budget, n); wait > 0 {
 				time.Sleep(wait)
 			}
 		}

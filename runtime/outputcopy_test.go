@@ -70,12 +70,12 @@ func TestCopyOutputDrainsWhenTheLogFails(t *testing.T) {
 
 func TestOutputBudget(t *testing.T) {
 	b := newOutputBudget(1000, 1000)
-	if wait := b.spend(1000); wait != 0 {
+	if wait := spend(b, 1000); wait != 0 {
 		t.Errorf("within the burst: wait %v, want 0", wait)
 	}
 	// 500 bytes over budget at 1000 B/s: about half a second, less the
 	// moment that passed since.
-	if wait := b.spend(500); wait <= 400*time.Millisecond || wait > 500*time.Millisecond {
+	if wait := spend(b, 500); wait <= 400*time.Millisecond || wait > 500*time.Millisecond {
 		t.Errorf("over the burst: wait %v, want just under 500ms", wait)
 	}
 }
