@@ -367,6 +367,8 @@ func (d *Driver) startTask(ctx context.Context, container containerd.Container) 
 		// while containerd was creating or deleting the task leaves one.
 		d.dropStaleTask(ctx, name)
 		task, err = container.NewTask(ctx, creator)
+	} else if err != nil && d.dropStaleBundle(name, err) {
+		task, err = container.NewTask(ctx, creator)
 	}
 	if err != nil {
 		output.stop()

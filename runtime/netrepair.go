@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 )
@@ -217,4 +218,36 @@ func (d *Driver) dropStaleTask(ctx context.Context, name string) {
 	if _, err := tasks.Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: name}); err != nil && !errdefs.IsNotFound(errgrpc.ToNative(err)) {
 		d.log.Warn("delete the stale task", "name", name, "err", err)
 	}
+}
+
+// staleBundle matches containerd's refusal to make the bundle directory of
+// a task (<state>/io.containerd.runtime.v2.task/<namespace>/<container>)
+// because one is there already.
+var staleBundle = regexp.MustCompile(`mkdir (/\S*/io\.containerd\.runtime\.v2\.task/([^/\s]+)/([^/\s:]+)): file exists`)
+
+// dropStaleBundle removes the bundle directory of name's task that err
+// says is in the way, and reports whether it did. containerd 1.6 leaves
+// one behind when the cleanup of a task creation that failed half way
+// fails too (a rosti killed in the middle of it is one way), and from
+// then on refuses every new task of that container, so the app never
+// starts again. containerd only gets that far when it holds no task or
+// shim of the name, so the directory is nobody's. Its rootfs mount is
+// undone first: removing the files under a mounted rootfs would remove
+// the container's own.
+func (d *Driver) dropStaleBundle(name string, err error) bool {
+	m := staleBundle.FindStringSubmatch(err.Error())
+	if m == nil || m[2] != d.cfg.Namespace || m[3] != name {
+		return false
+	}
+	bundle := m[1]
+	if err := mount.UnmountAll(filepath.Join(bundle, "rootfs"), 0); err != nil {
+		d.log.Warn("unmount the rootfs of a task bundle left by an interrupted run", "name", name, "bundle", bundle, "err", err)
+		return false
+	}
+	if err := os.RemoveAll(bundle); err != nil {
+		d.log.Warn("remove a task bundle left by an interrupted run", "name", name, "bundle", bundle, "err", err)
+		return false
+	}
+	d.log.Warn("removed a task bundle left by an interrupted run", "name", name, "bundle", bundle)
+	return true
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -150,5 +151,72 @@ func TestNetworkLeftoversAreReleased(t *testing.T) {
 	}
 	if addresses, nat, netns := netHeld(t, env, d2); len(addresses)+len(nat)+len(netns) != 0 {
 		t.Fatalf("held after Remove: addresses %v, NAT %v, netns %v", addresses, nat, netns)
+	}
+}
+
+// TestLeftoverTaskBundleDoesNotBlockStart: containerd 1.6 can leave the
+// bundle directory of a task whose creation failed half way (a rosti
+// killed in the middle of it), and then refuses every new task of the
+// container with "mkdir <bundle>: file exists". Start must clear it, and
+// undo its rootfs mount rather than delete what is under it.
+func TestLeftoverTaskBundleDoesNotBlockStart(t *testing.T) {
+	env := rttest.Start(t)
+	d := env.Driver
+	ctx := context.Background()
+	image := rttest.HTTPServerImage(t, d)
+	if _, err := d.Run(ctx, httpSpec(t, "bu-web-1", image, "g1", 10011)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(ctx, "bu-web-1", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	client, err := containerd.New(filepath.Join(env.Config.DataDir, "containerd", "containerd.sock"), containerd.WithDefaultNamespace(env.Config.Namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c, err := client.LoadContainer(ctx, "bu-web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := task.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(env.Config.DataDir, "containerd", "state", "io.containerd.runtime.v2.task", env.Config.Namespace, "bu-web-1")
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Something mounted where the container's root file system goes, with a
+	// file that removing the bundle without unmounting first would delete.
+	precious := filepath.Join(t.TempDir(), "precious")
+	if err := os.MkdirAll(precious, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(precious, "keep"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "--bind", precious, rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", rootfs).Run() })
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	inst, err := d.Start(ctx, "bu-web-1")
+	if err != nil {
+		t.Fatalf("Start of a container whose task bundle was left behind: %v", err)
+	}
+	get(t, inst.IP, "/")
+	if _, err := os.Stat(filepath.Join(precious, "keep")); err != nil {
+		t.Errorf("what was mounted on the leftover rootfs lost its files: %v", err)
+	}
+	if err := d.Remove(ctx, "bu-web-1"); err != nil {
+		t.Fatal(err)
 	}
 }
