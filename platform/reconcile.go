@@ -442,6 +442,9 @@ func (r *reconciler) restartCrashed(ctx context.Context, c rtm.Instance) error {
 	}
 	inst, err := r.p.containers.Start(ctx, c.Name)
 	if err != nil {
+		// A start that fails counts as a crash: the next try waits its
+		// backoff, and the status says when it comes.
+		r.recordExit(rtm.Exit{Name: c.Name, Code: c.ExitCode, OOMKilled: c.OOMKilled, At: time.Now()})
 		return fmt.Errorf("restart %s: %w", c.Name, err)
 	}
 	r.noteStart(inst)

@@ -2,9 +2,13 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,18 +19,23 @@ import (
 
 // newRuntimePlatform is a platform on a real containerd (rttest) with the
 // tests' HTTP server as the runtime "httpserver", reconciling until the
-// test ends.
-func newRuntimePlatform(t *testing.T, healthTimeout time.Duration) (*Platform, *rtm.Driver) {
+// test ends. wrap, when not nil, puts something between the platform and
+// the driver.
+func newRuntimePlatform(t *testing.T, healthTimeout time.Duration, wrap func(*rtm.Driver) Containers) (*Platform, *rtm.Driver) {
 	t.Helper()
 	d := rttest.StartDriver(t)
 	image := rttest.HTTPServerImage(t, d)
+	var containers Containers = d
+	if wrap != nil {
+		containers = wrap(d)
+	}
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "rosti.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := New(Config{DataDir: dir, AppsDomain: "apps.test", HealthTimeout: healthTimeout},
-		Deps{Store: st, Containers: d, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Deps{Store: st, Containers: containers, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := p.SeedCatalog(); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +78,7 @@ func runningWeb(t *testing.T, p *Platform, appID int64) string {
 // TestSlowHealthCheckDoesNotHoldUpOtherApps: while one app's restart waits
 // for a health check that never passes, another app's restart completes.
 func TestSlowHealthCheckDoesNotHoldUpOtherApps(t *testing.T) {
-	p, _ := newRuntimePlatform(t, 10*time.Minute)
+	p, _ := newRuntimePlatform(t, 10*time.Minute, nil)
 	ctx := context.Background()
 	u, err := p.CreateUser(ctx, Operator(), NewUser{Username: "alice", Password: "password-alice"})
 	if err != nil {
@@ -125,5 +134,81 @@ func TestSlowHealthCheckDoesNotHoldUpOtherApps(t *testing.T) {
 	}
 	if after := runningWeb(t, p, other.ID); after == before {
 		t.Fatalf("the other app's restart did not replace its container (%s)", after)
+	}
+}
+
+// failingStarts makes the first fails calls of Start fail.
+type failingStarts struct {
+	*rtm.Driver
+	fails atomic.Int32
+}
+
+func (f *failingStarts) Start(ctx context.Context, name string) (rtm.Instance, error) {
+	if f.fails.Add(-1) >= 0 {
+		return rtm.Instance{}, errors.New("containerd said no")
+	}
+	return f.Driver.Start(ctx, name)
+}
+
+// TestFailedRestartBacksOff: a crashed container whose restart fails is
+// tried again after a longer wait each time, and its status says when,
+// until it runs again.
+func TestFailedRestartBacksOff(t *testing.T) {
+	starts := &failingStarts{}
+	p, d := newRuntimePlatform(t, 0, func(d *rtm.Driver) Containers { starts.Driver = d; return starts })
+	ctx := context.Background()
+	u, err := p.CreateUser(ctx, Operator(), NewUser{Username: "alice", Password: "password-alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := p.Companies(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := p.CreateApp(ctx, u, cs[0].ID, AppInput{Name: ptr("crashy"), Image: ptr("httpserver"), Plan: ptr(int64(1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runningWeb(t, p, a.ID)
+	starts.fails.Store(2)
+	if err := d.Stop(ctx, "crashy-web-1", 0); err != nil {
+		t.Fatal(err)
+	}
+
+	seen := map[string]bool{}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := p.Status(ctx, u, AppByID(cs[0].ID, a.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range st.Info {
+			seen[info] = true
+		}
+		if len(st.Containers) == 1 && st.Containers[0].State == rtm.StatusRunning {
+			if st.Containers[0].Restarts != 3 {
+				t.Errorf("restarts = %d, want 3 (the crash and two failed starts)", st.Containers[0].Restarts)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not running again: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if starts.fails.Load() >= 0 {
+		t.Errorf("the failing starts were not all tried: %d left", starts.fails.Load()+1)
+	}
+	var waits []string
+	for info := range seen {
+		if strings.Contains(info, " in -") {
+			t.Errorf("status promised a restart in the past: %q", info)
+		}
+		if strings.Contains(info, "restarts in") {
+			waits = append(waits, info)
+		}
+	}
+	if !slices.ContainsFunc(waits, func(s string) bool { return strings.Contains(s, "(restart 3)") }) {
+		t.Errorf("the status never announced the retry after a failed start; it said %q", waits)
 	}
 }

@@ -10,7 +10,7 @@ import (
 // TestScaleUpAndToZero: ten web containers start (several at once) and
 // all of them run; scaling to zero removes them and answers no error.
 func TestScaleUpAndToZero(t *testing.T) {
-	p, _ := newRuntimePlatform(t, 0)
+	p, _ := newRuntimePlatform(t, 0, nil)
 	ctx := context.Background()
 	u, err := p.CreateUser(ctx, Operator(), NewUser{Username: "alice", Password: "password-alice"})
 	if err != nil {

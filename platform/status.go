@@ -90,7 +90,11 @@ func (p *Platform) Status(ctx context.Context, actor store.User, ref AppRef) (Ap
 			st.Errors = append(st.Errors, fmt.Sprintf("%s exited with code %d", c.Name, c.ExitCode))
 		}
 		if cst.NextRestart != nil {
-			st.Info = append(st.Info, fmt.Sprintf("%s restarts in %s (restart %d)", c.Name, time.Until(*cst.NextRestart).Round(time.Second), cst.Restarts+1))
+			if wait := time.Until(*cst.NextRestart).Round(time.Second); wait > 0 {
+				st.Info = append(st.Info, fmt.Sprintf("%s restarts in %s (restart %d)", c.Name, wait, cst.Restarts+1))
+			} else {
+				st.Info = append(st.Info, fmt.Sprintf("%s is restarting (restart %d)", c.Name, cst.Restarts+1))
+			}
 		}
 		if c.Status == rtm.StatusRunning {
 			st.Running = true
