@@ -112,6 +112,52 @@ func TestOOMKillIsReported(t *testing.T) {
 	get(t, inst.IP, "/")
 }
 
+// TestOOMKillOfAnotherProcessIsNotTheContainers: the kernel killing a
+// process exec'd into a container (as an SSH command is) for memory marks
+// the container's cgroup, but the container's own later exit is not an
+// OOM kill.
+func TestOOMKillOfAnotherProcessIsNotTheContainers(t *testing.T) {
+	d := rttest.StartDriver(t)
+	ctx := context.Background()
+	spec := httpSpec(t, "ex-web-1", rttest.HTTPServerImage(t, d), "g1", 10001)
+	spec.MemoryMB = 48
+	inst, err := d.Run(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(t, inst.IP, "/")
+	execDone := make(chan error, 1)
+	go func() {
+		_, err := d.Exec(ctx, spec.Name, rtm.ExecSpec{Args: []string{"/httpserver"}, Env: []string{"PORT=8081"}, UID: 10001, GID: 10001})
+		execDone <- err
+	}()
+	eventually(t, 30*time.Second, "the exec'd server answers", func() error {
+		_, err := httpGet("http://" + inst.IP + ":8081/")
+		return err
+	})
+	if body, err := httpGet("http://" + inst.IP + ":8081/alloc?mb=200"); err == nil {
+		t.Fatalf("allocating 200 MiB under a 48 MiB limit answered %q", body)
+	}
+	if err := <-execDone; !errors.Is(err, rtm.ErrOutOfMemory) {
+		t.Fatalf("the exec'd hog ended with %v, want %v", err, rtm.ErrOutOfMemory)
+	}
+	get(t, inst.IP, "/")
+
+	if err := d.Stop(ctx, spec.Name, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if ex := waitExit(t, d, spec.Name); ex.OOMKilled || ex.Code != 128+15 {
+		t.Errorf("exit %+v: want code 143, not killed for memory", ex)
+	}
+	stopped, err := d.Inspect(ctx, spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stopped.Status != rtm.StatusStopped || stopped.OOMKilled {
+		t.Errorf("Inspect after Stop: %+v", stopped)
+	}
+}
+
 func TestStopStartKeepsAddressAndReportsExit(t *testing.T) {
 	d := rttest.StartDriver(t)
 	ctx := context.Background()

@@ -592,31 +592,34 @@ func (d *Driver) inspect(ctx context.Context, container containerd.Container) (I
 	if code, err := strconv.ParseUint(labels[labelExitCode], 10, 32); err == nil {
 		inst.ExitCode = uint32(code)
 	}
-	inst.OOMKilled = labels[labelOOM] == "true" || d.isOOM(name)
+	// The OOM mark is the container's cgroup's: it is set as well when the
+	// kernel killed another process in it (an SSH command, which is told
+	// so itself). A run ended by the OOM killer ends with its SIGKILL.
+	oomMarked := labels[labelOOM] == "true" || d.isOOM(name)
+	result := func() (Instance, error) {
+		inst.OOMKilled = oomMarked && inst.Status != StatusRunning && inst.ExitCode == 128+9
+		return inst, nil
+	}
 	if !inst.StartedAt.IsZero() {
 		inst.Status = StatusStopped
 	}
 
 	task, err := container.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
-		return inst, nil
+		return result()
 	} else if err != nil {
 		inst.Status = StatusUnknown
-		return inst, nil
+		return result()
 	}
 	st, err := task.Status(ctx)
 	if err != nil {
 		inst.Status = StatusUnknown
-		return inst, nil
+		return result()
 	}
 	inst.Pid = task.Pid()
 	switch st.Status {
 	case containerd.Running, containerd.Pausing, containerd.Paused:
 		inst.Status = StatusRunning
-		// OOMKilled says how a run ended. An OOM kill in a running
-		// container took one of its other processes (an SSH command,
-		// which is told so itself), not the container.
-		inst.OOMKilled = false
 	case containerd.Created:
 		inst.Status = StatusCreated
 	case containerd.Stopped:
@@ -629,7 +632,7 @@ func (d *Driver) inspect(ctx context.Context, container containerd.Container) (I
 	default:
 		inst.Status = StatusUnknown
 	}
-	return inst, nil
+	return result()
 }
 
 func (d *Driver) setOOM(name string, oom bool) {

@@ -82,8 +82,11 @@ func (d *Driver) handleEvent(ctx context.Context, ev any) {
 		if err != nil || labels[LabelManaged] != "true" {
 			return
 		}
-		exit := Exit{Name: e.ContainerID, Code: e.ExitStatus, At: e.ExitedAt.AsTime(), OOMKilled: d.isOOM(e.ContainerID)}
-		if exit.Code == 128+9 && !exit.OOMKilled {
+		// Only a SIGKILL can be the OOM killer's: the mark alone may be
+		// from another process of the container, such as an SSH command.
+		killed := e.ExitStatus == 128+9
+		exit := Exit{Name: e.ContainerID, Code: e.ExitStatus, At: e.ExitedAt.AsTime(), OOMKilled: killed && d.isOOM(e.ContainerID)}
+		if killed && !exit.OOMKilled {
 			// The shim reports an OOM kill on its own, and its event can
 			// trail the exit it caused: give it a moment, off this loop,
 			// which is the one that will record it.
