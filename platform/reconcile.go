@@ -48,6 +48,7 @@ type reconciler struct {
 	working map[int64]bool         // apps whose worker runs
 	crashes map[string]*crashState
 	errors  map[int64]string    // the last reconcile error of an app, for its status
+	retries map[int64]int       // failed reconciles of an app in a row
 	rebuild map[int64]bool      // apps whose containers all go before new ones start
 	deleted map[int64]store.App // deleted apps, until what they left is removed
 	// Exits that are not crashes: of containers being removed, and of an
@@ -72,7 +73,7 @@ type reconciler struct {
 const maxParallelReconciles = 8
 
 func newReconciler(p *Platform) *reconciler {
-	return &reconciler{p: p, pending: map[int64][]chan error{}, working: map[int64]bool{}, crashes: map[string]*crashState{}, errors: map[int64]string{},
+	return &reconciler{p: p, pending: map[int64][]chan error{}, working: map[int64]bool{}, crashes: map[string]*crashState{}, errors: map[int64]string{}, retries: map[int64]int{},
 		rebuild: map[int64]bool{}, deleted: map[int64]store.App{}, stopping: map[string]bool{}, started: map[string]time.Time{},
 		leaving: map[string]bool{}, slots: make(chan struct{}, maxParallelReconciles)}
 }
@@ -100,9 +101,18 @@ func (r *reconciler) kick(appID int64) <-chan error {
 }
 
 // startWorkerLocked starts appID's worker unless it runs or the reconciler
-// does not serve yet (serve starts the pending ones).
+// does not serve yet (serve starts the pending ones). Once it has stopped
+// serving, a kick (a timer's, late) gets the reason at once: no worker
+// may start while serve waits for the last ones.
 func (r *reconciler) startWorkerLocked(appID int64) {
 	if r.ctx == nil || r.working[appID] {
+		return
+	}
+	if err := r.ctx.Err(); err != nil {
+		for _, w := range r.pending[appID] {
+			w <- err
+		}
+		delete(r.pending, appID)
 		return
 	}
 	r.working[appID] = true
@@ -193,8 +203,15 @@ func (r *reconciler) work(ctx context.Context, appID int64) {
 		r.mu.Lock()
 		if failed {
 			r.errors[appID] = store.Message(err)
+			// Most failures pass (containerd busy, a shim going away as a
+			// container started): try again soon rather than at the next
+			// periodic pass, and less often while it keeps failing.
+			retry := min(time.Second<<min(r.retries[appID], 5), resyncInterval)
+			r.retries[appID]++
+			time.AfterFunc(retry, func() { r.kick(appID) })
 		} else {
 			delete(r.errors, appID)
+			delete(r.retries, appID)
 		}
 		r.mu.Unlock()
 		for _, w := range waiters {

@@ -137,24 +137,31 @@ func TestSlowHealthCheckDoesNotHoldUpOtherApps(t *testing.T) {
 	}
 }
 
-// failingStarts makes the first fails calls of Start fail.
-type failingStarts struct {
+// failing makes the first calls of Start and Run fail, as many as asked.
+type failing struct {
 	*rtm.Driver
-	fails atomic.Int32
+	starts, runs atomic.Int32
 }
 
-func (f *failingStarts) Start(ctx context.Context, name string) (rtm.Instance, error) {
-	if f.fails.Add(-1) >= 0 {
+func (f *failing) Start(ctx context.Context, name string) (rtm.Instance, error) {
+	if f.starts.Add(-1) >= 0 {
 		return rtm.Instance{}, errors.New("containerd said no")
 	}
 	return f.Driver.Start(ctx, name)
+}
+
+func (f *failing) Run(ctx context.Context, spec rtm.ContainerSpec) (rtm.Instance, error) {
+	if f.runs.Add(-1) >= 0 {
+		return rtm.Instance{}, errors.New("containerd said no")
+	}
+	return f.Driver.Run(ctx, spec)
 }
 
 // TestFailedRestartBacksOff: a crashed container whose restart fails is
 // tried again after a longer wait each time, and its status says when,
 // until it runs again.
 func TestFailedRestartBacksOff(t *testing.T) {
-	starts := &failingStarts{}
+	starts := &failing{}
 	p, d := newRuntimePlatform(t, 0, func(d *rtm.Driver) Containers { starts.Driver = d; return starts })
 	ctx := context.Background()
 	u, err := p.CreateUser(ctx, Operator(), NewUser{Username: "alice", Password: "password-alice"})
@@ -170,7 +177,7 @@ func TestFailedRestartBacksOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	runningWeb(t, p, a.ID)
-	starts.fails.Store(2)
+	starts.starts.Store(2)
 	if err := d.Stop(ctx, "crashy-web-1", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -196,8 +203,8 @@ func TestFailedRestartBacksOff(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if starts.fails.Load() >= 0 {
-		t.Errorf("the failing starts were not all tried: %d left", starts.fails.Load()+1)
+	if starts.starts.Load() >= 0 {
+		t.Errorf("the failing starts were not all tried: %d left", starts.starts.Load()+1)
 	}
 	var waits []string
 	for info := range seen {
@@ -210,5 +217,46 @@ func TestFailedRestartBacksOff(t *testing.T) {
 	}
 	if !slices.ContainsFunc(waits, func(s string) bool { return strings.Contains(s, "(restart 3)") }) {
 		t.Errorf("the status never announced the retry after a failed start; it said %q", waits)
+	}
+}
+
+// TestFailedReconcileIsRetriedSoon: an app whose container could not be
+// made is tried again within seconds, not at the next periodic pass, and
+// its status shows the error meanwhile.
+func TestFailedReconcileIsRetriedSoon(t *testing.T) {
+	runs := &failing{}
+	runs.runs.Store(2)
+	p, _ := newRuntimePlatform(t, 0, func(d *rtm.Driver) Containers { runs.Driver = d; return runs })
+	ctx := context.Background()
+	u, err := p.CreateUser(ctx, Operator(), NewUser{Username: "alice", Password: "password-alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := p.Companies(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := p.CreateApp(ctx, u, cs[0].ID, AppInput{Name: ptr("unlucky"), Image: ptr("httpserver"), Plan: ptr(int64(1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawError bool
+	deadline := time.Now().Add(resyncInterval - 5*time.Second)
+	for {
+		st, err := p.Status(ctx, u, AppByID(cs[0].ID, a.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sawError = sawError || slices.ContainsFunc(st.Errors, func(e string) bool { return strings.Contains(e, "containerd said no") })
+		if st.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not running before the periodic pass: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !sawError {
+		t.Error("the status never showed why the app was not running yet")
 	}
 }
