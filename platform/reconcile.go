@@ -244,10 +244,19 @@ func (r *reconciler) waiting(wait func() error) error {
 
 // recordExit notes a task exit and schedules its restart with backoff.
 func (r *reconciler) recordExit(exit rtm.Exit) {
+	if wait, ok := r.scheduleRestart(exit); ok {
+		r.p.log.Info("process exited", "container", exit.Name, "code", exit.Code, "oom", exit.OOMKilled, "restart_in", wait.Round(time.Second))
+	}
+}
+
+// scheduleRestart counts exit as one more crash of its container and
+// kicks its app once the backoff is over; not for exits that are no
+// crash (of containers being removed, or reported late).
+func (r *reconciler) scheduleRestart(exit rtm.Exit) (time.Duration, bool) {
 	r.mu.Lock()
 	if r.stopping[exit.Name] || exit.At.Before(r.started[exit.Name]) {
 		r.mu.Unlock()
-		return
+		return 0, false
 	}
 	c := r.crashes[exit.Name]
 	if c == nil {
@@ -263,8 +272,8 @@ func (r *reconciler) recordExit(exit rtm.Exit) {
 	c.restarts++
 	wait := time.Until(c.nextStart)
 	r.mu.Unlock()
-	r.p.log.Info("process exited", "container", exit.Name, "code", exit.Code, "oom", exit.OOMKilled, "restart_in", wait.Round(time.Second))
 	time.AfterFunc(wait, func() { r.kickContainer(exit.Name) })
+	return wait, true
 }
 
 // kickContainer reconciles the app a container belongs to.
@@ -461,7 +470,8 @@ func (r *reconciler) restartCrashed(ctx context.Context, c rtm.Instance) error {
 	if err != nil {
 		// A start that fails counts as a crash: the next try waits its
 		// backoff, and the status says when it comes.
-		r.recordExit(rtm.Exit{Name: c.Name, Code: c.ExitCode, OOMKilled: c.OOMKilled, At: time.Now()})
+		wait, _ := r.scheduleRestart(rtm.Exit{Name: c.Name, Code: c.ExitCode, OOMKilled: c.OOMKilled, At: time.Now()})
+		r.p.log.Warn("restart failed", "container", c.Name, "err", err, "next_in", wait.Round(time.Second))
 		return fmt.Errorf("restart %s: %w", c.Name, err)
 	}
 	r.noteStart(inst)
