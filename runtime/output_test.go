@@ -46,9 +46,7 @@ func TestOutputWithoutLoggerProcessAndAcrossRestart(t *testing.T) {
 	}
 	say := func(line string) {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(spec.VolumeDir, "say"), []byte(line+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tellToSay(t, spec.VolumeDir, line)
 		eventually(t, 30*time.Second, "the app prints "+line, func() error {
 			if _, err := os.Stat(filepath.Join(spec.VolumeDir, "say")); err == nil {
 				return fmt.Errorf("not yet")
@@ -76,6 +74,20 @@ func TestOutputWithoutLoggerProcessAndAcrossRestart(t *testing.T) {
 	say("after-restart")
 	logged(d2, "after-restart")
 	if err := d2.Remove(ctx, spec.Name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tellToSay has the test scripts' app print line: it prints the file
+// /srv/say when it finds one, then removes it. The file is written aside
+// and renamed into place, so that the app never finds it before the line
+// is in it (and prints nothing).
+func tellToSay(t *testing.T, volumeDir, line string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(volumeDir, "say.new"), []byte(line+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(volumeDir, "say.new"), filepath.Join(volumeDir, "say")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -204,9 +216,7 @@ func TestTaskWithLogProcessAfterUpgrade(t *testing.T) {
 	d2 := rttest.StartAgain(t, env) // the upgraded rosti
 	say := func(line string) {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(spec.VolumeDir, "say"), []byte(line+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tellToSay(t, spec.VolumeDir, line)
 	}
 	logged := func(line string) {
 		t.Helper()
