@@ -149,7 +149,7 @@ done
 # The throughput runs go in ROUNDS rounds, each target in turn, and the
 # medians are the figures: the machine is shared, and a burst of other
 # work during one 10 s run would otherwise decide a ratio.
-median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 targets=(direct rosti nginx caddy rosti-nolog)
 declare -A addr=([direct]=$upstream [rosti]=127.0.0.1:$rosti_port [nginx]=127.0.0.1:$nginx_port [caddy]=127.0.0.1:$caddy_port [rosti-nolog]=127.0.0.1:$rosti_nolog_port)
