@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rosti-paas/rosti/internal/facetest"
 	"github.com/rosti-paas/rosti/platform"
 )
 
@@ -29,14 +30,9 @@ func BenchmarkAppsPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	co := companies[0].ID
-	image, plan := platform.StaticRuntimeImage, int64(1)
-	for i := range 1000 {
-		name := fmt.Sprintf("app-%04d", i)
-		domains := []string{fmt.Sprintf("www.customer-%04d.example.com", i)}
-		if _, err := ui.p.CreateApp(ctx, u, co, platform.AppInput{Name: &name, Image: &image, Plan: &plan, Domains: &domains}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	facetest.CreateApps(b, ui.p, u, co, 1000, func(i int) platform.AppInput {
+		return facetest.StaticApp(fmt.Sprintf("app-%04d", i), fmt.Sprintf("www.customer-%04d.example.com", i))
+	})
 	res, err := ui.p.SignIn(ctx, "192.0.2.1", "alice", "alice-password")
 	if err != nil {
 		b.Fatal(err)

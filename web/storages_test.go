@@ -7,13 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
 
+	"github.com/rosti-paas/rosti/internal/facetest"
 	"github.com/rosti-paas/rosti/platform"
-	"github.com/rosti-paas/rosti/store"
 )
 
 // fakeDatabases stands in for the database servers, which the end-to-end
@@ -47,17 +46,9 @@ func (f *fakeDatabases) Drop(_ context.Context, _, name string) error {
 }
 
 func TestStoragesPage(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "rosti.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dbs := &fakeDatabases{passwords: map[string]string{}}
-	p := platform.New(platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222}, platform.Deps{Store: st, Log: log, Databases: dbs})
-	if err := p.SeedCatalog(); err != nil {
-		t.Fatal(err)
-	}
+	p, st := facetest.Platform(t, platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222}, platform.Deps{Log: log, Databases: dbs})
 	srv := httptest.NewServer(New(p, log))
 	t.Cleanup(srv.Close)
 	ui := &testUI{t: t, st: st, p: p, srv: srv}

@@ -12,11 +12,11 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/rosti-paas/rosti/internal/facetest"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/store"
 )
@@ -31,17 +31,9 @@ type testUI struct {
 
 func newTestUI(t testing.TB, registration string) *testUI {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "rosti.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := platform.New(platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222, Registration: registration},
-		platform.Deps{Store: st, Log: log})
-	if err := p.SeedCatalog(); err != nil {
-		t.Fatal(err)
-	}
+	p, st := facetest.Platform(t, platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222, Registration: registration},
+		platform.Deps{Log: log})
 	ui := New(p, log)
 	srv := httptest.NewServer(ui)
 	t.Cleanup(srv.Close)

@@ -45,25 +45,14 @@ BASE_PORT=${BASE_PORT:-18440}
 MODES=${MODES:-keepalive newconn h2}
 HOST=bench.rosti.test
 
-need=()
-for p in wrk nginx caddy h2load openssl curl; do
-	if ! command -v "$p" >/dev/null; then
-		case $p in h2load) need+=(nghttp2-client) ;; *) need+=("$p") ;; esac
-	fi
-done
-if [ "${#need[@]}" -gt 0 ]; then
-	echo "installing: ${need[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+. bench/proxy/lib.sh
+need_tools wrk nginx caddy h2load:nghttp2-client openssl curl
 
 work=$(mktemp -d /tmp/rosti-bench-https.XXXXXX)
 pids=()
 hosts_mark="# rosti-bench-https $$"
 cleanup() {
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	stop_started
 	# /etc/hosts may be a bind mount: rewrite it in place.
 	if grep -q "$hosts_mark" /etc/hosts; then
 		grep -v "$hosts_mark" /etc/hosts >"$work/hosts" && cat "$work/hosts" >/etc/hosts
@@ -73,8 +62,7 @@ cleanup() {
 trap cleanup EXIT
 echo "127.0.0.1 $HOST $hosts_mark" >>/etc/hosts
 
-CGO_ENABLED=0 go build -o "$work/upstream" ./bench/proxy/upstream
-CGO_ENABLED=0 go build -o "$work/rostiproxy" ./bench/proxy/rostiproxy
+build_proxies
 CGO_ENABLED=0 go build -o "$work/pebble" github.com/letsencrypt/pebble/v2/cmd/pebble
 
 up_port=$BASE_PORT
@@ -84,12 +72,7 @@ nginx_port=$((BASE_PORT + 3))
 caddy_port=$((BASE_PORT + 4))
 pebble_port=$((BASE_PORT + 5))
 
-if [ -n "${UPSTREAM:-}" ]; then
-	upstream=$UPSTREAM
-else
-	upstream=127.0.0.1:$up_port
-	"$work/upstream" -addr "$upstream" & pids+=($!)
-fi
+start_upstream "$up_port"
 
 # Pebble: its own HTTPS endpoint gets a throwaway certificate; it validates
 # HTTP-01 on rosti's HTTP port, finding HOST through /etc/hosts.
@@ -136,73 +119,23 @@ crt=$(find "$work/rosti-data/certmagic/certificates" -name "$HOST.crt" | head -1
 key=${crt%.crt}.key
 echo "certificate: $(openssl x509 -in "$crt" -noout -issuer | sed 's/^issuer=//'); key: $(openssl pkey -in "$key" -noout -text 2>/dev/null | head -1)"
 
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes auto;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path $work/nginx/body;
-	proxy_temp_path $work/nginx/proxy;
-	fastcgi_temp_path $work/nginx/fastcgi;
-	uwsgi_temp_path $work/nginx/uwsgi;
-	scgi_temp_path $work/nginx/scgi;
-	# What an operator would set: TLS 1.3 (nginx 1.22 leaves it out by
-	# default), a session cache, and no cap of 1000 requests per
-	# connection (rosti and Caddy have none; with it, h2load's streams
-	# fail at each GOAWAY and wrk pays for new handshakes); this one
-	# covers HTTP/2 too.
-	ssl_protocols TLSv1.2 TLSv1.3;
+# What an operator would set: TLS 1.3 (nginx 1.22 leaves it out by
+# default), a session cache, and no cap of 1000 requests per connection
+# (rosti and Caddy have none; with it, h2load's streams fail at each GOAWAY
+# and wrk pays for new handshakes); this one covers HTTP/2 too.
+start_nginx "127.0.0.1:$nginx_port ssl http2" \
+	"	ssl_protocols TLSv1.2 TLSv1.3;
 	ssl_session_cache shared:SSL:10m;
 	ssl_session_timeout 1h;
-	keepalive_requests 1000000;
-	upstream app {
-		server $upstream;
-		keepalive 256;
-	}
-	server {
-		listen 127.0.0.1:$nginx_port ssl http2;
-		server_name $HOST;
+	keepalive_requests 1000000;" \
+	"		server_name $HOST;
 		ssl_certificate $crt;
-		ssl_certificate_key $key;
-		location / {
-			proxy_pass http://app;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_set_header Host \$host;
-			proxy_set_header X-Forwarded-For \$remote_addr;
-			proxy_set_header X-Forwarded-Proto https;
-		}
-	}
-}
-EOF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
-nginx_pid=$!
-
-mkdir -p "$work/caddy"
-cat >"$work/caddy/Caddyfile" <<EOF
-{
-	admin off
-	auto_https off
-}
-https://$HOST:$caddy_port {
-	bind 127.0.0.1
-	tls $crt $key
-	reverse_proxy $upstream
-}
-EOF
-XDG_DATA_HOME=$work/caddy XDG_CONFIG_HOME=$work/caddy \
-	caddy run --config "$work/caddy/Caddyfile" --adapter caddyfile 2>"$work/caddy/caddy.log" & pids+=($!)
-caddy_pid=$!
+		ssl_certificate_key $key;" \
+	"			proxy_set_header X-Forwarded-Proto https;"
+start_caddy "https://$HOST:$caddy_port" "	tls $crt $key"
 
 for port in "$nginx_port" "$caddy_port"; do
-	for i in $(seq 100); do
-		if curl -ksf -o /dev/null "https://$HOST:$port/"; then break; fi
-		if [ "$i" = 100 ]; then echo "nothing answers HTTPS on $port" >&2; exit 1; fi
-		sleep 0.1
-	done
+	wait_url "https://$HOST:$port/" -k
 done
 
 targets=(rosti nginx caddy)
@@ -213,13 +146,6 @@ for n in "${targets[@]}"; do
 	echo "$n: $served bytes, HTTP/$proto with ALPN h2"
 done
 
-to_ms() { # wrk prints 1.23ms, 456.00us or 1.02s
-	awk -v v="$1" 'BEGIN {
-		if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
-		else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
-		else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
-	}'
-}
 declare -A pid=([rosti]=$rosti_pid [nginx]=$nginx_pid [caddy]=$caddy_pid)
 # cpu_ticks TARGET: user+system clock ticks of the target's processes
 # (nginx: the master and its workers) so far.
@@ -253,9 +179,9 @@ run() {
 		fi
 		;;
 	*)
-		rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+		rps=$(wrk_rps "$out")
 		reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
-		p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+		p99=$(wrk_p99 "$out")
 		if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
 			echo "warning: $1 $2 had errors: $(grep "Non-2xx\|Socket errors" <<<"$out" | tr '\n' ' ')" >&2
 		fi
@@ -263,8 +189,6 @@ run() {
 	esac
 	cpu=$(awk -v t="$ticks" -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", (n > 0) ? t * 1e6 / hz / n : 0 }')
 }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; upstream $upstream; ${DURATION}s per run, $ROUNDS rounds"
 echo "keepalive: wrk -t$THREADS -c$CONNS; newconn: wrk -t$THREADS -c$NEWCONN_CONNS with Connection: close; h2: h2load -t$THREADS -c$H2_CONNS -m$H2_STREAMS"

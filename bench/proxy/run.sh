@@ -13,47 +13,31 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
+. bench/proxy/lib.sh
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 BASE_PORT=${BASE_PORT:-18080}
 ROUNDS=${ROUNDS:-3}
 
-need=()
-for p in wrk nginx caddy; do
-	command -v "$p" >/dev/null || need+=("$p")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-	echo "installing: ${need[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+need_tools wrk nginx caddy
 
 work=$(mktemp -d /tmp/rosti-bench-proxy.XXXXXX)
 pids=()
 cleanup() {
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	stop_started
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
-CGO_ENABLED=0 go build -o "$work/upstream" ./bench/proxy/upstream
-CGO_ENABLED=0 go build -o "$work/rostiproxy" ./bench/proxy/rostiproxy
-
+build_proxies
 
 up_port=$BASE_PORT
 rosti_port=$((BASE_PORT + 1))
 nginx_port=$((BASE_PORT + 2))
 caddy_port=$((BASE_PORT + 3))
 
-if [ -n "${UPSTREAM:-}" ]; then
-	upstream=$UPSTREAM
-else
-	upstream=127.0.0.1:$up_port
-	"$work/upstream" -addr "$upstream" & pids+=($!)
-fi
+start_upstream "$up_port"
 
 # rosti as `rosti serve` runs it: an access log line per request, as text
 # on stderr (a file here).
@@ -62,78 +46,21 @@ fi
 rosti_nolog_port=$((BASE_PORT + 4))
 "$work/rostiproxy" -addr "127.0.0.1:$rosti_nolog_port" -upstream "$upstream" -host 127.0.0.1 -accesslog=false 2>"$work/rosti-nolog.log" & pids+=($!)
 
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes auto;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path $work/nginx/body;
-	proxy_temp_path $work/nginx/proxy;
-	fastcgi_temp_path $work/nginx/fastcgi;
-	uwsgi_temp_path $work/nginx/uwsgi;
-	scgi_temp_path $work/nginx/scgi;
-	upstream app {
-		server $upstream;
-		keepalive 256;
-	}
-	server {
-		listen 127.0.0.1:$nginx_port;
-		location / {
-			proxy_pass http://app;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_set_header Host \$host;
-			proxy_set_header X-Forwarded-For \$remote_addr;
-		}
-	}
-}
-EOF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
+start_nginx "127.0.0.1:$nginx_port"
+start_caddy "http://:$caddy_port"
 
-mkdir -p "$work/caddy"
-cat >"$work/caddy/Caddyfile" <<EOF
-{
-	admin off
-	auto_https off
-}
-http://:$caddy_port {
-	bind 127.0.0.1
-	reverse_proxy $upstream
-}
-EOF
-XDG_DATA_HOME=$work/caddy XDG_CONFIG_HOME=$work/caddy \
-	caddy run --config "$work/caddy/Caddyfile" --adapter caddyfile 2>"$work/caddy/caddy.log" & pids+=($!)
-
-wait_port() {
-	for _ in $(seq 100); do
-		if curl -fsS -o /dev/null "http://$1/" 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	echo "nothing answers at $1" >&2
-	exit 1
-}
 for a in "$upstream" "127.0.0.1:$rosti_port" "127.0.0.1:$rosti_nolog_port" "127.0.0.1:$nginx_port" "127.0.0.1:$caddy_port"; do
-	wait_port "$a"
+	wait_url "http://$a/"
 done
 
 # run_wrk NAME ADDR -> sets rps[NAME], p99[NAME] (ms)
 declare -A rps p99
-to_ms() { # wrk prints 1.23ms, 456.00us or 1.02s
-	awk -v v="$1" 'BEGIN {
-		if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
-		else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
-		else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
-	}'
-}
 run_wrk() {
 	local out
 	out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://$2/")
 	echo "$out" >"$work/wrk-$1.txt"
-	rps[$1]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-	p99[$1]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+	rps[$1]=$(wrk_rps "$out")
+	p99[$1]=$(wrk_p99 "$out")
 	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
 		echo "warning: $1 had errors:" >&2
 		grep "Non-2xx\|Socket errors" <<<"$out" >&2
@@ -149,8 +76,6 @@ done
 # The throughput runs go in ROUNDS rounds, each target in turn, and the
 # medians are the figures: the machine is shared, and a burst of other
 # work during one 10 s run would otherwise decide a ratio.
-median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 targets=(direct rosti nginx caddy rosti-nolog)
 declare -A addr=([direct]=$upstream [rosti]=127.0.0.1:$rosti_port [nginx]=127.0.0.1:$nginx_port [caddy]=127.0.0.1:$caddy_port [rosti-nolog]=127.0.0.1:$rosti_nolog_port)
 declare -A all_rps all_p99
@@ -195,8 +120,8 @@ run_paced() {
 	local out
 	out=$(wrk -t"$THREADS" -c"$paced_conns" -d"${DURATION}s" --latency -s "$work/pace.lua" "http://$2/")
 	echo "$out" >"$work/paced-$1.txt"
-	rps[paced_$1]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-	p99[paced_$1]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+	rps[paced_$1]=$(wrk_rps "$out")
+	p99[paced_$1]=$(wrk_p99 "$out")
 }
 echo "paced load, target $half req/s (half of rosti's peak): $paced_conns connections, ${PACE_MS} ms between requests, $PACED_ROUNDS rounds"
 printf '%-6s %-8s %12s %10s %10s\n' round target req/s p99_ms added_ms

@@ -25,6 +25,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/rosti-paas/rosti/internal/facetest"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/server"
 	"github.com/rosti-paas/rosti/server/drycc"
@@ -41,17 +42,8 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "rosti.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := platform.New(platform.Config{DataDir: dir, AppsDomain: "apps.test"}, platform.Deps{Store: st, Log: log})
-	if err := p.SeedCatalog(); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := facetest.Platform(t, platform.Config{DataDir: t.TempDir(), AppsDomain: "apps.test"}, platform.Deps{Log: log})
 	srv := httptest.NewServer(server.Handler(p, "9.9.9", log))
 	t.Cleanup(srv.Close)
 	return &world{t: t, p: p, srv: srv}

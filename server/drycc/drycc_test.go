@@ -6,24 +6,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/rosti-paas/rosti/internal/facetest"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/server/drycc"
-	"github.com/rosti-paas/rosti/store"
 )
 
 func newServer(t *testing.T, registration string) *httptest.Server {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "rosti.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := platform.New(platform.Config{AppsDomain: "apps.test", Registration: registration}, platform.Deps{Store: st, Log: log})
+	p, _ := facetest.Platform(t, platform.Config{AppsDomain: "apps.test", Registration: registration}, platform.Deps{Log: log})
 	srv := httptest.NewServer(drycc.New(p, "test", log))
 	t.Cleanup(srv.Close)
 	return srv

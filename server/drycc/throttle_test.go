@@ -7,14 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/rosti-paas/rosti/internal/facetest"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/server/drycc"
-	"github.com/rosti-paas/rosti/store"
 )
 
 // TestLoginIsThrottled: wrong passwords for one account, and from one
@@ -23,13 +22,8 @@ import (
 // logged in from before, from logging in; logging in again and again keeps
 // a bounded number of tokens.
 func TestLoginIsThrottled(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "rosti.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := platform.New(platform.Config{AppsDomain: "apps.test"}, platform.Deps{Store: st, Log: log})
+	p, st := facetest.Platform(t, platform.Config{AppsDomain: "apps.test"}, platform.Deps{Log: log})
 	for _, name := range []string{"alice", "bob", "carol"} {
 		if _, err := p.CreateUser(context.Background(), platform.Operator(), platform.NewUser{Username: name, Password: "pw-of-" + name}); err != nil {
 			t.Fatal(err)

@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rosti-paas/rosti/internal/facetest"
 	"github.com/rosti-paas/rosti/platform"
 	"github.com/rosti-paas/rosti/server"
 	"github.com/rosti-paas/rosti/store"
@@ -32,17 +32,9 @@ type testAPI struct {
 
 func newTestAPI(t testing.TB) *testAPI {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "rosti.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dbs := newFakeDatabases()
-	p := platform.New(platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222}, platform.Deps{Store: st, Databases: dbs, Log: log})
-	if err := p.SeedCatalog(); err != nil {
-		t.Fatal(err)
-	}
+	p, st := facetest.Platform(t, platform.Config{AppsDomain: "apps.test", SSHHost: "host.test", SSHPort: 2222}, platform.Deps{Databases: dbs, Log: log})
 	srv := httptest.NewServer(server.Handler(p, "test", log))
 	t.Cleanup(srv.Close)
 	a := &testAPI{url: srv.URL, p: p, store: st, dbs: dbs}
