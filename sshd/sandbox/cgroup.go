@@ -24,16 +24,6 @@ import (
 // hierarchy on cgroup v2 hosts, one directory per controller on v1.
 const cgroupRoot = "/sys/fs/cgroup"
 
-// v1Hierarchies are the cgroup v1 hierarchies a sandbox cgroup spans: the
-// ones holding the plan's limits.
-func v1Hierarchies() ([]cgroup1.Subsystem, error) {
-	return []cgroup1.Subsystem{
-		cgroup1.NewMemory(cgroupRoot, cgroup1.OptionalSwap()),
-		cgroup1.NewPids(cgroupRoot),
-		cgroup1.NewCpu(cgroupRoot),
-	}, nil
-}
-
 // Limits are what every process of one app's sandbox shares: MemoryMB (swap
 // included where the kernel accounts it), CPUMillis of CPU time per second
 // and Pids processes and threads; 0 means no limit.
@@ -74,9 +64,10 @@ func resources(limits Limits, swap bool) *specs.LinuxResources {
 // left in it and removes it, so a deleted app leaves nothing behind; the
 // parent likewise exists only while an app cgroup does.
 type Cgroups struct {
+	root   string // where the cgroup file systems are mounted
+	v2     bool   // root is the unified hierarchy, not one per controller
+	swap   bool   // v1: memory+swap can be limited (memsw)
 	parent string // "/name", relative to the hierarchy roots, as the library names cgroups
-	v2     bool
-	swap   bool // v1: memory+swap can be limited (memsw)
 
 	apps keyedmutex.Map[int64] // one app's cgroup is made and removed in turn
 	mu   sync.Mutex            // guards held and the parent's existence
@@ -93,19 +84,27 @@ type heldCgroup struct {
 // rosti data dir. What an earlier rosti left there (killed before its tools
 // ended) is killed and removed.
 func NewCgroups(parent string) (*Cgroups, error) {
+	switch cgroups.Mode() {
+	case cgroups.Unified:
+		return newCgroups(parent, cgroupRoot, true)
+	case cgroups.Legacy, cgroups.Hybrid:
+		return newCgroups(parent, cgroupRoot, false)
+	default:
+		return nil, errors.New("sandbox: no cgroup file system at " + cgroupRoot)
+	}
+}
+
+// newCgroups is NewCgroups on the cgroup file systems at root: the
+// unified hierarchy (v2) or one hierarchy per controller (v1).
+func newCgroups(parent, root string, v2 bool) (*Cgroups, error) {
 	name := "/" + strings.Trim(parent, "/")
 	if name == "/" || path.Clean(name) != name {
 		return nil, fmt.Errorf("sandbox: bad cgroup name %q", parent)
 	}
-	c := &Cgroups{parent: name, held: map[int64]*heldCgroup{}}
-	switch cgroups.Mode() {
-	case cgroups.Unified:
-		c.v2 = true
-	case cgroups.Legacy, cgroups.Hybrid:
-		_, err := os.Stat(filepath.Join(cgroupRoot, "memory", "memory.memsw.limit_in_bytes"))
+	c := &Cgroups{root: root, v2: v2, parent: name, held: map[int64]*heldCgroup{}}
+	if !v2 {
+		_, err := os.Stat(filepath.Join(root, "memory", "memory.memsw.limit_in_bytes"))
 		c.swap = err == nil
-	default:
-		return nil, errors.New("sandbox: no cgroup file system at " + cgroupRoot)
 	}
 	left, err := c.load(c.parent)
 	if err != nil {
@@ -119,10 +118,20 @@ func NewCgroups(parent string) (*Cgroups, error) {
 	return c, nil
 }
 
+// v1Hierarchies are the cgroup v1 hierarchies a sandbox cgroup spans: the
+// ones holding the plan's limits.
+func (c *Cgroups) v1Hierarchies() ([]cgroup1.Subsystem, error) {
+	return []cgroup1.Subsystem{
+		cgroup1.NewMemory(c.root, cgroup1.OptionalSwap()),
+		cgroup1.NewPids(c.root),
+		cgroup1.NewCpu(c.root),
+	}, nil
+}
+
 // create makes the cgroup group ("/parent/app-1") with limits.
 func (c *Cgroups) create(group string, limits Limits) (appCgroup, error) {
 	if !c.v2 {
-		cg, err := cgroup1.New(cgroup1.StaticPath(group), resources(limits, c.swap), cgroup1.WithHierarchy(v1Hierarchies))
+		cg, err := cgroup1.New(cgroup1.StaticPath(group), resources(limits, c.swap), cgroup1.WithHierarchy(c.v1Hierarchies))
 		if err != nil {
 			return nil, err
 		}
@@ -130,11 +139,11 @@ func (c *Cgroups) create(group string, limits Limits) (appCgroup, error) {
 	}
 	// NewManager also enables the controllers the limits need in every
 	// ancestor's cgroup.subtree_control, as cgroup v2 requires.
-	m, err := cgroup2.NewManager(cgroupRoot, group, cgroup2.ToResources(resources(limits, false)))
+	m, err := cgroup2.NewManager(c.root, group, cgroup2.ToResources(resources(limits, false)))
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(cgroupRoot, group)
+	dir := filepath.Join(c.root, group)
 	// memory.swap.max exists only where the kernel accounts swap, and
 	// only once the cgroup does.
 	if limits.MemoryMB > 0 {
@@ -150,17 +159,17 @@ func (c *Cgroups) create(group string, limits Limits) (appCgroup, error) {
 // load returns the cgroup group; nil if there is none.
 func (c *Cgroups) load(group string) (appCgroup, error) {
 	if c.v2 {
-		dir := filepath.Join(cgroupRoot, group)
+		dir := filepath.Join(c.root, group)
 		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}
-		m, err := cgroup2.Load(group)
+		m, err := cgroup2.Load(group, cgroup2.WithMountpoint(c.root))
 		if err != nil {
 			return nil, fmt.Errorf("sandbox: load cgroup %s: %w", group, err)
 		}
 		return v2Cgroup{m: m, dir: dir}, nil
 	}
-	cg, err := cgroup1.Load(cgroup1.StaticPath(group), cgroup1.WithHierarchy(v1Hierarchies))
+	cg, err := cgroup1.Load(cgroup1.StaticPath(group), cgroup1.WithHierarchy(c.v1Hierarchies))
 	if errors.Is(err, cgroup1.ErrCgroupDeleted) {
 		return nil, nil
 	}
@@ -291,7 +300,7 @@ type appCgroup interface {
 	delete() error
 }
 
-// v1Cgroup is a cgroup in the v1Hierarchies.
+// v1Cgroup is a cgroup in the Cgroups.v1Hierarchies.
 type v1Cgroup struct {
 	cg    cgroup1.Cgroup
 	group string

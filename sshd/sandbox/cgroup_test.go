@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -23,21 +24,21 @@ func TestCgroupsLiveWhileAToolRuns(t *testing.T) {
 		t.Skip("needs root to make cgroups")
 	}
 	parent := fmt.Sprintf("rosti-sandbox-test-%d", os.Getpid())
-	cgroups, err := NewCgroups(parent)
+	c, err := NewCgroups(parent)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, dir := range parentDirs(cgroups) {
+		for _, dir := range parentDirs(c) {
 			os.Remove(dir)
 		}
 	})
 	limits := Limits{MemoryMB: 64, CPUMillis: 250, Pids: 32}
-	first, err := cgroups.Join(7, limits)
+	first, err := c.Join(7, limits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := cgroups.Join(7, Limits{MemoryMB: 1024})
+	second, err := c.Join(7, Limits{MemoryMB: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestCgroupsLiveWhileAToolRuns(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			file := tc.v2
 			dir := firstDirs[0]
-			if !cgroups.v2 {
+			if !c.v2 {
 				file = tc.v1
 				for _, d := range firstDirs {
 					if strings.Contains(d, "/"+tc.control+"/") {
@@ -75,7 +76,7 @@ func TestCgroupsLiveWhileAToolRuns(t *testing.T) {
 			}
 		})
 	}
-	if !cgroups.v2 && cgroups.swap {
+	if !c.v2 && c.swap {
 		// The memory hierarchy comes first.
 		b, err := os.ReadFile(filepath.Join(firstDirs[0], "memory.memsw.limit_in_bytes"))
 		if err != nil || strings.TrimSpace(string(b)) != fmt.Sprint(64<<20) {
@@ -94,7 +95,7 @@ func TestCgroupsLiveWhileAToolRuns(t *testing.T) {
 	if err := second.Release(); err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range append(firstDirs, parentDirs(cgroups)...) {
+	for _, dir := range append(firstDirs, parentDirs(c)...) {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Fatalf("%s is left after the last tool: %v", dir, err)
 		}
@@ -102,26 +103,15 @@ func TestCgroupsLiveWhileAToolRuns(t *testing.T) {
 
 	// A cgroup left by a rosti killed mid-session goes on the next start,
 	// and what still ran in it is killed.
-	left, err := cgroups.Join(8, limits)
+	left, err := c.Join(8, limits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	straggler := exec.Command("sleep", "600")
-	if err := straggler.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { straggler.Process.Kill() })
-	for _, procs := range left.ProcsFiles() {
-		if err := os.WriteFile(procs, []byte(strconv.Itoa(straggler.Process.Pid)), 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	straggler := startIn(t, left)
 	if _, err := NewCgroups(parent); err != nil {
 		t.Fatal(err)
 	}
-	if err := straggler.Wait(); err == nil || straggler.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Errorf("a process left in an app cgroup: %v, want killed", err)
-	}
+	wantKilled(t, straggler)
 	for _, dir := range groupDirs(left) {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Fatalf("%s left by an earlier rosti is still there: %v", dir, err)
@@ -135,12 +125,12 @@ func TestCgroupsOfManyAppsAtOnce(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to make cgroups")
 	}
-	cgroups, err := NewCgroups(fmt.Sprintf("rosti-sandbox-test-many-%d", os.Getpid()))
+	c, err := NewCgroups(fmt.Sprintf("rosti-sandbox-test-many-%d", os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, dir := range parentDirs(cgroups) {
+		for _, dir := range parentDirs(c) {
 			os.Remove(dir)
 		}
 	})
@@ -148,7 +138,7 @@ func TestCgroupsOfManyAppsAtOnce(t *testing.T) {
 	errs := make(chan error, 40)
 	for i := range 40 {
 		wg.Go(func() {
-			g, err := cgroups.Join(int64(i%5), Limits{MemoryMB: 32})
+			g, err := c.Join(int64(i%5), Limits{MemoryMB: 32})
 			if err != nil {
 				errs <- err
 				return
@@ -166,10 +156,103 @@ func TestCgroupsOfManyAppsAtOnce(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	for _, dir := range parentDirs(cgroups) {
+	for _, dir := range parentDirs(c) {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Errorf("%s is left after every tool ended: %v", dir, err)
 		}
+	}
+}
+
+// TestCgroupsOnTheUnifiedHierarchy: the cgroup v2 branch, run on a
+// hybrid host's unified hierarchy, which holds no controllers and so no
+// limits: an app's cgroup is shared by its tools, the last one kills
+// what is left and removes it and the parent, and a cgroup left by an
+// earlier rosti goes with the next.
+func TestCgroupsOnTheUnifiedHierarchy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make cgroups")
+	}
+	var root string
+	switch cgroups.Mode() {
+	case cgroups.Unified:
+		root = cgroupRoot
+	case cgroups.Hybrid:
+		root = filepath.Join(cgroupRoot, "unified")
+	default:
+		t.Skip("no unified cgroup hierarchy")
+	}
+	parent := fmt.Sprintf("rosti-sandbox-test-v2-%d", os.Getpid())
+	c, err := newCgroups(parent, root, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(root, parent)) })
+	first, err := c.Join(7, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.Join(7, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(root, parent, "app-7", "cgroup.procs")}
+	for _, g := range []*Group{first, second} {
+		if got := g.ProcsFiles(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("procs files %v, want %v", got, want)
+		}
+	}
+	straggler := startIn(t, first)
+	if err := first.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := straggler.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("a process of the app's cgroup killed while a tool still holds it: %v", err)
+	}
+	if err := second.Release(); err != nil {
+		t.Fatal(err)
+	}
+	wantKilled(t, straggler)
+	for _, dir := range []string{filepath.Dir(want[0]), filepath.Join(root, parent)} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Fatalf("%s is left after the last tool: %v", dir, err)
+		}
+	}
+
+	left, err := c.Join(8, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	straggler = startIn(t, left)
+	if _, err := newCgroups(parent, root, true); err != nil {
+		t.Fatal(err)
+	}
+	wantKilled(t, straggler)
+	if _, err := os.Stat(filepath.Join(root, parent)); !os.IsNotExist(err) {
+		t.Fatalf("the cgroups left by an earlier rosti are still there: %v", err)
+	}
+}
+
+// startIn starts a process that would run for long and puts it in g.
+func startIn(t *testing.T, g *Group) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	for _, procs := range g.ProcsFiles() {
+		if err := os.WriteFile(procs, []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cmd
+}
+
+// wantKilled waits for cmd, which must die of SIGKILL.
+func wantKilled(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Wait(); err == nil || cmd.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Errorf("a process left in an app cgroup: %v, want killed", err)
 	}
 }
 
@@ -185,11 +268,11 @@ func groupDirs(g *Group) []string {
 // parentDirs are where c makes app cgroups, one per hierarchy.
 func parentDirs(c *Cgroups) []string {
 	if c.v2 {
-		return []string{filepath.Join(cgroupRoot, c.parent)}
+		return []string{filepath.Join(c.root, c.parent)}
 	}
 	var dirs []string
 	for _, hierarchy := range []string{"memory", "pids", "cpu"} {
-		dirs = append(dirs, filepath.Join(cgroupRoot, hierarchy, c.parent))
+		dirs = append(dirs, filepath.Join(c.root, hierarchy, c.parent))
 	}
 	return dirs
 }
