@@ -101,6 +101,22 @@ func TestCgroupsLiveWhileAToolRuns(t *testing.T) {
 		}
 	}
 
+	// A plan change applies from the next cgroup on.
+	again, err := c.Join(7, Limits{MemoryMB: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	memoryFile := "memory.limit_in_bytes" // the memory hierarchy comes first
+	if c.v2 {
+		memoryFile = "memory.max"
+	}
+	if b, err := os.ReadFile(filepath.Join(groupDirs(again)[0], memoryFile)); err != nil || strings.TrimSpace(string(b)) != fmt.Sprint(128<<20) {
+		t.Errorf("%s of the next cgroup: %q (%v), want %d (the new plan's)", memoryFile, b, err, 128<<20)
+	}
+	if err := again.Release(); err != nil {
+		t.Fatal(err)
+	}
+
 	// A cgroup left by a rosti killed mid-session goes on the next start,
 	// and what still ran in it is killed.
 	left, err := c.Join(8, limits)
@@ -112,7 +128,7 @@ func TestCgroupsLiveWhileAToolRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantKilled(t, straggler)
-	for _, dir := range groupDirs(left) {
+	for _, dir := range append(groupDirs(left), parentDirs(c)...) {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Fatalf("%s left by an earlier rosti is still there: %v", dir, err)
 		}
