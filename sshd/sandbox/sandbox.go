@@ -39,7 +39,10 @@
 // containerd puts container cgroups. It exists only while a tool runs: the
 // last one to end kills what is left and removes it, so deleting an app
 // needs no cleanup here, and NewCgroups removes what a killed rosti left.
-// cgroup v1 (memory, pids and cpu hierarchies) and v2 are both handled.
+// They are made, limited, emptied and removed through containerd's cgroups
+// library: cgroup1 on v1 hosts (memory, pids and cpu hierarchies), cgroup2
+// on v2. Only joining is done by hand, by the child writing to the
+// cgroup.procs files (Spec.CgroupProcs), see Enter.
 //
 // The package owns nothing but those processes and cgroups; it never
 // touches the store or containers.
@@ -131,8 +134,12 @@ func Enter(spec Spec) error {
 	if os.Getpid() != 1 {
 		return errors.New("sandbox: not in a fresh PID namespace; start it through sandbox.Command")
 	}
+	// Joined by hand rather than through the library, which adds a pid
+	// from outside: the child must be in the cgroup before it execs
+	// anything, so the parent cannot add it after Start without a race,
+	// and "0", the writing process whatever its PID namespace, needs
+	// neither a pid nor knowing the host's cgroup version.
 	for _, procs := range spec.CgroupProcs {
-		// "0" is the writing process, whatever its PID namespace.
 		if err := os.WriteFile(procs, []byte("0"), 0); err != nil {
 			return fmt.Errorf("sandbox: join the app's cgroup: %w", err)
 		}
