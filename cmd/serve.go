@@ -211,7 +211,8 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("find the rosti binary: %w", err)
 	}
-	initBinary, err := initbin.Install(filepath.Join(cfg.DataDir, "bin"))
+	initDir := filepath.Join(cfg.DataDir, "bin")
+	initBinary, err := initbin.Install(initDir)
 	if err != nil {
 		return err
 	}
@@ -219,7 +220,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 		initBinary = self
 	}
 	containers, err := rtm.New(rtm.Config{
-		DataDir: cfg.DataDir, Socket: cfg.Containerd, InitBinary: initBinary, Bridge: cfg.Bridge, Subnet: cfg.Subnet, Logger: log,
+		DataDir: cfg.DataDir, Socket: cfg.Containerd, InitBinary: initBinary, OldInits: initbin.Installed(initDir), Bridge: cfg.Bridge, Subnet: cfg.Subnet, Logger: log,
 		HostPorts: cfg.hostPorts(),
 	})
 	if err != nil {

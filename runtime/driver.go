@@ -28,11 +28,14 @@ var ErrNotReady = errors.New("runtime not connected to containerd")
 
 // Config configures a Driver. Zero values get the defaults noted.
 type Config struct {
-	DataDir     string // rosti data dir (required)
-	Socket      string // containerd socket; "": DefaultSocket if it answers, else a managed containerd
-	Managed     bool   // with Socket "": always use a managed containerd, even if a system one answers
-	Namespace   string // containerd namespace, default "rosti"
-	InitBinary  string // host path of the init binary, rosti or cmd/rosti-init (required)
+	DataDir    string // rosti data dir (required)
+	Socket     string // containerd socket; "": DefaultSocket if it answers, else a managed containerd
+	Managed    bool   // with Socket "": always use a managed containerd, even if a system one answers
+	Namespace  string // containerd namespace, default "rosti"
+	InitBinary string // host path of the init binary, rosti or cmd/rosti-init (required)
+	// OldInits is a glob of init binaries earlier rosti versions installed;
+	// at start, those no container mounts any more are removed.
+	OldInits    string
 	Bridge      string // bridge name prefix, at most 11 bytes, default "rosti0"; group n uses <Bridge>-<n>
 	Subnet      string // IPv4 range split into one /24 per group, default "10.213.0.0/16"
 	CNIBinDir   string // default /usr/lib/cni
@@ -170,6 +173,9 @@ func (d *Driver) Serve(ctx context.Context) error {
 		d.log.Error("release what interrupted runs left", "err", err)
 	}
 	d.attachAllOutput(ctx)
+	if err := d.removeOldInits(ctx); err != nil {
+		d.log.Warn("remove init binaries of earlier versions", "err", err)
+	}
 	v, err := client.Version(ctx)
 	if err != nil {
 		return fmt.Errorf("runtime: containerd version: %w", err)

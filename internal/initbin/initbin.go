@@ -3,7 +3,9 @@
 // the rostiinit build tag), and installs it on the host for the runtime to
 // mount into containers. A plain `go build` has none, and rosti then
 // mounts itself, which works the same with about 2 MB more in every
-// container. It owns DataDir/bin and nothing else.
+// container. It owns DataDir/bin and nothing else; the runtime, which
+// knows what containers mount, removes the binaries of earlier versions
+// (Installed) once none does.
 //
 // Where this departs from DESIGN.md: the design mounts the rosti binary
 // itself into containers as their init. The init is still what rosti
@@ -24,6 +26,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// namePrefix starts the name of every installed init binary; the rest is
+// a hash of its content.
+const namePrefix = "rosti-init-"
+
+// Installed is a glob of the init binaries Install puts in dir, this
+// version's and those of earlier ones, which the runtime removes once no
+// container mounts them.
+func Installed(dir string) string { return filepath.Join(dir, namePrefix+"*") }
+
 // Install writes the embedded init binary into dir, named by its content so
 // that a new rosti never rewrites the file running containers have mounted,
 // and returns its path; "" when this build embeds none.
@@ -33,7 +44,7 @@ func Install(dir string) (string, error) {
 	}
 	defer release()
 	sum := sha256.Sum256([]byte(embedded))
-	path := filepath.Join(dir, "rosti-init-"+hex.EncodeToString(sum[:6]))
+	path := filepath.Join(dir, namePrefix+hex.EncodeToString(sum[:6]))
 	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(embedded)) && fi.Mode().Perm() == 0o755 {
 		return path, nil
 	}
