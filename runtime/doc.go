@@ -3,7 +3,9 @@
 // and their images, networks, logs, exec sessions and stats, and reports task
 // exits. It owns the containerd namespace (default "rosti"), the CNI networks
 // and firewall chain it creates, DataDir/containerd, DataDir/logs,
-// DataDir/netns and DataDir/network. It never reads or writes the store and
+// DataDir/netns and DataDir/network; of the init binaries an installer put
+// elsewhere, it only removes, at start, those of earlier versions
+// (Config.OldInits) that no container mounts. It never reads or writes the store and
 // never decides what should run: platform tells it, through Run/Stop/Remove,
 // and learns what happened through List, Inspect and Exits.
 //
