@@ -5,12 +5,13 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	rtm "github.com/rosti-paas/rosti/runtime"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	rtm "github.com/rosti-paas/rosti/runtime"
 )
 
 // rostiBin is the binary under test: $ROSTI_BIN (make test builds it), or
@@ -112,6 +115,7 @@ func startRostiUnder(t *testing.T, wrapper []string, bin, dataDir string, extra 
 		}
 	})
 	t.Cleanup(func() { removeNetwork(t, bin, dataDir, bridge, subnet) })
+	t.Cleanup(func() { removeLeftContainers(t, bin, dataDir, bridge, subnet) })
 	t.Cleanup(in.stop)
 	addr := make(chan string, 1)
 	proxyAddr := make(chan string, 1)
@@ -295,6 +299,57 @@ func networkFor(t *testing.T, dataDir string) (string, string) {
 	}
 	t.Fatal("no free /16 in 10.100-199")
 	return "", ""
+}
+
+// removeLeftContainers removes the containers whose tasks still run on
+// a data dir after its server stopped, as apps do when rosti stops: those
+// of a server that was killed, or of apps a test did not delete. Left,
+// they would run on after the test, and the removal of its temporary dir
+// would race their shims. A killed server's containerd, which outlives it,
+// is stopped too.
+func removeLeftContainers(t *testing.T, bin, dataDir, bridge, subnet string) {
+	tasks, _ := os.ReadDir(filepath.Join(dataDir, "containerd", "state", "io.containerd.runtime.v2.task", "rosti"))
+	pid, _ := os.ReadFile(filepath.Join(dataDir, "containerd", "containerd.pid"))
+	cmdline, _ := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/cmdline")
+	if len(tasks) == 0 && (len(pid) == 0 || !bytes.Contains(cmdline, []byte(dataDir))) {
+		return
+	}
+	d, err := rtm.New(rtm.Config{DataDir: dataDir, InitBinary: bin, Bridge: bridge, Subnet: subnet, Managed: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Errorf("remove the containers left running: %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- d.Serve(ctx) }()
+	defer func() {
+		if err := d.Shutdown(ctx); err != nil {
+			t.Errorf("remove the containers left running: %v", err)
+		}
+		<-served
+	}()
+	select {
+	case <-d.Ready():
+	case err := <-served:
+		t.Errorf("remove the containers left running: containerd: %v", err)
+		served <- err
+		return
+	case <-ctx.Done():
+		t.Errorf("remove the containers left running: containerd not ready: %v", ctx.Err())
+		return
+	}
+	list, err := d.List(ctx, nil)
+	if err != nil {
+		t.Errorf("remove the containers left running: %v", err)
+		return
+	}
+	for _, c := range list {
+		if err := d.Remove(ctx, c.Name); err != nil {
+			t.Errorf("remove the containers left running: %v", err)
+		}
+	}
 }
 
 // removeNetwork deletes the bridges and firewall rules rosti made for a

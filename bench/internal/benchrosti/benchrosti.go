@@ -113,6 +113,13 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // Stop interrupts rosti and removes its network and data.
 func (s *Server) Stop() {
+	// Apps run on when rosti stops, by design; a benchmark's must not.
+	var apps []struct{ ID int64 }
+	if err := s.Call("GET", s.CompanyPath("apps/"), nil, &apps); err == nil {
+		for _, a := range apps {
+			_ = s.Call("DELETE", s.CompanyPath("apps/%d/", a.ID), nil, nil)
+		}
+	}
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	_ = s.cmd.Wait()
 	// The database servers outlive rosti, for its apps; not a benchmark's.
