@@ -250,6 +250,10 @@ func TestSandboxedToolDiesWithRosti(t *testing.T) {
 	admin := in.adminUser(t)
 	client := newSSHClient(t, port)
 	app := in.createApp(t, admin, map[string]any{"name": "doomed", "image": "static", "plan": 1, "ssh_keys": []string{client.pub}})
+	// This test is about the sandbox: rosti killed while containerd makes
+	// the app's task can leave that task's shim running with no one to
+	// stop it (see the runtime's dropStaleBundle), past the test's end.
+	in.waitRunning(t, admin, app)
 
 	// A tar that waits on a FIFO in the volume: it does not end when
 	// rosti's end of its pipes goes, only when it is killed.
