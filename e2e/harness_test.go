@@ -18,8 +18,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,6 +117,7 @@ func startRostiUnder(t *testing.T, wrapper []string, bin, dataDir string, extra 
 		}
 	})
 	t.Cleanup(func() { removeNetwork(t, bin, dataDir, bridge, subnet) })
+	t.Cleanup(func() { killLostShims(t, dataDir) })
 	t.Cleanup(func() { removeLeftContainers(t, bin, dataDir, bridge, subnet) })
 	t.Cleanup(in.stop)
 	addr := make(chan string, 1)
@@ -349,6 +352,46 @@ func removeLeftContainers(t *testing.T, bin, dataDir, bridge, subnet string) {
 		if err := d.Remove(ctx, c.Name); err != nil {
 			t.Errorf("remove the containers left running: %v", err)
 		}
+	}
+}
+
+// killLostShims kills the shims of the data dir's containerd that are
+// still running once it is stopped, with their containers: a rosti killed
+// while containerd made a task can leave its shim running with no
+// containerd knowing of it (see the runtime's dropStaleBundle).
+func killLostShims(t *testing.T, dataDir string) {
+	address := []byte("\x00-address\x00" + filepath.Join(dataDir, "containerd", "containerd.sock") + "\x00")
+	entries, _ := os.ReadDir("/proc")
+	parents := map[string]string{} // pid -> ppid
+	var shims []string
+	for _, e := range entries {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, the last ')' ends it.
+		if fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(fields) > 1 {
+			parents[e.Name()] = fields[1]
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if bytes.Contains(cmdline, []byte("containerd-shim")) && bytes.Contains(append(cmdline, 0), address) {
+			shims = append(shims, e.Name())
+		}
+	}
+	for _, shim := range shims {
+		t.Logf("killing shim %s, left running by its data dir's containerd, and its containers", shim)
+		for pid, ppid := range parents {
+			if ppid == shim {
+				killPid(pid)
+			}
+		}
+		killPid(shim)
+	}
+}
+
+func killPid(pid string) {
+	if n, err := strconv.Atoi(pid); err == nil {
+		_ = syscall.Kill(n, syscall.SIGKILL)
 	}
 }
 
