@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -360,38 +359,17 @@ func removeLeftContainers(t *testing.T, bin, dataDir, bridge, subnet string) {
 // while containerd made a task can leave its shim running with no
 // containerd knowing of it (see the runtime's dropStaleBundle).
 func killLostShims(t *testing.T, dataDir string) {
-	address := []byte("\x00-address\x00" + filepath.Join(dataDir, "containerd", "containerd.sock") + "\x00")
-	entries, _ := os.ReadDir("/proc")
-	parents := map[string]string{} // pid -> ppid
-	var shims []string
-	for _, e := range entries {
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
+	address := " -address " + filepath.Join(dataDir, "containerd", "containerd.sock") + " "
+	procs := hostProcesses(t)
+	for pid, p := range procs {
+		if !strings.Contains(p.cmdline, "containerd-shim") || !strings.Contains(p.cmdline+" ", address) {
 			continue
 		}
-		// pid (comm) state ppid ...: comm may hold spaces, the last ')' ends it.
-		if fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(fields) > 1 {
-			parents[e.Name()] = fields[1]
+		t.Logf("killing shim %d, left running by its data dir's containerd, and its containers", pid)
+		for _, child := range childPids(procs, pid) {
+			_ = syscall.Kill(child, syscall.SIGKILL)
 		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if bytes.Contains(cmdline, []byte("containerd-shim")) && bytes.Contains(append(cmdline, 0), address) {
-			shims = append(shims, e.Name())
-		}
-	}
-	for _, shim := range shims {
-		t.Logf("killing shim %s, left running by its data dir's containerd, and its containers", shim)
-		for pid, ppid := range parents {
-			if ppid == shim {
-				killPid(pid)
-			}
-		}
-		killPid(shim)
-	}
-}
-
-func killPid(pid string) {
-	if n, err := strconv.Atoi(pid); err == nil {
-		_ = syscall.Kill(n, syscall.SIGKILL)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 
