@@ -75,10 +75,9 @@ func runningWeb(t *testing.T, p *Platform, appID int64) string {
 	}
 }
 
-// TestSlowHealthCheckDoesNotHoldUpOtherApps: while one app's restart waits
-// for a health check that never passes, another app's restart completes.
-func TestSlowHealthCheckDoesNotHoldUpOtherApps(t *testing.T) {
-	p, _ := newRuntimePlatform(t, 10*time.Minute, nil)
+// newAlice makes the user alice and returns her with her company's id.
+func newAlice(t *testing.T, p *Platform) (store.User, int64) {
+	t.Helper()
 	ctx := context.Background()
 	u, err := p.CreateUser(ctx, Operator(), NewUser{Username: "alice", Password: "password-alice"})
 	if err != nil {
@@ -88,16 +87,29 @@ func TestSlowHealthCheckDoesNotHoldUpOtherApps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	create := func(name, health string) store.App {
-		a, err := p.CreateApp(ctx, u, cs[0].ID, AppInput{Name: ptr(name), Image: ptr("httpserver"), Plan: ptr(int64(1)), Healthcheck: ptr(health)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
+	return u, cs[0].ID
+}
+
+// httpserverApp creates an app of the runtime "httpserver" on plan 1,
+// checked at the path health ("" for none).
+func httpserverApp(t *testing.T, p *Platform, u store.User, company int64, name, health string) store.App {
+	t.Helper()
+	a, err := p.CreateApp(context.Background(), u, company, AppInput{Name: ptr(name), Image: ptr("httpserver"), Plan: ptr(int64(1)), Healthcheck: ptr(health)})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return a
+}
+
+// TestSlowHealthCheckDoesNotHoldUpOtherApps: while one app's restart waits
+// for a health check that never passes, another app's restart completes.
+func TestSlowHealthCheckDoesNotHoldUpOtherApps(t *testing.T) {
+	p, _ := newRuntimePlatform(t, 10*time.Minute, nil)
+	ctx := context.Background()
+	u, company := newAlice(t, p)
 	// /read of a missing file answers 500: never healthy.
-	stuck := create("stuck", "/read?path=/srv/missing")
-	other := create("other", "")
+	stuck := httpserverApp(t, p, u, company, "stuck", "/read?path=/srv/missing")
+	other := httpserverApp(t, p, u, company, "other", "")
 	runningWeb(t, p, stuck.ID)
 	before := runningWeb(t, p, other.ID)
 
@@ -105,7 +117,7 @@ func TestSlowHealthCheckDoesNotHoldUpOtherApps(t *testing.T) {
 	defer cancelStuck()
 	stuckDone := make(chan error, 1)
 	go func() {
-		_, err := p.AppAction(stuckCtx, u, AppByID(cs[0].ID, stuck.ID), ActionRestart)
+		_, err := p.AppAction(stuckCtx, u, AppByID(company, stuck.ID), ActionRestart)
 		stuckDone <- err
 	}()
 	// The stuck restart is under way once its new container exists.
@@ -124,7 +136,7 @@ func TestSlowHealthCheckDoesNotHoldUpOtherApps(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	if _, err := p.AppAction(ctx, u, AppByID(cs[0].ID, other.ID), ActionRestart); err != nil {
+	if _, err := p.AppAction(ctx, u, AppByID(company, other.ID), ActionRestart); err != nil {
 		t.Fatalf("restart of the other app: %v", err)
 	}
 	select {
@@ -164,18 +176,8 @@ func TestFailedRestartBacksOff(t *testing.T) {
 	starts := &failing{}
 	p, d := newRuntimePlatform(t, 0, func(d *rtm.Driver) Containers { starts.Driver = d; return starts })
 	ctx := context.Background()
-	u, err := p.CreateUser(ctx, Operator(), NewUser{Username: "alice", Password: "password-alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := p.Companies(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := p.CreateApp(ctx, u, cs[0].ID, AppInput{Name: ptr("crashy"), Image: ptr("httpserver"), Plan: ptr(int64(1))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, company := newAlice(t, p)
+	a := httpserverApp(t, p, u, company, "crashy", "")
 	runningWeb(t, p, a.ID)
 	starts.starts.Store(2)
 	if err := d.Stop(ctx, "crashy-web-1", 0); err != nil {
@@ -185,7 +187,7 @@ func TestFailedRestartBacksOff(t *testing.T) {
 	seen := map[string]bool{}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		st, err := p.Status(ctx, u, AppByID(cs[0].ID, a.ID))
+		st, err := p.Status(ctx, u, AppByID(company, a.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,22 +230,12 @@ func TestFailedReconcileIsRetriedSoon(t *testing.T) {
 	runs.runs.Store(2)
 	p, _ := newRuntimePlatform(t, 0, func(d *rtm.Driver) Containers { runs.Driver = d; return runs })
 	ctx := context.Background()
-	u, err := p.CreateUser(ctx, Operator(), NewUser{Username: "alice", Password: "password-alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := p.Companies(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := p.CreateApp(ctx, u, cs[0].ID, AppInput{Name: ptr("unlucky"), Image: ptr("httpserver"), Plan: ptr(int64(1))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, company := newAlice(t, p)
+	a := httpserverApp(t, p, u, company, "unlucky", "")
 	var sawError bool
 	deadline := time.Now().Add(resyncInterval - 5*time.Second)
 	for {
-		st, err := p.Status(ctx, u, AppByID(cs[0].ID, a.ID))
+		st, err := p.Status(ctx, u, AppByID(company, a.ID))
 		if err != nil {
 			t.Fatal(err)
 		}

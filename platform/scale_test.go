@@ -12,18 +12,8 @@ import (
 func TestScaleUpAndToZero(t *testing.T) {
 	p, _ := newRuntimePlatform(t, 0, nil)
 	ctx := context.Background()
-	u, err := p.CreateUser(ctx, Operator(), NewUser{Username: "alice", Password: "password-alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := p.Companies(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := p.CreateApp(ctx, u, cs[0].ID, AppInput{Name: ptr("wide"), Image: ptr("httpserver"), Plan: ptr(int64(1))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, company := newAlice(t, p)
+	a := httpserverApp(t, p, u, company, "wide", "")
 	runningWeb(t, p, a.ID)
 	tests := []struct {
 		name string
