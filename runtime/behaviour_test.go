@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/snapshots"
 
 	rtm "github.com/rosti-paas/rosti/runtime"
@@ -225,11 +224,7 @@ func TestRemoveLeavesNothingBehind(t *testing.T) {
 		t.Errorf("List after Remove = %v, %v", list, err)
 	}
 
-	client, err := containerd.New(filepath.Join(env.Config.DataDir, "containerd", "containerd.sock"), containerd.WithDefaultNamespace(env.Config.Namespace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := env.Client(t)
 	if cs, err := client.Containers(ctx); err != nil || len(cs) != 0 {
 		t.Errorf("containerd containers = %d, %v", len(cs), err)
 	}

@@ -55,11 +55,7 @@ func netHeld(t *testing.T, env *rttest.Env, d *rtm.Driver) (addresses, nat, netn
 func dropContainer(t *testing.T, env *rttest.Env, name string) {
 	t.Helper()
 	ctx := context.Background()
-	client, err := containerd.New(filepath.Join(env.Config.DataDir, "containerd", "containerd.sock"), containerd.WithDefaultNamespace(env.Config.Namespace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := env.Client(t)
 	c, err := client.LoadContainer(ctx, name)
 	if err != nil {
 		t.Fatal(err)
@@ -84,11 +80,7 @@ func TestLeftoverSnapshotDoesNotBlockRun(t *testing.T) {
 	ctx := context.Background()
 	image := rttest.HTTPServerImage(t, d)
 
-	client, err := containerd.New(filepath.Join(env.Config.DataDir, "containerd", "containerd.sock"), containerd.WithDefaultNamespace(env.Config.Namespace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := env.Client(t)
 	img, err := client.GetImage(ctx, image)
 	if err != nil {
 		t.Fatal(err)
@@ -170,11 +162,7 @@ func TestLeftoverTaskBundleDoesNotBlockStart(t *testing.T) {
 	if err := d.Stop(ctx, "bu-web-1", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	client, err := containerd.New(filepath.Join(env.Config.DataDir, "containerd", "containerd.sock"), containerd.WithDefaultNamespace(env.Config.Namespace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := env.Client(t)
 	c, err := client.LoadContainer(ctx, "bu-web-1")
 	if err != nil {
 		t.Fatal(err)

@@ -188,11 +188,7 @@ func TestTaskWithLogProcessAfterUpgrade(t *testing.T) {
 	if err := os.WriteFile(logger, []byte("#!/bin/sh\nexec 5>&-\ncat <&3 >> \"$1/output.log\" &\ncat <&4 >> \"$1/output.log\"\nwait\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	client, err := containerd.New(env.Config.Socket, containerd.WithDefaultNamespace(env.Config.Namespace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := env.Client(t)
 	c, err := client.LoadContainer(ctx, spec.Name)
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	rtm "github.com/rosti-paas/rosti/runtime"
@@ -32,6 +33,19 @@ import (
 type Env struct {
 	Driver *rtm.Driver
 	Config rtm.Config
+}
+
+// Client is a client of env's containerd, in its namespace, for tests that
+// do behind the Driver's back what an interrupted rosti or an older one
+// leaves; it is closed when the test ends.
+func (e *Env) Client(t testing.TB) *containerd.Client {
+	t.Helper()
+	client, err := containerd.New(e.Config.Socket, containerd.WithDefaultNamespace(e.Config.Namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
 }
 
 // StartDriver starts a Driver with its own managed containerd and waits
