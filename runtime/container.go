@@ -592,12 +592,9 @@ func (d *Driver) inspect(ctx context.Context, container containerd.Container) (I
 	if code, err := strconv.ParseUint(labels[labelExitCode], 10, 32); err == nil {
 		inst.ExitCode = uint32(code)
 	}
-	// The OOM mark is the container's cgroup's: it is set as well when the
-	// kernel killed another process in it (an SSH command, which is told
-	// so itself). A run ended by the OOM killer ends with its SIGKILL.
 	oomMarked := labels[labelOOM] == "true" || d.isOOM(name)
 	result := func() (Instance, error) {
-		inst.OOMKilled = oomMarked && inst.Status != StatusRunning && inst.ExitCode == 128+9
+		inst.OOMKilled = inst.Status != StatusRunning && endedByOOM(oomMarked, inst.ExitCode)
 		return inst, nil
 	}
 	if !inst.StartedAt.IsZero() {
@@ -634,6 +631,13 @@ func (d *Driver) inspect(ctx context.Context, container containerd.Container) (I
 	}
 	return result()
 }
+
+// endedByOOM says whether a run that ended with code was the OOM killer's
+// doing, given whether its container's cgroup is marked for an OOM kill.
+// The mark is set as well when the kernel killed another process in it
+// (an SSH command, which is told so itself); a run the OOM killer ended
+// ends with its SIGKILL.
+func endedByOOM(marked bool, code uint32) bool { return marked && code == 128+9 }
 
 func (d *Driver) setOOM(name string, oom bool) {
 	d.mu.Lock()

@@ -82,11 +82,8 @@ func (d *Driver) handleEvent(ctx context.Context, ev any) {
 		if err != nil || labels[LabelManaged] != "true" {
 			return
 		}
-		// Only a SIGKILL can be the OOM killer's: the mark alone may be
-		// from another process of the container, such as an SSH command.
-		killed := e.ExitStatus == 128+9
-		exit := Exit{Name: e.ContainerID, Code: e.ExitStatus, At: e.ExitedAt.AsTime(), OOMKilled: killed && d.isOOM(e.ContainerID)}
-		if killed && !exit.OOMKilled {
+		exit := Exit{Name: e.ContainerID, Code: e.ExitStatus, At: e.ExitedAt.AsTime(), OOMKilled: endedByOOM(d.isOOM(e.ContainerID), e.ExitStatus)}
+		if exit.Code == 128+9 && !exit.OOMKilled {
 			// The shim reports an OOM kill on its own, and its event can
 			// trail the exit it caused: give it a moment, off this loop,
 			// which is the one that will record it.

@@ -231,12 +231,12 @@ var staleBundle = regexp.MustCompile(`mkdir (/\S*/io\.containerd\.runtime\.v2\.t
 // fails too (a rosti killed in the middle of it is one way), and from
 // then on refuses every new task of that container, so the app never
 // starts again. containerd only gets that far when it holds no task or
-// shim of the name, so the directory is nobody's. What such a creation may
-// leave running, a shim containerd has lost track of and the task's
-// half-made init in it, is not stopped here: its shim may serve the other
-// containers of the group too. Its rootfs mount is
+// shim of the name, so the directory is nobody's. Its rootfs mount is
 // undone first: removing the files under a mounted rootfs would remove
-// the container's own.
+// the container's own. What such a creation may leave running, a shim
+// containerd has lost track of and the task's half-made init in it, is
+// not stopped here: its shim may serve the other containers of the group
+// too.
 func (d *Driver) dropStaleBundle(name string, err error) bool {
 	m := staleBundle.FindStringSubmatch(err.Error())
 	if m == nil || m[2] != d.cfg.Namespace || m[3] != name {
