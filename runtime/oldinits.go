@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/containerd/errdefs"
 )
@@ -24,6 +25,9 @@ func (d *Driver) removeOldInits(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("runtime: old inits: %w", err)
 	}
+	// The current one always matches: the containers' specs are read
+	// only when there is another.
+	files = slices.DeleteFunc(files, func(f string) bool { return f == d.cfg.InitBinary })
 	if len(files) == 0 {
 		return nil
 	}
@@ -33,7 +37,7 @@ func (d *Driver) removeOldInits(ctx context.Context) error {
 	}
 	var errs []error
 	for _, f := range files {
-		if f == d.cfg.InitBinary || mounted[f] {
+		if mounted[f] {
 			continue
 		}
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
