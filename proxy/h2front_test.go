@@ -531,23 +531,7 @@ func TestHTTP2ServerSentEvents(t *testing.T) {
 	if resp.ProtoMajor != 2 {
 		t.Fatalf("protocol %s", resp.Proto)
 	}
-	lines := bufio.NewScanner(resp.Body)
-	read := func() string {
-		for lines.Scan() {
-			if l := lines.Text(); l != "" {
-				return l
-			}
-		}
-		t.Fatalf("stream ended: %v", lines.Err())
-		return ""
-	}
-	if l := read(); l != "data: first" {
-		t.Fatalf("got %q", l)
-	}
-	close(next)
-	if l := read(); l != "data: second" {
-		t.Fatalf("got %q", l)
-	}
+	eventsArriveOneByOne(t, resp.Body, next)
 	cancel() // RST_STREAM: the proxy drops its request to the app
 	select {
 	case <-appDone:

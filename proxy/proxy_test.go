@@ -396,7 +396,15 @@ func TestServerSentEventsStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	lines := bufio.NewScanner(resp.Body)
+	eventsArriveOneByOne(t, resp.Body, next)
+}
+
+// eventsArriveOneByOne reads "data: first" from an event stream, then
+// closes next, on which the app waits before it sends "data: second", and
+// reads that: a proxy that buffered the stream would show neither.
+func eventsArriveOneByOne(t *testing.T, body io.Reader, next chan struct{}) {
+	t.Helper()
+	lines := bufio.NewScanner(body)
 	read := func() string {
 		for lines.Scan() {
 			if l := lines.Text(); l != "" {
