@@ -104,11 +104,7 @@ type storageJSON struct {
 // everything works again once space is freed; a smaller plan shrinks a
 // stopped app's disk; disks are mounted again when rosti starts.
 func TestDiskQuota(t *testing.T) {
-	for _, tool := range []string{"ssh", "ssh-keygen", "sftp", "ctr", "mkfs.ext4", "losetup", "fallocate"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	needTools(t, "ssh", "ssh-keygen", "sftp", "ctr", "mkfs.ext4", "losetup", "fallocate")
 	bin := rostiBin(t)
 	host := smallHostFS(t, 200)
 	data := filepath.Join(host, "data")

@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,11 +36,7 @@ func (in *instance) drycc(t *testing.T, want int, token, method, path string, bo
 // restart, run, logs, domains, a self-signed certificate served over HTTPS
 // for its domain, tls enforcement, keys, perms, admin perms and users.
 func TestDryccFlow(t *testing.T) {
-	for _, tool := range []string{"ctr"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	needTools(t, "ctr")
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
 	in := startRosti(t, bin, data)

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -55,11 +54,7 @@ func flood(t *testing.T, source, addr string, n int) {
 // and the SSH gateway keep answering others during and after either
 // flood, and rosti never stops.
 func TestConnectionFloodLeavesRostiServing(t *testing.T) {
-	for _, tool := range []string{"prlimit", "sftp", "ssh-keygen"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	needTools(t, "prlimit", "sftp", "ssh-keygen")
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
 	in := startRostiUnder(t, []string{"prlimit", "--nofile=1024:1024", "--"}, bin, data)

@@ -27,6 +27,17 @@ import (
 	rtm "github.com/rosti-paas/rosti/runtime"
 )
 
+// needTools skips the test unless every one of tools is on the PATH
+// (scripts/deps.sh test installs them).
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+}
+
 // rostiBin is the binary under test: $ROSTI_BIN (make test builds it), or
 // one built here.
 func rostiBin(t *testing.T) string {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -92,11 +91,7 @@ func (l *proxyLoad) finish(t *testing.T, what string) {
 // rollback under load serves the earlier release again with no failed
 // request.
 func TestReleasesConfigAndRollback(t *testing.T) {
-	for _, tool := range []string{"ssh", "ssh-keygen", "sftp", "git", "ctr"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	needTools(t, "ssh", "ssh-keygen", "sftp", "git", "ctr")
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
 	in := startRosti(t, bin, data)

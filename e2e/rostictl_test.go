@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,11 +88,7 @@ func decodeAs[T any](t *testing.T, r reply) T {
 // and says what rostictl means: memory and storage limits of the plan (also
 // with no container), http_status only for a 2xx/3xx answer.
 func TestDefaultRuntimeInRostictlShapes(t *testing.T) {
-	for _, tool := range []string{"ssh", "ssh-keygen"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	needTools(t, "ssh", "ssh-keygen")
 	in := startRosti(t, rostiBin(t), filepath.Join(t.TempDir(), "data"))
 	port := in.sshPort(t)
 	admin := in.adminUser(t)

@@ -26,11 +26,7 @@ import (
 // app's container) is killed at the plan's memory and the app keeps
 // serving.
 func TestSandboxStaysInsideThePlan(t *testing.T) {
-	for _, tool := range []string{"ssh", "ssh-keygen", "ctr"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	needTools(t, "ssh", "ssh-keygen", "ctr")
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
 	in := startRosti(t, bin, data)
@@ -238,11 +234,7 @@ func TestSandboxStaysInsideThePlan(t *testing.T) {
 // TestSandboxedToolDiesWithRosti: a kill -9 of rosti takes a running
 // sandboxed tool along, and the next rosti removes its cgroup.
 func TestSandboxedToolDiesWithRosti(t *testing.T) {
-	for _, tool := range []string{"ssh", "ssh-keygen"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	needTools(t, "ssh", "ssh-keygen")
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
 	in := startRosti(t, bin, data)

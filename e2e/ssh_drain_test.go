@@ -58,11 +58,7 @@ func globSize(pattern string) int64 {
 // shutdown budget is cut and leaves the file it was replacing as it was,
 // with no partial file under its name; a complete SFTP upload lands.
 func TestSSHShutdownDrainsSessions(t *testing.T) {
-	for _, tool := range []string{"ssh", "ssh-keygen", "sftp", "rsync", "git", "ctr"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	needTools(t, "ssh", "ssh-keygen", "sftp", "rsync", "git", "ctr")
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
 	in := startRosti(t, bin, data, "--shutdown-budget", "20s")
@@ -181,11 +177,7 @@ func TestSSHShutdownDrainsSessions(t *testing.T) {
 // rosti without waiting for the sessions; an upload cut so still leaves
 // nothing under its final name.
 func TestSSHSecondSignalStopsAtOnce(t *testing.T) {
-	for _, tool := range []string{"ssh", "ssh-keygen", "sftp"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	needTools(t, "ssh", "ssh-keygen", "sftp")
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
 	in := startRosti(t, bin, data, "--shutdown-budget", "10m")

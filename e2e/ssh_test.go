@@ -188,11 +188,7 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 // exit codes, uploads and downloads, git push deploys with a release step,
 // and who may log in where.
 func TestSSHGateway(t *testing.T) {
-	for _, tool := range []string{"ssh", "ssh-keygen", "scp", "sftp", "rsync", "git", "ctr"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	needTools(t, "ssh", "ssh-keygen", "scp", "sftp", "rsync", "git", "ctr")
 	bin := rostiBin(t)
 	data := filepath.Join(t.TempDir(), "data")
 	in := startRosti(t, bin, data)

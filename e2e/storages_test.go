@@ -123,11 +123,7 @@ func serverPID(dataDir, typ string) string {
 // the address the API gave, password changes, sizes, isolation between
 // companies, bad input, adoption after kill -9, and deletion.
 func TestStorages(t *testing.T) {
-	for _, tool := range []string{"psql", "mariadb", "mariadb-install-db", "ssh", "ssh-keygen", "scp", "ctr", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	needTools(t, "psql", "mariadb", "mariadb-install-db", "ssh", "ssh-keygen", "scp", "ctr", "go")
 	bin := rostiBin(t)
 	data := storagesDataDir(t)
 	t.Cleanup(func() { stopDatabaseServers(t, data) }) // after rosti has stopped

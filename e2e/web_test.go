@@ -203,11 +203,7 @@ func totpCode(t *testing.T, secret string, at time.Time) string {
 // posted without its CSRF token is refused.
 func TestWebUI(t *testing.T) {
 	bin := rostiBin(t)
-	for _, tool := range []string{"sftp", "ssh-keygen", "ctr"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s", tool)
-		}
-	}
+	needTools(t, "sftp", "ssh-keygen", "ctr")
 	chromium(t)
 	sshPort := freePort(t)
 	data := filepath.Join(t.TempDir(), "data")
