@@ -1,14 +1,14 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rosti-paas/rosti/internal/hostprocs"
 )
 
 // TestStaticAppFootprint runs a static app and looks at what runs for it on
@@ -36,16 +36,16 @@ func TestStaticAppFootprint(t *testing.T) {
 		t.Fatalf("installed init binaries: %v; want one (ROSTI_BIN must be built by make build, which embeds it)", installed)
 	}
 	var shims []int
-	for pid, p := range hostProcesses(t) {
-		if strings.Contains(p.cmdline, "containerd-shim-runc-v2") && strings.Contains(p.cmdline, data) {
+	for pid, p := range hostprocs.List() {
+		if strings.Contains(p.Cmdline, "containerd-shim-runc-v2") && strings.Contains(p.Cmdline, data) {
 			shims = append(shims, pid)
 		}
 	}
 	if len(shims) != 1 {
 		t.Fatalf("shims for this rosti: %v, want 1", shims)
 	}
-	procs := hostProcesses(t)
-	children := childPids(procs, shims[0])
+	procs := hostprocs.List()
+	children := hostprocs.Children(procs, shims[0])
 	if len(children) != 1 {
 		t.Fatalf("the shim's children: %v, want only the container's init", describe(procs, children))
 	}
@@ -59,9 +59,9 @@ func TestStaticAppFootprint(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !os.SameFile(exe, small) {
-		t.Errorf("the container's init (%s) runs another binary than the installed %s", procs[init].cmdline, installed[0])
+		t.Errorf("the container's init (%s) runs another binary than the installed %s", procs[init].Cmdline, installed[0])
 	}
-	if kids := childPids(procs, init); len(kids) != 0 {
+	if kids := hostprocs.Children(procs, init); len(kids) != 0 {
 		t.Errorf("the static app's init has children %v; it should serve the files itself", describe(procs, kids))
 	}
 	waitFor(t, "the app's output in its logs", 30*time.Second, func() (bool, string) {
@@ -71,50 +71,10 @@ func TestStaticAppFootprint(t *testing.T) {
 	in.expect(t, 200, admin.token, "DELETE", pathf("/api/v1/%d/apps/%d/", admin.company, app), nil)
 }
 
-type hostProcess struct {
-	ppid    int
-	cmdline string
-}
-
-func hostProcesses(t *testing.T) map[int]hostProcess {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int]hostProcess{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue // exited meanwhile
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, the last ')' ends it.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		ppid, _ := strconv.Atoi(fields[1])
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		out[pid] = hostProcess{ppid: ppid, cmdline: string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))}
-	}
-	return out
-}
-
-func childPids(procs map[int]hostProcess, parent int) []int {
-	var out []int
-	for pid, p := range procs {
-		if p.ppid == parent {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-func describe(procs map[int]hostProcess, pids []int) []string {
+func describe(procs map[int]hostprocs.Process, pids []int) []string {
 	out := make([]string, 0, len(pids))
 	for _, pid := range pids {
-		out = append(out, fmt.Sprintf("%d %s", pid, procs[pid].cmdline))
+		out = append(out, fmt.Sprintf("%d %s", pid, procs[pid].Cmdline))
 	}
 	return out
 }

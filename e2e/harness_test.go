@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rosti-paas/rosti/internal/hostprocs"
 	rtm "github.com/rosti-paas/rosti/runtime"
 )
 
@@ -371,13 +372,13 @@ func removeLeftContainers(t *testing.T, bin, dataDir, bridge, subnet string) {
 // containerd knowing of it (see the runtime's dropStaleBundle).
 func killLostShims(t *testing.T, dataDir string) {
 	address := " -address " + filepath.Join(dataDir, "containerd", "containerd.sock") + " "
-	procs := hostProcesses(t)
+	procs := hostprocs.List()
 	for pid, p := range procs {
-		if !strings.Contains(p.cmdline, "containerd-shim") || !strings.Contains(p.cmdline+" ", address) {
+		if !strings.Contains(p.Cmdline, "containerd-shim") || !strings.Contains(p.Cmdline+" ", address) {
 			continue
 		}
 		t.Logf("killing shim %d, left running by its data dir's containerd, and its containers", pid)
-		for _, child := range childPids(procs, pid) {
+		for _, child := range hostprocs.Children(procs, pid) {
 			_ = syscall.Kill(child, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rosti-paas/rosti/internal/hostprocs"
 )
 
 // TestSandboxStaysInsideThePlan runs the real ssh client against the tools
@@ -294,23 +296,9 @@ func TestSandboxedToolDiesWithRosti(t *testing.T) {
 // childNamed is the pid of a child of parent whose command name is name,
 // 0 if none.
 func childNamed(parent int, name string) int {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		open, closing := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-		if open < 0 || closing < open {
-			continue
-		}
-		fields := strings.Fields(string(stat[closing+1:]))
-		if string(stat[open+1:closing]) == name && len(fields) > 1 && fields[1] == strconv.Itoa(parent) {
+	procs := hostprocs.List()
+	for _, pid := range hostprocs.Children(procs, parent) {
+		if procs[pid].Comm == name {
 			return pid
 		}
 	}

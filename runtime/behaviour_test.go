@@ -416,7 +416,7 @@ func TestStaticImageServesApp(t *testing.T) {
 		t.Errorf("GET / = %q", got)
 	}
 	// init serves the files itself rather than starting a second process.
-	if children := childrenOf(t, int(inst.Pid)); len(children) != 0 {
+	if children := childrenOf(int(inst.Pid)); len(children) != 0 {
 		t.Errorf("the static container's init has children %v, want none", children)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 
+	"github.com/rosti-paas/rosti/internal/hostprocs"
 	rtm "github.com/rosti-paas/rosti/runtime"
 	"github.com/rosti-paas/rosti/runtime/rttest"
 )
@@ -57,7 +57,7 @@ func TestOutputWithoutLoggerProcessAndAcrossRestart(t *testing.T) {
 
 	logged(env.Driver, "started")
 	shim := parentOf(t, int(inst.Pid))
-	if children := childrenOf(t, shim); len(children) != 1 || children[0] != int(inst.Pid) {
+	if children := childrenOf(shim); len(children) != 1 || children[0] != int(inst.Pid) {
 		t.Errorf("the shim (pid %d) has children %v, want only the container's init %d", shim, children, inst.Pid)
 	}
 	say("before-restart")
@@ -94,42 +94,14 @@ func tellToSay(t *testing.T, volumeDir, line string) {
 
 func parentOf(t *testing.T, pid int) int {
 	t.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
+	p, ok := hostprocs.List()[pid]
+	if !ok {
+		t.Fatalf("no process %d", pid)
 	}
-	// pid (comm) state ppid ...: comm may hold spaces, the last ')' ends it.
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	ppid, err := strconv.Atoi(fields[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ppid
+	return p.PPid
 }
 
-func childrenOf(t *testing.T, pid int) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var children []int
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue // exited meanwhile
-		}
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			children = append(children, p)
-		}
-	}
-	return children
-}
+func childrenOf(pid int) []int { return hostprocs.Children(hostprocs.List(), pid) }
 
 // The containers of one isolation group share one shim, and a container
 // that stops or goes leaves the others of its group running.
@@ -205,7 +177,7 @@ func TestTaskWithLogProcessAfterUpgrade(t *testing.T) {
 	if err := task.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if children := childrenOf(t, parentOf(t, int(task.Pid()))); len(children) != 2 {
+	if children := childrenOf(parentOf(t, int(task.Pid()))); len(children) != 2 {
 		t.Fatalf("the shim's children are %v, want the init and the log process", children)
 	}
 
@@ -237,7 +209,7 @@ func TestTaskWithLogProcessAfterUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if children := childrenOf(t, parentOf(t, int(inst.Pid))); len(children) != 1 || children[0] != int(inst.Pid) {
+	if children := childrenOf(parentOf(t, int(inst.Pid))); len(children) != 1 || children[0] != int(inst.Pid) {
 		t.Errorf("after a start by the new rosti the shim's children are %v, want only the init %d", children, inst.Pid)
 	}
 	say("through-the-fifos")

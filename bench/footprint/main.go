@@ -17,7 +17,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +28,7 @@ import (
 	"time"
 
 	"github.com/rosti-paas/rosti/bench/internal/benchrosti"
+	"github.com/rosti-paas/rosti/internal/hostprocs"
 )
 
 func main() {
@@ -148,7 +148,7 @@ func classify(data string) footprint {
 	var f footprint
 	shims := map[int]bool{}
 	for pid, p := range procs {
-		if strings.Contains(p.cmdline, "containerd-shim-runc-v2") && strings.Contains(p.cmdline, data) {
+		if strings.Contains(p.Cmdline, "containerd-shim-runc-v2") && strings.Contains(p.Cmdline, data) {
 			shims[pid] = true
 			f.shims++
 			f.shim += p.pss
@@ -156,10 +156,10 @@ func classify(data string) footprint {
 	}
 	inits := map[int]bool{}
 	for pid, p := range procs {
-		if !shims[p.ppid] || shims[pid] {
+		if !shims[p.PPid] || shims[pid] {
 			continue
 		}
-		if strings.Contains(p.cmdline, "--logger") {
+		if strings.Contains(p.Cmdline, "--logger") {
 			f.loggers++
 			f.logger += p.pss
 			continue
@@ -172,7 +172,7 @@ func classify(data string) footprint {
 		if inits[pid] || shims[pid] {
 			continue
 		}
-		for anc := p.ppid; anc > 1; anc = procs[anc].ppid {
+		for anc := p.PPid; anc > 1; anc = procs[anc].PPid {
 			if inits[anc] {
 				f.app += p.pss
 				break
@@ -185,29 +185,17 @@ func classify(data string) footprint {
 	return f
 }
 
+// proc is a process of the host with its proportional set size.
 type proc struct {
-	ppid    int
-	cmdline string
-	pss     int64
+	hostprocs.Process
+	pss int64 // KiB
 }
 
 func processes() map[int]proc {
 	out := map[int]proc{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		ppid, _ := strconv.Atoi(fields[1])
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	for pid, p := range hostprocs.List() {
 		pss, _ := pssKB(pid)
-		out[pid] = proc{ppid: ppid, cmdline: string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), pss: pss}
+		out[pid] = proc{Process: p, pss: pss}
 	}
 	return out
 }
@@ -305,7 +293,7 @@ func shimFloor(data string, n int) error {
 	var shim int64
 	shims := 0
 	for _, p := range processes() {
-		if strings.Contains(p.cmdline, "containerd-shim-runc-v2") && strings.Contains(p.cmdline, "-namespace floor") && strings.Contains(p.cmdline, data) {
+		if strings.Contains(p.Cmdline, "containerd-shim-runc-v2") && strings.Contains(p.Cmdline, "-namespace floor") && strings.Contains(p.Cmdline, data) {
 			shim += p.pss
 			shims++
 		}
