@@ -627,19 +627,12 @@ func (sc *h2Conn) resetLocked(st *h2Stream, code http2.ErrCode) {
 	if st.reset {
 		return
 	}
-	st.reset = true
-	if st.bodyErr == nil || st.bodyErr == io.EOF {
-		st.bodyErr = errH2StreamReset
-	}
-	if st.handlerDone {
-		delete(sc.streams, st.id)
-	}
-	st.cond.Broadcast()
-	st.ctx.cancel()
+	sc.closeStreamLocked(st)
 	go sc.writeReset(st.id, code) // not under sc.mu: a write may block
 }
 
-// closeStreamLocked handles the client's RST_STREAM.
+// closeStreamLocked ends st for good, as the client's RST_STREAM does:
+// its body reads fail, its handler's wait ends and its context is done.
 func (sc *h2Conn) closeStreamLocked(st *h2Stream) {
 	st.reset = true
 	if st.bodyErr == nil || st.bodyErr == io.EOF {
