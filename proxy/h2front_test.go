@@ -178,12 +178,8 @@ type h2Script struct {
 // left out.
 func rawH2(t *testing.T, addr string, roots *x509.CertPool, host string, script h2Script) string {
 	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: host, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialH2(t, addr, roots, host)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
 	io.WriteString(c, http2.ClientPreface)
 	fr := http2.NewFramer(c, c)
 	fr.AllowIllegalWrites = true // malformed frames are the point
@@ -257,7 +253,19 @@ func rawH2(t *testing.T, addr string, roots *x509.CertPool, host string, script 
 	return b.String()
 }
 
-// headers writes a HEADERS frame of fields (name, value pairs).
+// dialH2 opens a TLS connection to addr that asks for HTTP/2 (and sends
+// nothing yet), given 30 s for everything it does.
+func dialH2(t *testing.T, addr string, roots *x509.CertPool, host string) *tls.Conn {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: host, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
+}
+
+// writeH2Headers writes a HEADERS frame of fields (name, value pairs).
 func writeH2Headers(fr *http2.Framer, enc *hpack.Encoder, hbuf *bytes.Buffer, id uint32, end bool, fields ...string) {
 	hbuf.Reset()
 	for i := 0; i+1 < len(fields); i += 2 {
@@ -447,12 +455,8 @@ func TestHTTP2StreamLimit(t *testing.T) {
 	p := startProxy(t, Config{HTTPSAddr: "127.0.0.1:0", DataDir: t.TempDir()})
 	p.SetRoutes([]Route{{App: "many", Hosts: []string{host}, Upstreams: []string{app}, TLS: true}},
 		[]Cert{{CertPEM: certPEM, KeyPEM: keyPEM}})
-	c, err := tls.Dial("tcp", p.HTTPSAddr().String(), &tls.Config{RootCAs: roots, ServerName: host, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialH2(t, p.HTTPSAddr().String(), roots, host)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
 	io.WriteString(c, http2.ClientPreface)
 	fr := http2.NewFramer(c, c)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)

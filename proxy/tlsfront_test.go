@@ -353,12 +353,8 @@ func TestPlainHTTPToTheHTTPSPort(t *testing.T) {
 func TestHTTP2Limits(t *testing.T) {
 	const host = "limits.apps.test"
 	p, roots := tlsRoute(t, host)
-	c, err := tls.Dial("tcp", p.HTTPSAddr().String(), &tls.Config{RootCAs: roots, ServerName: host, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialH2(t, p.HTTPSAddr().String(), roots, host)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
 	// The client preface and an empty SETTINGS frame.
 	io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
 	var hdr [9]byte
@@ -454,12 +450,8 @@ func TestShutdownSendsGOAWAY(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- p.Serve(ctx) }()
 	<-p.Ready()
-	c, err := tls.Dial("tcp", p.HTTPSAddr().String(), &tls.Config{RootCAs: roots, ServerName: host, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialH2(t, p.HTTPSAddr().String(), roots, host)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
 	io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
 	var hdr [9]byte
 	if _, err := io.ReadFull(c, hdr[:]); err != nil || hdr[3] != 0x4 {
