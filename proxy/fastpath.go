@@ -929,8 +929,26 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader) (payload int64, rerr, wer
 }
 
 // copyTrailers copies the trailer fields after the last chunk and the
-// empty line that ends the body.
+// empty line that ends the body, as net/http reads them: a section other
+// than the bare CRLF only when the CRLF CRLF that ends a header section is
+// in sight already, and then with lines that may end in a bare LF, as in
+// any header section. Every line goes on ending in CRLF, which is what a
+// client's net/http then reads the same way.
 func copyTrailers(dst *bufio.Writer, src *bufio.Reader) (rerr, werr error) {
+	if src.Buffered() < 2 {
+		if werr = dst.Flush(); werr != nil {
+			return
+		}
+	}
+	if start, _ := src.Peek(2); !bytes.Equal(start, crlf) {
+		// The look ahead may wait for the app: what is held goes out first.
+		if werr = dst.Flush(); werr != nil {
+			return
+		}
+		if !doubleCRLFAhead(src) {
+			return errTrailer, nil
+		}
+	}
 	total := 0
 	for {
 		var line []byte
@@ -938,20 +956,37 @@ func copyTrailers(dst *bufio.Writer, src *bufio.Reader) (rerr, werr error) {
 		if rerr != nil || werr != nil {
 			return
 		}
-		if total += len(line); total > maxTrailers || !bytes.HasSuffix(line, crlf) {
+		if total += len(line); total > maxTrailers {
 			return errTrailer, nil
 		}
-		field := line[:len(line)-2]
+		field := bytes.TrimSuffix(line[:len(line)-1], []byte{'\r'})
 		if len(field) > 0 && !validResponseHeaderLine(field) {
 			return errTrailer, nil
 		}
-		if _, werr = dst.Write(line); werr != nil || len(field) == 0 {
+		if _, werr = dst.Write(field); werr != nil {
+			return
+		}
+		if _, werr = dst.Write(crlf); werr != nil || len(field) == 0 {
 			return
 		}
 	}
 }
 
 var crlf = []byte("\r\n")
+
+// doubleCRLFAhead is net/http's seeUpcomingDoubleCRLF: whether a CRLF
+// CRLF comes before src's buffer is full or its input ends.
+func doubleCRLFAhead(src *bufio.Reader) bool {
+	for n := 4; ; n++ {
+		buf, err := src.Peek(n)
+		if bytes.HasSuffix(buf, []byte("\r\n\r\n")) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
 
 // readLineFlushing reads one line (terminator included), flushing dst
 // first when the line is not buffered yet.

@@ -345,6 +345,8 @@ func TestFastPathAgreesWithNetHTTP(t *testing.T) {
 		"/barelf":    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nok\n0\n\n",
 		"/datalf":    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\n0\r\n\r\n",
 		"/trailer":   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Bad: a\x01b\r\n\r\n",
+		"/trailerlf": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\n\r\n\r\n",
+		"/onlylf":    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\n\n",
 		"/longext":   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;" + strings.Repeat("e", maxChunkLine) + "\r\nok\r\n0\r\n\r\n",
 		"/overhead":  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + longExtensions.String() + "0\r\n\r\n",
 	}
@@ -380,6 +382,8 @@ func TestFastPathAgreesWithNetHTTP(t *testing.T) {
 		{"chunk lines ended by a bare LF are cut", "/barelf", 200, ""},
 		{"chunk data ended by a bare LF is cut", "/datalf", 200, ""},
 		{"a trailer with a control character is cut", "/trailer", 200, ""},
+		{"trailer lines ended by a bare LF pass with a CRLF CRLF in sight", "/trailerlf", 200, "ok"},
+		{"trailer lines ended by a bare LF with no CRLF CRLF in sight are cut", "/onlylf", 200, ""},
 		{"a chunk line over 4 KiB is cut", "/longext", 200, ""},
 		{"framing beyond net/http's overhead limit is cut", "/overhead", 200, ""},
 	}
